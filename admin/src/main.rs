@@ -1,0 +1,231 @@
+//! `custdata-admin`: how an operator bootstraps tenants and credentials, on the embedded
+//! store of a data directory or on a deployed stack's DynamoDB table and S3 bucket.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use custdata::admin::{ADMIN_ROUTE, AdminCommand, execute};
+use custdata::app::{App, Settings};
+use custdata::clock::{SharedClock, SystemClock};
+use custdata::storage::CursorSigner;
+use custdata::storage::aws::AwsStores;
+use custdata::template::Template;
+use custdata_local::{ADMIN_TOKEN_FILE, DEFAULT_DATA_DIR, SERVER_FILE};
+use serde_json::Value;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Create and list tenants, issue and revoke credentials, bootstrap an emulator."
+)]
+struct Args {
+    /// Data directory of the embedded store (the local server's).
+    #[arg(long, env = "CUSTDATA_DATA_DIR", default_value = DEFAULT_DATA_DIR, global = true)]
+    data_dir: PathBuf,
+    /// Work on DynamoDB and S3 (credentials and region from the usual AWS environment) instead.
+    #[arg(long, global = true)]
+    aws: bool,
+    /// DynamoDB table (the stack's TableName output).
+    #[arg(long, env = "CUSTDATA_TABLE", global = true)]
+    table: Option<String>,
+    /// S3 bucket (the stack's BucketName output).
+    #[arg(long, env = "CUSTDATA_BUCKET", global = true)]
+    bucket: Option<String>,
+    /// Base URL written into new tenants' credentials (the stack's ApiUrl output).
+    #[arg(long, env = "CUSTDATA_BASE_URL", global = true)]
+    base_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Credentials of a tenant.
+    Credential {
+        #[command(subcommand)]
+        command: CredentialCommand,
+    },
+    /// DynamoDB and S3 themselves.
+    Aws {
+        #[command(subcommand)]
+        command: AwsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Creates a tenant; prints its credentials as JSON (the shape of dev-credentials.json).
+    Create { name: String },
+    /// Lists tenants.
+    List,
+}
+
+#[derive(Subcommand)]
+enum CredentialCommand {
+    /// Issues a credential: mxo-client, monetate-user, aixon-api-key, optimove-user, optimove-api-key.
+    Issue { tenant: String, kind: String },
+    /// Lists a tenant's credentials (never their secrets).
+    List { tenant: String },
+    /// Revokes a credential by kind and id.
+    Revoke {
+        tenant: String,
+        kind: String,
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AwsCommand {
+    /// Creates the table and bucket as template.yaml declares them (for emulators).
+    Bootstrap {
+        /// Endpoint of the emulator, e.g. http://127.0.0.1:5000 (else AWS_ENDPOINT_URL).
+        #[arg(long)]
+        endpoint_url: Option<String>,
+    },
+}
+
+fn admin_command(command: Command) -> Option<AdminCommand> {
+    Some(match command {
+        Command::Tenant {
+            command: TenantCommand::Create { name },
+        } => AdminCommand::CreateTenant { name },
+        Command::Tenant {
+            command: TenantCommand::List,
+        } => AdminCommand::ListTenants,
+        Command::Credential {
+            command: CredentialCommand::Issue { tenant, kind },
+        } => AdminCommand::IssueCredential { tenant, kind },
+        Command::Credential {
+            command: CredentialCommand::List { tenant },
+        } => AdminCommand::ListCredentials { tenant },
+        Command::Credential {
+            command: CredentialCommand::Revoke { tenant, kind, id },
+        } => AdminCommand::RevokeCredential { tenant, kind, id },
+        Command::Aws { .. } => return None,
+    })
+}
+
+async fn aws_stores(args: &Args, endpoint_url: Option<&str>) -> Result<AwsStores, String> {
+    let table = args.table.clone().unwrap_or_else(|| "custdata".into());
+    let bucket = args.bucket.clone().unwrap_or_else(|| "custdata".into());
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let config = loader.load().await;
+    let path_style = endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+    // Cursors only live within this process here, so a random secret will do when none is set.
+    let secret = std::env::var("CUSTDATA_SIGNING_SECRET")
+        .unwrap_or_else(|_| custdata::tenancy::new_secret());
+    let clock: SharedClock = Arc::new(SystemClock);
+    Ok(AwsStores::from_config(
+        &config,
+        path_style,
+        &table,
+        &bucket,
+        clock,
+        CursorSigner::new(secret.as_bytes()),
+    ))
+}
+
+/// Sends the command to the local server that holds the data directory, if one is running.
+async fn via_running_server(
+    data_dir: &Path,
+    command: &AdminCommand,
+) -> Option<Result<Value, String>> {
+    let server: Value =
+        serde_json::from_slice(&std::fs::read(data_dir.join(SERVER_FILE)).ok()?).ok()?;
+    let base_url = server.get("base_url")?.as_str()?.to_string();
+    let token = std::fs::read_to_string(data_dir.join(ADMIN_TOKEN_FILE)).ok()?;
+    let response = reqwest::Client::new()
+        .post(format!("{base_url}{ADMIN_ROUTE}"))
+        .bearer_auth(token.trim())
+        .json(command)
+        .send()
+        .await
+        .ok()?; // not answering: a stale server.json; open the store directly instead
+    let status = response.status();
+    let body: Value = match response.json().await {
+        Ok(body) => body,
+        Err(error) => {
+            return Some(Err(format!(
+                "the local server at {base_url} answered {status} with no JSON: {error}"
+            )));
+        }
+    };
+    Some(if status.is_success() {
+        Ok(body)
+    } else {
+        Err(body.to_string())
+    })
+}
+
+async fn run(args: Args) -> Result<Value, String> {
+    if let Command::Aws {
+        command: AwsCommand::Bootstrap { endpoint_url },
+    } = &args.command
+    {
+        let stores = aws_stores(&args, endpoint_url.as_deref()).await?;
+        let template = Template::bundled()?;
+        return stores
+            .bootstrap(&template.table)
+            .await
+            .map(|done| serde_json::json!(done));
+    }
+    let base_url = args.base_url.clone().unwrap_or_default();
+    let aws = args.aws;
+    let data_dir = args.data_dir.clone();
+    let stores = if aws {
+        Some(aws_stores(&args, None).await?)
+    } else {
+        None
+    };
+    let command = admin_command(args.command).ok_or("not an admin command")?;
+    let app = match stores {
+        Some(stores) => App {
+            table: Arc::new(stores.table),
+            blobs: Arc::new(stores.blobs),
+            clock: Arc::new(SystemClock),
+            settings: Settings::default(),
+        },
+        None => {
+            // redb lets one process hold the file: while custdata-local runs, ask it instead.
+            if let Some(answer) = via_running_server(&data_dir, &command).await {
+                return answer;
+            }
+            let base = if base_url.is_empty() {
+                format!("http://127.0.0.1:{}", custdata_local::DEFAULT_PORT)
+            } else {
+                base_url.clone()
+            };
+            App::embedded(&data_dir, Arc::new(SystemClock), &base)?.0
+        }
+    };
+    execute(&app, &base_url, command)
+        .await
+        .map_err(|error| error.to_string())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    custdata::lambda::init_readable_logs();
+    match run(Args::parse()).await {
+        Ok(value) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("custdata-admin: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! custdata-local: one process serving every route of template.yaml on 127.0.0.1, handing
+//! each request in-process to exactly the handler its Lambda binary runs
+//! ([`custdata::http::dispatch`]), on the embedded store.
+
+mod router;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use custdata::admin::{ADMIN_ROUTE, handle_admin_request};
+use custdata::app::App;
+use custdata::clock::SharedClock;
+use custdata::http::{
+    ApiError, REQUEST_ID_HEADER, Response, Vendor, body_too_large, dispatch, error_response,
+};
+use custdata::storage::embedded::{EmbeddedBlobs, PRESIGNED_UPLOAD_PATH};
+use custdata::template::Template;
+use custdata::tenancy::{CredentialBundle, TenantError, create_tenant, issue_bundle};
+use futures::TryStreamExt;
+use http::StatusCode;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use lambda_http::RequestExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use router::{Resolution, Router};
+
+/// The port used when neither `--port` nor `CUSTDATA_PORT` says otherwise.
+pub const DEFAULT_PORT: u16 = 4000;
+/// The data directory used when neither `--data-dir` nor `CUSTDATA_DATA_DIR` says otherwise.
+pub const DEFAULT_DATA_DIR: &str = ".custdata";
+/// The development tenant created on first start.
+pub const DEV_TENANT: &str = "dev";
+/// File names inside the data directory.
+pub const DEV_CREDENTIALS_FILE: &str = "dev-credentials.json";
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+pub const SERVER_FILE: &str = "server.json";
+
+/// Where and how to serve.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// 0 picks a free port.
+    pub port: u16,
+    pub data_dir: PathBuf,
+    /// The system clock in production; tests pass a manual one.
+    pub clock: SharedClock,
+}
+
+struct State {
+    app: Arc<App>,
+    blobs: EmbeddedBlobs,
+    router: Router,
+    admin_token: String,
+    base_url: String,
+}
+
+/// A running server.
+pub struct Server {
+    pub base_url: String,
+    pub data_dir: PathBuf,
+    pub app: Arc<App>,
+    pub blobs: EmbeddedBlobs,
+    pub credentials: CredentialBundle,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Stops accepting, lets requests in flight finish, and returns when done.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        let _ = std::fs::remove_file(self.data_dir.join(SERVER_FILE));
+    }
+}
+
+/// Binds 127.0.0.1, opens the data directory, makes sure the development tenant exists and
+/// starts serving in the background.
+pub async fn start(config: Config) -> Result<Server, String> {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port)))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", config.port))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let base_url = format!("http://{address}");
+    let (app, blobs) = App::embedded(&config.data_dir, config.clock.clone(), &base_url)?;
+    let app = Arc::new(app);
+    let router = Router::from_template(&Template::bundled()?)?;
+    let credentials = dev_credentials(&app, &config.data_dir, &base_url).await?;
+    let admin_token = admin_token(&config.data_dir)?;
+    custdata::files::write_private(
+        &config.data_dir.join(SERVER_FILE),
+        serde_json::json!({"base_url": base_url, "pid": std::process::id()})
+            .to_string()
+            .as_bytes(),
+    )?;
+    let state = Arc::new(State {
+        app: app.clone(),
+        blobs: blobs.clone(),
+        router,
+        admin_token,
+        base_url: base_url.clone(),
+    });
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(serve(listener, state, stopped));
+    Ok(Server {
+        base_url,
+        data_dir: config.data_dir,
+        app,
+        blobs,
+        credentials,
+        stop,
+        task,
+    })
+}
+
+/// Reads the development credentials, creating the tenant (or fresh credentials for it, if
+/// the file was deleted) on first start. The base URL in the file follows the current port.
+async fn dev_credentials(
+    app: &App,
+    data_dir: &Path,
+    base_url: &str,
+) -> Result<CredentialBundle, String> {
+    let path = data_dir.join(DEV_CREDENTIALS_FILE);
+    let existing = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<CredentialBundle>(&bytes).ok());
+    let bundle = match existing {
+        Some(mut bundle) => {
+            if bundle.base_url == base_url {
+                return Ok(bundle);
+            }
+            bundle.base_url = base_url.to_string();
+            bundle
+        }
+        None => {
+            let now = app.clock.now_millis();
+            match create_tenant(app.table.as_ref(), DEV_TENANT, base_url, now).await {
+                Ok(bundle) => bundle,
+                Err(TenantError::Exists(_)) => {
+                    issue_bundle(app.table.as_ref(), DEV_TENANT, base_url, now)
+                        .await
+                        .map_err(|e| e.to_string())?
+                }
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+    };
+    let text = serde_json::to_string_pretty(&bundle).map_err(|e| e.to_string())?;
+    custdata::files::write_private(&path, text.as_bytes())?;
+    Ok(bundle)
+}
+
+fn admin_token(data_dir: &Path) -> Result<String, String> {
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        return Ok(token.trim().to_string());
+    }
+    let token = custdata::tenancy::new_secret();
+    custdata::files::write_private(&path, token.as_bytes())?;
+    Ok(token)
+}
+
+async fn serve(listener: TcpListener, state: Arc<State>, mut stopped: watch::Receiver<bool>) {
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let state = state.clone();
+                let service = hyper::service::service_fn(move |request| handle(state.clone(), request));
+                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                });
+            }
+            _ = stopped.changed() => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after 10 s; stopping anyway");
+    }
+}
+
+type HyperResponse = hyper::Response<Full<Bytes>>;
+
+fn to_hyper(response: Response) -> HyperResponse {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Text(text) => Bytes::from(text),
+        lambda_http::Body::Binary(bytes) => Bytes::from(bytes),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// An error answered by the server itself (no family involved), with a request id.
+fn local_error(vendor: Vendor, error: ApiError) -> HyperResponse {
+    let mut response = error_response(vendor, &error);
+    if let Ok(id) = http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, id);
+    }
+    to_hyper(response)
+}
+
+async fn handle(
+    state: Arc<State>,
+    request: hyper::Request<Incoming>,
+) -> Result<HyperResponse, Infallible> {
+    let method = request.method().as_str().to_string();
+    let path = request.uri().path().to_string();
+    if path == PRESIGNED_UPLOAD_PATH && method == "PUT" {
+        return Ok(presigned_upload(&state, request).await);
+    }
+    if path == ADMIN_ROUTE && method == "POST" {
+        let request = match read_request(request, 1024 * 1024, HashMap::new()).await {
+            Ok(request) => request,
+            Err(limit) => return Ok(local_error(Vendor::Custdata, body_too_large(limit))),
+        };
+        return Ok(to_hyper(
+            handle_admin_request(&state.app, &state.admin_token, &state.base_url, request).await,
+        ));
+    }
+    match state.router.resolve(&method, &path) {
+        Resolution::NotFound => Ok(local_error(
+            Vendor::Custdata,
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!("no route for {method} {path}"),
+            ),
+        )),
+        Resolution::WrongMethod(allowed) => {
+            let allow = allowed.join(", ");
+            Ok(local_error(
+                Vendor::Custdata,
+                ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "METHOD_NOT_ALLOWED",
+                    format!("{path} allows {allow}, not {method}"),
+                )
+                .with_header("allow", allow),
+            ))
+        }
+        Resolution::Found {
+            family,
+            path_parameters,
+        } => match read_request(request, family.max_body_bytes, path_parameters).await {
+            Ok(request) => Ok(to_hyper(dispatch(state.app.clone(), family, request).await)),
+            Err(limit) => Ok(local_error(family.vendor, body_too_large(limit))),
+        },
+    }
+}
+
+/// Reads the body up to `limit` bytes and builds the request API Gateway would hand the
+/// Lambda: path and query parameters extracted, text bodies as text. `Err(limit)` when the
+/// body is larger (reading stops there).
+async fn read_request(
+    request: hyper::Request<Incoming>,
+    limit: usize,
+    path_parameters: HashMap<String, String>,
+) -> Result<lambda_http::Request, usize> {
+    let (parts, body) = request.into_parts();
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return Err(limit),
+    };
+    let body = if bytes.is_empty() {
+        lambda_http::Body::Empty
+    } else {
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => lambda_http::Body::Text(text),
+            Err(binary) => lambda_http::Body::Binary(binary.into_bytes()),
+        }
+    };
+    let mut query: HashMap<String, Vec<String>> = HashMap::new();
+    for (name, value) in
+        url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+    {
+        query
+            .entry(name.into_owned())
+            .or_default()
+            .push(value.into_owned());
+    }
+    let raw_path = parts.uri.path().to_string();
+    Ok(http::Request::from_parts(parts, body)
+        .with_path_parameters(path_parameters)
+        .with_query_string_parameters(query)
+        .with_raw_http_path(raw_path))
+}
+
+/// `PUT` to a presigned URL: streamed straight into the blob store, never held in memory.
+async fn presigned_upload(state: &State, request: hyper::Request<Incoming>) -> HyperResponse {
+    let query = request.uri().query().unwrap_or_default().to_string();
+    let content_type = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    let stream = request
+        .into_body()
+        .into_data_stream()
+        .map_err(std::io::Error::other);
+    let reader = Box::pin(tokio_util::io::StreamReader::new(stream));
+    match state
+        .blobs
+        .accept_presigned(&query, content_type.as_deref(), reader)
+        .await
+    {
+        Ok(size) => {
+            let mut response = hyper::Response::new(Full::new(Bytes::new()));
+            response
+                .headers_mut()
+                .insert("x-custdata-size", http::HeaderValue::from(size));
+            response
+        }
+        Err(error) => local_error(Vendor::Custdata, error.into()),
+    }
+}

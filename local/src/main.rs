@@ -1,0 +1,55 @@
+//! `custdata-local`: serve every API on 127.0.0.1 on the embedded store.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use custdata_local::{Config, DEFAULT_DATA_DIR, DEFAULT_PORT, DEV_CREDENTIALS_FILE, start};
+
+/// Serves every route of template.yaml on 127.0.0.1, on an embedded store in a data directory.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, env = "CUSTDATA_PORT", default_value_t = DEFAULT_PORT)]
+    port: u16,
+    /// Directory holding the database, blobs and development credentials.
+    #[arg(long, env = "CUSTDATA_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    custdata::lambda::init_readable_logs();
+    let args = Args::parse();
+    let server = match start(Config {
+        port: args.port,
+        data_dir: args.data_dir,
+        clock: std::sync::Arc::new(custdata::clock::SystemClock),
+    })
+    .await
+    {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("custdata-local: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let credentials_path = server.data_dir.join(DEV_CREDENTIALS_FILE);
+    println!(
+        "custdata-local serving every route of template.yaml at {}",
+        server.base_url
+    );
+    println!("data directory: {}", server.data_dir.display());
+    println!("development credentials ({}):", credentials_path.display());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&server.credentials).unwrap_or_default()
+    );
+    println!("Ctrl-C stops the server; data stays in the data directory.");
+    if tokio::signal::ctrl_c().await.is_err() {
+        eprintln!("custdata-local: cannot listen for Ctrl-C; stopping");
+    }
+    println!("stopping: finishing requests in flight");
+    server.shutdown().await;
+    std::process::ExitCode::SUCCESS
+}

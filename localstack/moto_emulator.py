@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Run moto's AWS emulator (DynamoDB, S3, ...) on loopback for custdata.
+
+For machines without Docker/LocalStack, and for the test suites, which start
+it themselves. Run it with the tools venv: target/venv/bin/python (see
+scripts/ensure-tools.sh).
+
+Protocol, so that a parent process can drive it:
+  * it binds 127.0.0.1 only (never 0.0.0.0: a dev emulator with dummy
+    credentials must not be reachable from the network);
+  * --port 0 lets the OS pick a free port, so parallel test runs don't collide;
+  * once it accepts connections it prints exactly one line to stdout,
+    `READY http://127.0.0.1:<port>`, and flushes; nothing else goes to stdout
+    (logs go to stderr);
+  * with --until-stdin-closes it stops when its stdin reaches EOF: the parent
+    keeps a pipe to our stdin open, and when the parent exits, even by a crash
+    or SIGKILL, the kernel closes the pipe and the emulator goes with it.
+    (So do not use this flag with stdin at /dev/null: it would stop at once.)
+  * otherwise it runs until SIGINT (Ctrl-C) or SIGTERM.
+It then stops the server and exits 0. It exits 1 if it cannot bind.
+
+All state is in memory and is lost when it stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from moto.server import ThreadedMotoServer
+
+HOST = "127.0.0.1"
+
+
+class _Server(ThreadedMotoServer):
+    """ThreadedMotoServer that reports a failed bind instead of hanging.
+
+    Upstream start() waits, without a timeout, for an event that is only set
+    after the socket is bound; if binding fails (port in use) the server
+    thread dies and start() would wait forever.
+    """
+
+    bind_error: BaseException | None = None
+
+    def _server_entry(self) -> None:
+        try:
+            super()._server_entry()
+        except BaseException as exc:  # noqa: BLE001 - reported by main()
+            self.bind_error = exc
+            self._server_ready_event.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--port", type=int, default=5000, help="TCP port on 127.0.0.1; 0 = any free port (default 5000)"
+    )
+    parser.add_argument(
+        "--until-stdin-closes",
+        action="store_true",
+        help="stop when stdin reaches EOF (ties the emulator's life to its parent's)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = parser.parse_args(argv)
+
+    # werkzeug logs one line per request at INFO; the tests make thousands.
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO if args.verbose else logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.WARNING)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    # Install before starting so a signal sent right after READY is not lost.
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    # verbose=False: upstream would print a "Starting ..." line to stdout,
+    # which must hold nothing but the READY line.
+    server = _Server(ip_address=HOST, port=args.port, verbose=False)
+    server.start()
+    if server.bind_error is not None:
+        # werkzeug has already explained an OSError (then raised SystemExit).
+        err = server.bind_error
+        detail = "" if isinstance(err, SystemExit) else f": {err!r}"
+        print(f"moto_emulator: cannot listen on {HOST}:{args.port}{detail}", file=sys.stderr)
+        return 1
+
+    # With port 0 the real port is only known after bind: ask the server
+    # (werkzeug's server_address), never echo the requested one.
+    _host, port = server.get_host_and_port()
+    sys.stdout.write(f"READY http://{HOST}:{port}\n")
+    sys.stdout.flush()
+
+    if args.until_stdin_closes:
+
+        def wait_for_eof() -> None:
+            try:
+                while sys.stdin.buffer.read(65536):
+                    pass  # anything the parent writes is ignored
+            except (OSError, ValueError):
+                pass  # a broken stdin counts as closed
+            stop.set()
+
+        threading.Thread(target=wait_for_eof, name="stdin-eof", daemon=True).start()
+
+    # Wait in slices so that signal handlers run promptly in the main thread.
+    while not stop.wait(0.5):
+        pass
+
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

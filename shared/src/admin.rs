@@ -1,0 +1,170 @@
+//! Operator commands: create and list tenants, issue, list and revoke credentials.
+//!
+//! The admin CLI runs them directly against the embedded store or DynamoDB; when the local
+//! server holds the embedded store open (redb allows one process per file), the CLI sends the
+//! same command to the server's local-only admin route, authorized by the admin token the
+//! server wrote into its data directory.
+
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use crate::app::App;
+use crate::http::{
+    ApiError, Request, Response, Vendor, body_bytes, error_response, header, json_response,
+};
+use crate::tenancy::{
+    CredentialKind, TenantError, TenantId, create_tenant, issue_credential, list_credentials,
+    list_tenants, load_profile, revoke_credential,
+};
+
+/// The local server's admin route (not in template.yaml: deployed stacks are administered
+/// with `custdata-admin --aws`).
+pub const ADMIN_ROUTE: &str = "/custdata/v1/admin/commands";
+
+/// One operator command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum AdminCommand {
+    CreateTenant {
+        name: String,
+    },
+    ListTenants,
+    IssueCredential {
+        tenant: String,
+        kind: String,
+    },
+    ListCredentials {
+        tenant: String,
+    },
+    RevokeCredential {
+        tenant: String,
+        kind: String,
+        id: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("storage: {0}")]
+    Storage(#[from] crate::storage::StorageError),
+}
+
+impl From<TenantError> for AdminError {
+    fn from(error: TenantError) -> Self {
+        match error {
+            TenantError::InvalidName(message) => AdminError::Invalid(message),
+            TenantError::Exists(_) => AdminError::Conflict(error.to_string()),
+            TenantError::Storage(storage) => AdminError::Storage(storage),
+        }
+    }
+}
+
+async fn existing_tenant(app: &App, raw: &str) -> Result<TenantId, AdminError> {
+    let tenant = TenantId::parse(raw).map_err(AdminError::Invalid)?;
+    match load_profile(app.table.as_ref(), &tenant).await? {
+        Some(_) => Ok(tenant),
+        None => Err(AdminError::NotFound(format!("no tenant {tenant}"))),
+    }
+}
+
+fn kind(raw: &str) -> Result<CredentialKind, AdminError> {
+    CredentialKind::parse(raw).filter(|kind| *kind != CredentialKind::MxoToken).ok_or_else(|| {
+        AdminError::Invalid(format!(
+            "unknown credential kind {raw:?}; one of mxo-client, monetate-user, aixon-api-key, optimove-user, optimove-api-key"
+        ))
+    })
+}
+
+/// Runs a command; the result is what the CLI prints.
+pub async fn execute(
+    app: &App,
+    base_url: &str,
+    command: AdminCommand,
+) -> Result<Value, AdminError> {
+    let table = app.table.as_ref();
+    let now = app.clock.now_millis();
+    match command {
+        AdminCommand::CreateTenant { name } => {
+            Ok(json!(create_tenant(table, &name, base_url, now).await?))
+        }
+        AdminCommand::ListTenants => Ok(json!(list_tenants(table).await?)),
+        AdminCommand::IssueCredential { tenant, kind: raw } => {
+            let tenant = existing_tenant(app, &tenant).await?;
+            Ok(json!(
+                issue_credential(table, &tenant, kind(&raw)?, now).await?
+            ))
+        }
+        AdminCommand::ListCredentials { tenant } => {
+            let tenant = existing_tenant(app, &tenant).await?;
+            Ok(json!(list_credentials(table, &tenant).await?))
+        }
+        AdminCommand::RevokeCredential {
+            tenant,
+            kind: raw,
+            id,
+        } => {
+            let tenant = existing_tenant(app, &tenant).await?;
+            if revoke_credential(table, &tenant, kind(&raw)?, &id).await? {
+                Ok(json!({"revoked": id}))
+            } else {
+                Err(AdminError::NotFound(format!(
+                    "tenant {tenant} has no {raw} credential {id}"
+                )))
+            }
+        }
+    }
+}
+
+/// The local server's admin route: `POST` an [`AdminCommand`] with `Authorization: Bearer <admin token>`.
+pub async fn handle_admin_request(
+    app: &App,
+    admin_token: &str,
+    base_url: &str,
+    request: Request,
+) -> Response {
+    let presented = header(&request, "authorization")
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let authorized: bool = presented.as_bytes().ct_eq(admin_token.as_bytes()).into();
+    let outcome = if !authorized || admin_token.is_empty() {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "the admin token (in the data directory's admin-token file) is required",
+        ))
+    } else {
+        match serde_json::from_slice::<AdminCommand>(body_bytes(&request)) {
+            Err(error) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_COMMAND",
+                format!("not an admin command: {error}"),
+            )),
+            Ok(command) => execute(app, base_url, command)
+                .await
+                .map_err(|error| match error {
+                    AdminError::Invalid(message) => {
+                        ApiError::new(StatusCode::BAD_REQUEST, "INVALID", message)
+                    }
+                    AdminError::NotFound(message) => {
+                        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+                    }
+                    AdminError::Conflict(message) => {
+                        ApiError::new(StatusCode::CONFLICT, "CONFLICT", message)
+                    }
+                    AdminError::Storage(storage) => storage.into(),
+                }),
+        }
+    };
+    match outcome {
+        Ok(value) => json_response(StatusCode::OK, &value),
+        Err(error) => error_response(Vendor::Custdata, &error),
+    }
+}

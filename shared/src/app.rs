@@ -1,0 +1,150 @@
+//! The application context every handler receives: the storage ports, the clock and the
+//! settings, built once per process.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rand::RngCore;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::storage::aws::AwsStores;
+use crate::storage::embedded::{EmbeddedBlobs, EmbeddedTable};
+use crate::storage::{BlobStore, CursorSigner, ItemTable};
+
+/// Settings read from the environment, with documented defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Lifetime of MXO bearer tokens (`CUSTDATA_MXO_TOKEN_TTL_SECONDS`, default 3600).
+    pub mxo_token_ttl_seconds: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mxo_token_ttl_seconds: 3600,
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, String> {
+        let mut settings = Settings::default();
+        if let Ok(raw) = std::env::var("CUSTDATA_MXO_TOKEN_TTL_SECONDS") {
+            settings.mxo_token_ttl_seconds = raw
+                .parse()
+                .ok()
+                .filter(|ttl| (60..=86_400).contains(ttl))
+                .ok_or_else(|| {
+                    format!("CUSTDATA_MXO_TOKEN_TTL_SECONDS must be 60 to 86400, got {raw:?}")
+                })?;
+        }
+        Ok(settings)
+    }
+}
+
+/// What every handler works with.
+pub struct App {
+    pub table: Arc<dyn ItemTable>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub clock: SharedClock,
+    pub settings: Settings,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn required_env(name: &str) -> Result<String, String> {
+    std::env::var(name)
+        .map_err(|_| format!("environment variable {name} is not set (template.yaml sets it)"))
+}
+
+/// The signing secret must be long enough to make cursors and upload URLs unforgeable.
+pub fn check_signing_secret(secret: &[u8]) -> Result<(), String> {
+    if secret.len() < 32 {
+        return Err("the signing secret must be at least 32 bytes".into());
+    }
+    Ok(())
+}
+
+impl App {
+    /// The production app: DynamoDB and S3 named by `CUSTDATA_TABLE` and `CUSTDATA_BUCKET`,
+    /// signed with `CUSTDATA_SIGNING_SECRET`.
+    pub async fn from_env() -> Result<App, String> {
+        let table = required_env("CUSTDATA_TABLE")?;
+        let bucket = required_env("CUSTDATA_BUCKET")?;
+        let secret = required_env("CUSTDATA_SIGNING_SECRET")?;
+        check_signing_secret(secret.as_bytes())?;
+        let clock: SharedClock = Arc::new(SystemClock);
+        let stores = AwsStores::from_env(
+            &table,
+            &bucket,
+            clock.clone(),
+            CursorSigner::new(secret.as_bytes()),
+        )
+        .await;
+        Ok(App {
+            table: Arc::new(stores.table),
+            blobs: Arc::new(stores.blobs),
+            clock,
+            settings: Settings::from_env()?,
+        })
+    }
+
+    /// The embedded app on a data directory: `custdata.redb`, `blobs/` and `signing.key`
+    /// (created on first use, readable by the owner only). Returns the concrete blob store
+    /// too, because the local server serves its presigned uploads.
+    pub fn embedded(
+        data_dir: &Path,
+        clock: SharedClock,
+        upload_base_url: &str,
+    ) -> Result<(App, EmbeddedBlobs), String> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+        let secret = signing_secret(data_dir)?;
+        let table = EmbeddedTable::open(
+            &data_dir.join("custdata.redb"),
+            clock.clone(),
+            CursorSigner::new(&secret),
+        )
+        .map_err(|e| e.to_string())?;
+        let blobs = EmbeddedBlobs::open(
+            &data_dir.join("blobs"),
+            clock.clone(),
+            &secret,
+            upload_base_url,
+        )
+        .map_err(|e| e.to_string())?;
+        let app = App {
+            table: Arc::new(table),
+            blobs: Arc::new(blobs.clone()),
+            clock,
+            settings: Settings::from_env()?,
+        };
+        Ok((app, blobs))
+    }
+}
+
+/// Reads `<data dir>/signing.key`, creating it with 32 random bytes on first use.
+fn signing_secret(data_dir: &Path) -> Result<Vec<u8>, String> {
+    let path = data_dir.join("signing.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let secret =
+                hex::decode(text.trim()).map_err(|_| format!("{} is not hex", path.display()))?;
+            check_signing_secret(&secret)?;
+            Ok(secret)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut secret = vec![0u8; 32];
+            rand::rng().fill_bytes(&mut secret);
+            crate::files::write_private(&path, hex::encode(&secret).as_bytes())?;
+            Ok(secret)
+        }
+        Err(error) => Err(format!("cannot read {}: {error}", path.display())),
+    }
+}

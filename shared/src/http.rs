@@ -1,0 +1,362 @@
+//! HTTP plumbing in one place: the request/response types both the Lambda runtime and the
+//! local server use, body limits, content-type checks, the vendor-shaped error response, a
+//! request id on every response.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::{HeaderValue, StatusCode};
+use lambda_http::{Body, RequestExt};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use crate::app::App;
+use crate::storage::{BlobError, StorageError};
+use crate::tenancy::AuthError;
+
+/// The request every handler takes: lambda_http's, in Lambda and in the local server alike.
+pub type Request = lambda_http::Request;
+/// The response every handler returns.
+pub type Response = http::Response<Body>;
+
+/// Header carrying the request id on every response.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Whose error shape a route answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vendor {
+    /// MXO's OAuth2 token endpoint: RFC 6749 `{"error": …}`.
+    MxoOAuth,
+    /// MXO APIs: `{"errorCode", "errorMessage"}`.
+    Mxo,
+    /// Monetate: `{"meta": {"code", "errors"}, "data": {}}`.
+    Monetate,
+    /// AIXON: `{"status": "error", "message", "errors"}`.
+    Aixon,
+    /// Optimove: `{"status", "error", "message"}`.
+    Optimove,
+    /// custdata's own extensions: `{"error": {…}}`.
+    Custdata,
+}
+
+/// One complaint about the input: which row, which field, which rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Problem {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub rule: String,
+}
+
+/// An error a client sees: status, the vendor's error code, a message and the problems.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// The vendor's code for it (`invalid_client`, `GENERAL`, …).
+    pub code: String,
+    pub message: String,
+    pub problems: Vec<Problem>,
+    /// Extra headers, e.g. `WWW-Authenticate` or `Retry-After`.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+            problems: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_problem(
+        mut self,
+        row: Option<usize>,
+        field: Option<&str>,
+        rule: impl Into<String>,
+    ) -> Self {
+        self.problems.push(Problem {
+            row,
+            field: field.map(str::to_string),
+            rule: rule.into(),
+        });
+        self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// An infrastructure fault: logged in full, answered without internals.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(detail = %detail, "internal fault");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "GENERAL",
+            "the service is temporarily unavailable; retry later",
+        )
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::InvalidCursor => {
+                ApiError::new(StatusCode::BAD_REQUEST, "INVALID_CURSOR", error.to_string())
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<BlobError> for ApiError {
+    fn from(error: BlobError) -> Self {
+        match error {
+            BlobError::InvalidKey(_) | BlobError::PresignRejected(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", error.to_string())
+            }
+            BlobError::PresignExpired => {
+                ApiError::new(StatusCode::FORBIDDEN, "EXPIRED", error.to_string())
+            }
+            BlobError::Body(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "BAD_BODY", error.to_string())
+            }
+            BlobError::Unavailable(_) => ApiError::internal(error),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Invalid => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "the credential is not valid",
+            ),
+            AuthError::Storage(storage) => storage.into(),
+        }
+    }
+}
+
+/// The body of an error in the vendor's shape. The one place error bodies are built.
+pub fn error_body(vendor: Vendor, error: &ApiError) -> Value {
+    match vendor {
+        Vendor::MxoOAuth => json!({"error": error.code, "error_description": error.message}),
+        Vendor::Mxo => {
+            let mut body = json!({"errorCode": error.code, "errorMessage": error.message});
+            if !error.problems.is_empty() {
+                body["errors"] = json!(error.problems);
+            }
+            body
+        }
+        Vendor::Monetate => {
+            let mut errors: Vec<Value> = error
+                .problems
+                .iter()
+                .map(|p| json!({"row": p.row, "field": p.field, "message": p.rule}))
+                .collect();
+            if errors.is_empty() {
+                errors.push(json!({"message": error.message}));
+            }
+            json!({"meta": {"code": error.status.as_u16(), "errors": errors, "warnings": []}, "data": {}})
+        }
+        Vendor::Aixon => {
+            let errors: Vec<Value> = error
+                .problems
+                .iter()
+                .map(|p| json!({"row": p.row, "column": p.field, "rule": p.rule}))
+                .collect();
+            json!({"status": "error", "message": error.message, "errors": errors})
+        }
+        Vendor::Optimove => json!({
+            "status": error.status.as_u16(),
+            "error": error.status.canonical_reason().unwrap_or("Error"),
+            "message": error.message,
+            "errors": error.problems,
+        }),
+        Vendor::Custdata => {
+            json!({"error": {"code": error.code, "message": error.message, "problems": error.problems}})
+        }
+    }
+}
+
+/// The full error response in the vendor's shape.
+pub fn error_response(vendor: Vendor, error: &ApiError) -> Response {
+    let mut response = json_response(error.status, &error_body(vendor, error));
+    for (name, value) in &error.headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            response.headers_mut().insert(*name, value);
+        }
+    }
+    response
+}
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_string());
+    let mut response = http::Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// An empty response with a status.
+pub fn empty_response(status: StatusCode) -> Response {
+    let mut response = http::Response::new(Body::Empty);
+    *response.status_mut() = status;
+    response
+}
+
+/// The request's body as bytes (API Gateway hands text or binary).
+pub fn body_bytes(request: &Request) -> &[u8] {
+    match request.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    }
+}
+
+/// The media type of the request, lower-cased, without parameters.
+pub fn media_type(request: &Request) -> Option<String> {
+    let value = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
+    Some(
+        value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
+/// Refuses a request whose media type is not one of `allowed` with 415 naming them.
+pub fn require_media_type(request: &Request, allowed: &[&str]) -> Result<(), ApiError> {
+    match media_type(request) {
+        Some(found) if allowed.contains(&found.as_str()) => Ok(()),
+        found => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            format!(
+                "Content-Type must be one of {}; got {}",
+                allowed.join(", "),
+                found.as_deref().unwrap_or("none")
+            ),
+        )
+        .with_problem(
+            None,
+            Some("Content-Type"),
+            format!("one of {}", allowed.join(", ")),
+        )),
+    }
+}
+
+/// A header's value as text, if present and readable.
+pub fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+}
+
+/// A path parameter, as API Gateway (or the local server) extracted it.
+pub fn path_parameter(request: &Request, name: &str) -> Option<String> {
+    request
+        .path_parameters_ref()
+        .and_then(|params| params.first(name))
+        .map(str::to_string)
+}
+
+/// Every query parameter's first value.
+pub fn query_parameters(request: &Request) -> HashMap<String, String> {
+    let mut found = HashMap::new();
+    if let Some(params) = request.query_string_parameters_ref() {
+        for (name, value) in params.iter() {
+            found
+                .entry(name.to_string())
+                .or_insert_with(|| value.to_string());
+        }
+    }
+    found
+}
+
+/// A handler: takes the app and the request; expected failures are `Err(ApiError)`.
+pub type HandlerFuture = std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>>;
+pub type HandlerFn = fn(Arc<App>, Request) -> HandlerFuture;
+
+/// One endpoint family: one Lambda binary, one handler, one error shape, one body limit.
+#[derive(Debug)]
+pub struct Family {
+    /// The binary name (`functions/<name>/`), as template.yaml's `Metadata.BuildProperties.Binary`.
+    pub name: &'static str,
+    pub vendor: Vendor,
+    /// Requests with a larger body get 413 before the handler runs.
+    pub max_body_bytes: usize,
+    pub handler: HandlerFn,
+}
+
+/// The request id: API Gateway's when there is one, else the client's, else a new one.
+fn request_id(request: &Request) -> String {
+    let from_gateway = match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
+            context.request_id.clone()
+        }
+        _ => None,
+    };
+    from_gateway
+        .or_else(|| {
+            header(request, REQUEST_ID_HEADER)
+                .filter(|id| id.len() <= 128)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// Runs one request through a family's handler: the same path in Lambda and locally.
+/// Enforces the body limit, turns errors into the vendor's shape and stamps the request id.
+pub async fn dispatch(app: Arc<App>, family: &'static Family, request: Request) -> Response {
+    let id = request_id(&request);
+    let span = tracing::info_span!("request", request_id = %id, family = family.name, method = %request.method(), path = %request.uri().path());
+    async move {
+        let size = body_bytes(&request).len();
+        let outcome = if size > family.max_body_bytes {
+            Err(body_too_large(family.max_body_bytes))
+        } else {
+            (family.handler)(app, request).await
+        };
+        let mut response = match outcome {
+            Ok(response) => response,
+            Err(error) => error_response(family.vendor, &error),
+        };
+        tracing::info!(status = response.status().as_u16(), "answered");
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// The 413 every route gives above its limit.
+pub fn body_too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        format!("the request body exceeds this route's limit of {limit} bytes; upload larger bodies through the presigned-upload extension under /custdata/v1"),
+    )
+    .with_problem(None, Some("body"), format!("at most {limit} bytes"))
+}

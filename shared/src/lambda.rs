@@ -1,0 +1,43 @@
+//! The Lambda entry point every function binary calls: JSON logs, the app built once
+//! outside the handler, then every invocation dispatched to the family's handler.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use crate::app::App;
+use crate::http::{Family, dispatch};
+
+/// Logs as JSON lines (CloudWatch), filtered by `RUST_LOG` (default `info`).
+pub fn init_json_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .without_time()
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Readable logs for a terminal (local server, admin CLI).
+pub fn init_readable_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .compact()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs one family as a Lambda function until the runtime stops it.
+pub async fn run(family: &'static Family) -> Result<(), lambda_http::Error> {
+    init_json_logs();
+    let app = Arc::new(App::from_env().await?);
+    lambda_http::run(lambda_http::service_fn(move |request| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(dispatch(app, family, request).await) }
+    }))
+    .await
+}

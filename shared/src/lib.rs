@@ -1,0 +1,16 @@
+//! custdata: one customer-data API that speaks MXO, Monetate, AIXON and Optimove.
+//!
+//! Everything lives here; the function binaries under `functions/` and the local server
+//! only build an [`app::App`] and hand requests to [`http::dispatch`].
+
+pub mod admin;
+pub mod app;
+pub mod clock;
+pub mod files;
+pub mod http;
+pub mod lambda;
+pub mod mxo;
+pub mod routes;
+pub mod storage;
+pub mod template;
+pub mod tenancy;

@@ -1,0 +1,86 @@
+//! Batched writes over any item table: split into chunks DynamoDB accepts, retry what the
+//! table leaves unprocessed with exponential backoff, report what could not be written.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures::{StreamExt, TryStreamExt};
+
+use super::{ItemTable, Key, MAX_BATCH_CHUNK, StorageError, WriteRequest};
+
+/// How many chunks are in flight at once; spreads an import without flooding the table.
+const CONCURRENT_CHUNKS: usize = 4;
+
+fn backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(20))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(10)
+        .with_jitter()
+        .build()
+}
+
+/// Writes every request, in chunks of at most [`MAX_BATCH_CHUNK`]. Not atomic: on failure
+/// the error names the keys that were not written (all others were).
+pub async fn write_all(
+    table: &dyn ItemTable,
+    requests: Vec<WriteRequest>,
+) -> Result<(), StorageError> {
+    let mut seen = HashSet::with_capacity(requests.len());
+    if let Some(duplicate) = requests
+        .iter()
+        .map(WriteRequest::key)
+        .find(|key| !seen.insert(key.clone()))
+    {
+        return Err(StorageError::InvalidRequest(format!(
+            "a batch touches {}/{} more than once",
+            duplicate.pk, duplicate.sk
+        )));
+    }
+    let total = requests.len();
+    let mut chunks = Vec::with_capacity(total.div_ceil(MAX_BATCH_CHUNK));
+    let mut requests = requests.into_iter().peekable();
+    while requests.peek().is_some() {
+        chunks.push(requests.by_ref().take(MAX_BATCH_CHUNK).collect::<Vec<_>>());
+    }
+    let unwritten: Vec<Key> = futures::stream::iter(chunks)
+        .map(|chunk| write_chunk_with_retries(table, chunk))
+        .buffer_unordered(CONCURRENT_CHUNKS)
+        .try_fold(Vec::new(), |mut unwritten, mut left| async move {
+            unwritten.append(&mut left);
+            Ok(unwritten)
+        })
+        .await?;
+    if unwritten.is_empty() {
+        Ok(())
+    } else {
+        Err(StorageError::BatchIncomplete {
+            unwritten: unwritten.len(),
+            total,
+            keys: unwritten,
+        })
+    }
+}
+
+/// Writes one chunk; returns the keys still unprocessed when the retries run out.
+async fn write_chunk_with_retries(
+    table: &dyn ItemTable,
+    chunk: Vec<WriteRequest>,
+) -> Result<Vec<Key>, StorageError> {
+    let mut pending = table.write_chunk(chunk).await?;
+    let mut delays = backoff();
+    while !pending.is_empty() {
+        let Some(delay) = delays.next() else {
+            return Ok(pending.iter().map(WriteRequest::key).collect());
+        };
+        tracing::debug!(
+            unprocessed = pending.len(),
+            ?delay,
+            "retrying unprocessed batch items"
+        );
+        tokio::time::sleep(delay).await;
+        pending = table.write_chunk(pending).await?;
+    }
+    Ok(Vec::new())
+}

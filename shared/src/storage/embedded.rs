@@ -1,0 +1,665 @@
+//! The embedded adapters: an ACID redb database file for items and a directory for blobs,
+//! both under one data directory. Used by the local server, the admin CLI and tests.
+//!
+//! redb is synchronous, so every call runs on tokio's blocking pool. One write
+//! transaction at a time gives the same atomicity DynamoDB gives a single item write or a
+//! TransactWriteItems call.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hmac::{Hmac, Mac};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::Sha256;
+use tokio::io::AsyncWriteExt;
+
+use super::blob::validate_key;
+use super::{
+    BlobError, BlobMeta, BlobReader, BlobStore, Condition, CursorSigner, Item, ItemTable, Key,
+    Page, PresignedUpload, Query, SortKeyRange, StorageError, TransactAction, Update, WriteRequest,
+    validate_query, validate_transaction,
+};
+use crate::clock::SharedClock;
+
+const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
+
+/// The part of an item stored as the redb value.
+#[derive(Serialize, Deserialize)]
+struct StoredValue {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+    attrs: BTreeMap<String, Value>,
+}
+
+fn fault(error: impl std::fmt::Display) -> StorageError {
+    StorageError::Unavailable(error.to_string())
+}
+
+fn encode(item: &Item) -> Result<Vec<u8>, StorageError> {
+    serde_json::to_vec(&StoredValue {
+        expires_at: item.expires_at,
+        attrs: item.attrs.clone(),
+    })
+    .map_err(fault)
+}
+
+fn decode(pk: &str, sk: &str, bytes: &[u8]) -> Result<Item, StorageError> {
+    let stored: StoredValue = serde_json::from_slice(bytes).map_err(fault)?;
+    Ok(Item {
+        pk: pk.to_string(),
+        sk: sk.to_string(),
+        expires_at: stored.expires_at,
+        attrs: stored.attrs,
+    })
+}
+
+/// The smallest string greater than every string that starts with `prefix`, if any.
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        if (0xD800..=0xDFFF).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(successor) = char::from_u32(next) {
+            chars.push(successor);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// The item table on a redb file.
+#[derive(Clone)]
+pub struct EmbeddedTable {
+    db: Arc<Database>,
+    clock: SharedClock,
+    cursors: CursorSigner,
+}
+
+impl EmbeddedTable {
+    /// Opens (or creates) the database file. Fails with a clear message when another
+    /// process holds it: redb allows one writer process per file.
+    pub fn open(
+        path: &Path,
+        clock: SharedClock,
+        cursors: CursorSigner,
+    ) -> Result<Self, StorageError> {
+        let db = Database::create(path).map_err(|error| match error {
+            redb::DatabaseError::DatabaseAlreadyOpen => StorageError::Unavailable(format!(
+                "{} is open in another process (a running custdata-local?)",
+                path.display()
+            )),
+            other => fault(other),
+        })?;
+        let txn = db.begin_write().map_err(fault)?;
+        txn.open_table(ITEMS).map_err(fault)?;
+        txn.commit().map_err(fault)?;
+        Ok(EmbeddedTable {
+            db: Arc::new(db),
+            clock,
+            cursors,
+        })
+    }
+
+    /// Replaces one item atomically with what `next` makes of the stored one (`None` deletes),
+    /// if the condition holds; returns the item before and after.
+    async fn write_one(
+        &self,
+        key: Key,
+        condition: Condition,
+        next: impl FnOnce(Option<Item>) -> Result<Option<Item>, StorageError> + Send + 'static,
+    ) -> Result<(Option<Item>, Option<Item>), StorageError> {
+        self.blocking(move |db, now| {
+            let txn = db.begin_write().map_err(fault)?;
+            let outcome = {
+                let mut table = txn.open_table(ITEMS).map_err(fault)?;
+                let before = stored(&table, &key)?;
+                check(&condition, before.as_ref(), now, &key)?;
+                let after = next(before.clone())?;
+                let pair = (key.pk.as_str(), key.sk.as_str());
+                match &after {
+                    Some(item) => table
+                        .insert(pair, encode(item)?.as_slice())
+                        .map_err(fault)
+                        .map(drop)?,
+                    None => table.remove(pair).map_err(fault).map(drop)?,
+                }
+                (before, after)
+            };
+            txn.commit().map_err(fault)?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Database, i64) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let db = self.db.clone();
+        let now = self.clock.now_seconds();
+        tokio::task::spawn_blocking(move || work(&db, now))
+            .await
+            .map_err(fault)?
+    }
+}
+
+/// Reads the stored item, expired or not (updates merge onto it, as in DynamoDB).
+fn stored(
+    table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    key: &Key,
+) -> Result<Option<Item>, StorageError> {
+    match table
+        .get((key.pk.as_str(), key.sk.as_str()))
+        .map_err(fault)?
+    {
+        Some(bytes) => Ok(Some(decode(&key.pk, &key.sk, bytes.value())?)),
+        None => Ok(None),
+    }
+}
+
+fn live(item: Option<Item>, now: i64) -> Option<Item> {
+    item.filter(|item| !item.is_expired(now))
+}
+
+fn check(
+    condition: &Condition,
+    current: Option<&Item>,
+    now: i64,
+    key: &Key,
+) -> Result<(), StorageError> {
+    let live = current.filter(|item| !item.is_expired(now));
+    if condition.holds_for(live) {
+        Ok(())
+    } else {
+        Err(StorageError::ConditionFailed {
+            pk: key.pk.clone(),
+            sk: key.sk.clone(),
+        })
+    }
+}
+
+fn updated(current: Option<Item>, key: &Key, update: &Update) -> Result<Item, StorageError> {
+    let mut item = current.unwrap_or_else(|| Item::new(key.pk.clone(), key.sk.clone()));
+    update.apply_to(&mut item)?;
+    Ok(item)
+}
+
+#[async_trait]
+impl ItemTable for EmbeddedTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StorageError> {
+        let key = key.clone();
+        self.blocking(move |db, now| {
+            let txn = db.begin_read().map_err(fault)?;
+            let table = txn.open_table(ITEMS).map_err(fault)?;
+            Ok(live(stored(&table, &key)?, now))
+        })
+        .await
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StorageError> {
+        super::validate_item(&item)?;
+        let key = Key::from(&item);
+        self.write_one(key, condition, move |_| Ok(Some(item)))
+            .await
+            .map(drop)
+    }
+
+    async fn update(
+        &self,
+        key: &Key,
+        update: Update,
+        condition: Condition,
+    ) -> Result<Item, StorageError> {
+        let key = key.clone();
+        let (_, after) = self
+            .write_one(key.clone(), condition, move |current| {
+                updated(current, &key, &update).map(Some)
+            })
+            .await?;
+        after.ok_or_else(|| fault("an update produced no item"))
+    }
+
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<Option<Item>, StorageError> {
+        let now = self.clock.now_seconds();
+        let (before, _) = self.write_one(key.clone(), condition, |_| Ok(None)).await?;
+        Ok(live(before, now))
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StorageError> {
+        validate_query(&query)?;
+        let after = self.cursors.decode(&query)?;
+        let signer = self.cursors.clone();
+        self.blocking(move |db, now| {
+            let txn = db.begin_read().map_err(fault)?;
+            let table = txn.open_table(ITEMS).map_err(fault)?;
+            let pk = query.pk.as_str();
+            let (mut low, mut high): (Bound<String>, Bound<String>) = match &query.range {
+                SortKeyRange::All => (Bound::Unbounded, Bound::Unbounded),
+                SortKeyRange::Prefix(prefix) => (
+                    Bound::Included(prefix.clone()),
+                    prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded),
+                ),
+                SortKeyRange::Between(start, end) => {
+                    (Bound::Included(start.clone()), Bound::Included(end.clone()))
+                }
+            };
+            if let Some(after) = after {
+                if query.descending {
+                    high = Bound::Excluded(after);
+                } else {
+                    low = Bound::Excluded(after);
+                }
+            }
+            // An unbounded side stays inside the partition: "" is the least sort key, and no
+            // key of this partition reaches the successor of pk.
+            let low_key = match &low {
+                Bound::Included(sk) | Bound::Excluded(sk) => (pk, sk.as_str()),
+                Bound::Unbounded => (pk, ""),
+            };
+            let next_pk = prefix_successor(pk).unwrap_or_default();
+            let high_key = match &high {
+                Bound::Included(sk) | Bound::Excluded(sk) => (pk, sk.as_str()),
+                Bound::Unbounded => (next_pk.as_str(), ""),
+            };
+            let low_bound = match low {
+                Bound::Excluded(_) => Bound::Excluded(low_key),
+                _ => Bound::Included(low_key),
+            };
+            let high_bound = match high {
+                Bound::Included(_) => Bound::Included(high_key),
+                _ => Bound::Excluded(high_key),
+            };
+            let range = table
+                .range::<(&str, &str)>((low_bound, high_bound))
+                .map_err(fault)?;
+            let mut entries: Box<dyn Iterator<Item = _>> = if query.descending {
+                Box::new(range.rev())
+            } else {
+                Box::new(range)
+            };
+            let mut items: Vec<Item> = Vec::with_capacity(query.limit.min(128));
+            let mut more = false;
+            for entry in entries.by_ref() {
+                let (key, value) = entry.map_err(fault)?;
+                let (entry_pk, sk) = key.value();
+                if entry_pk != pk {
+                    break;
+                }
+                let item = decode(entry_pk, sk, value.value())?;
+                if item.is_expired(now) {
+                    continue;
+                }
+                if items.len() == query.limit {
+                    more = true;
+                    break;
+                }
+                items.push(item);
+            }
+            let last_sk = items.last().map(|item| item.sk.clone());
+            let next = match (more, last_sk) {
+                (true, Some(last)) => Some(signer.encode(&query, &last)),
+                _ => None,
+            };
+            Ok(Page { items, next })
+        })
+        .await
+    }
+
+    async fn write_chunk(
+        &self,
+        chunk: Vec<WriteRequest>,
+    ) -> Result<Vec<WriteRequest>, StorageError> {
+        if chunk.len() > super::MAX_BATCH_CHUNK {
+            return Err(StorageError::InvalidRequest(format!(
+                "a batch chunk holds at most {} requests, got {}",
+                super::MAX_BATCH_CHUNK,
+                chunk.len()
+            )));
+        }
+        super::validate_writes(chunk.iter().filter_map(|request| match request {
+            WriteRequest::Put(item) => Some(item),
+            WriteRequest::Delete(_) => None,
+        }))?;
+        self.blocking(move |db, _now| {
+            let txn = db.begin_write().map_err(fault)?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(fault)?;
+                for request in &chunk {
+                    match request {
+                        WriteRequest::Put(item) => {
+                            table
+                                .insert(
+                                    (item.pk.as_str(), item.sk.as_str()),
+                                    encode(item)?.as_slice(),
+                                )
+                                .map_err(fault)?;
+                        }
+                        WriteRequest::Delete(key) => {
+                            table
+                                .remove((key.pk.as_str(), key.sk.as_str()))
+                                .map_err(fault)?;
+                        }
+                    }
+                }
+            }
+            txn.commit().map_err(fault)?;
+            Ok(Vec::new())
+        })
+        .await
+    }
+
+    async fn transact(&self, actions: Vec<TransactAction>) -> Result<(), StorageError> {
+        validate_transaction(&actions)?;
+        super::validate_writes(actions.iter().filter_map(|action| match action {
+            TransactAction::Put { item, .. } => Some(item),
+            _ => None,
+        }))?;
+        self.blocking(move |db, now| {
+            let txn = db.begin_write().map_err(fault)?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(fault)?;
+                for (index, action) in actions.iter().enumerate() {
+                    let key = action.key();
+                    let current = stored(&table, &key)?;
+                    let condition = match action {
+                        TransactAction::Put { condition, .. }
+                        | TransactAction::Update { condition, .. }
+                        | TransactAction::Delete { condition, .. }
+                        | TransactAction::Check { condition, .. } => condition,
+                    };
+                    if check(condition, current.as_ref(), now, &key).is_err() {
+                        // Dropping the transaction without commit discards every earlier action.
+                        return Err(StorageError::TransactionCanceled { index });
+                    }
+                    let pair = (key.pk.as_str(), key.sk.as_str());
+                    match action {
+                        TransactAction::Put { item, .. } => {
+                            table
+                                .insert(pair, encode(item)?.as_slice())
+                                .map_err(fault)?;
+                        }
+                        TransactAction::Update { update, .. } => {
+                            let item = updated(current, &key, update)?;
+                            table
+                                .insert(pair, encode(&item)?.as_slice())
+                                .map_err(fault)?;
+                        }
+                        TransactAction::Delete { .. } => {
+                            table.remove(pair).map_err(fault)?;
+                        }
+                        TransactAction::Check { .. } => {}
+                    }
+                }
+            }
+            txn.commit().map_err(fault)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Blobs as files under a directory, with presigned uploads served by the local server.
+#[derive(Clone)]
+pub struct EmbeddedBlobs {
+    root: PathBuf,
+    clock: SharedClock,
+    secret: Arc<Vec<u8>>,
+    /// Base URL of the server that accepts presigned uploads (the local server).
+    upload_base_url: Arc<std::sync::RwLock<String>>,
+}
+
+/// Path of the local server's presigned-upload route.
+pub const PRESIGNED_UPLOAD_PATH: &str = "/custdata/v1/blob-uploads";
+
+impl EmbeddedBlobs {
+    pub fn open(
+        root: &Path,
+        clock: SharedClock,
+        secret: &[u8],
+        upload_base_url: &str,
+    ) -> Result<Self, BlobError> {
+        std::fs::create_dir_all(root.join(".partial"))
+            .map_err(|e| BlobError::Unavailable(e.to_string()))?;
+        Ok(EmbeddedBlobs {
+            root: root.to_path_buf(),
+            clock,
+            secret: Arc::new(secret.to_vec()),
+            upload_base_url: Arc::new(std::sync::RwLock::new(
+                upload_base_url.trim_end_matches('/').to_string(),
+            )),
+        })
+    }
+
+    /// Sets the base URL once the server knows its port.
+    pub fn set_upload_base_url(&self, base_url: &str) {
+        if let Ok(mut current) = self.upload_base_url.write() {
+            *current = base_url.trim_end_matches('/').to_string();
+        }
+    }
+
+    fn path_of(&self, key: &str) -> Result<PathBuf, BlobError> {
+        validate_key(key)?;
+        Ok(self.root.join("objects").join(key))
+    }
+
+    fn signature(&self, key: &str, content_type: &str, expires_at: i64) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC accepts keys of any length");
+        for part in [key, content_type, &expires_at.to_string()] {
+            mac.update(part.as_bytes());
+            mac.update(&[0]);
+        }
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Stores a body PUT to a presigned URL after checking the URL's signature and expiry
+    /// and that the request's content type is the one signed.
+    pub async fn accept_presigned(
+        &self,
+        query: &str,
+        content_type: Option<&str>,
+        body: BlobReader,
+    ) -> Result<u64, BlobError> {
+        let params: BTreeMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let field = |name: &str| {
+            params.get(name).cloned().ok_or_else(|| {
+                BlobError::PresignRejected(format!("query parameter {name} is missing"))
+            })
+        };
+        let key = field("key")?;
+        let signed_type = field("content-type")?;
+        let expires_at: i64 = field("expires")?
+            .parse()
+            .map_err(|_| BlobError::PresignRejected("expires is not an integer".into()))?;
+        let signature = field("signature")?;
+        let expected = self.signature(&key, &signed_type, expires_at);
+        let genuine: bool =
+            subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), signature.as_bytes()).into();
+        if !genuine {
+            return Err(BlobError::PresignRejected(
+                "the signature does not match".into(),
+            ));
+        }
+        if self.clock.now_seconds() >= expires_at {
+            return Err(BlobError::PresignExpired);
+        }
+        if content_type != Some(signed_type.as_str()) {
+            return Err(BlobError::PresignRejected(format!(
+                "Content-Type must be {signed_type}"
+            )));
+        }
+        self.put(&key, &signed_type, body).await
+    }
+}
+
+#[async_trait]
+impl BlobStore for EmbeddedBlobs {
+    async fn put(
+        &self,
+        key: &str,
+        _content_type: &str,
+        mut body: BlobReader,
+    ) -> Result<u64, BlobError> {
+        let path = self.path_of(key)?;
+        let unavailable = |e: std::io::Error| BlobError::Unavailable(e.to_string());
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(unavailable)?;
+        }
+        // Written beside the objects and renamed into place, so a reader never sees half a body.
+        let partial = self
+            .root
+            .join(".partial")
+            .join(uuid::Uuid::new_v4().to_string());
+        let mut file = tokio::fs::File::create(&partial)
+            .await
+            .map_err(unavailable)?;
+        let copied = tokio::io::copy(&mut body, &mut file).await;
+        let written = match copied {
+            Ok(written) => written,
+            Err(error) => {
+                drop(file);
+                let _ = tokio::fs::remove_file(&partial).await;
+                return Err(BlobError::Body(error));
+            }
+        };
+        file.flush().await.map_err(unavailable)?;
+        file.sync_all().await.map_err(unavailable)?;
+        drop(file);
+        tokio::fs::rename(&partial, &path)
+            .await
+            .map_err(unavailable)?;
+        Ok(written)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<(BlobMeta, BlobReader)>, BlobError> {
+        let path = self.path_of(key)?;
+        match tokio::fs::File::open(&path).await {
+            Ok(file) => {
+                let size = file
+                    .metadata()
+                    .await
+                    .map_err(|e| BlobError::Unavailable(e.to_string()))?
+                    .len();
+                let reader: BlobReader =
+                    Box::pin(tokio::io::BufReader::with_capacity(64 * 1024, file));
+                Ok(Some((
+                    BlobMeta {
+                        key: key.to_string(),
+                        size,
+                    },
+                    reader,
+                )))
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(BlobError::Unavailable(error.to_string())),
+        }
+    }
+
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_in: Duration,
+    ) -> Result<PresignedUpload, BlobError> {
+        validate_key(key)?;
+        let expires_at = self.clock.now_seconds() + expires_in.as_secs() as i64;
+        let signature = self.signature(key, content_type, expires_at);
+        let base = self
+            .upload_base_url
+            .read()
+            .map(|url| url.clone())
+            .unwrap_or_default();
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("key", key)
+            .append_pair("content-type", content_type)
+            .append_pair("expires", &expires_at.to_string())
+            .append_pair("signature", &signature)
+            .finish();
+        Ok(PresignedUpload {
+            url: format!("{base}{PRESIGNED_UPLOAD_PATH}?{query}"),
+            method: "PUT".into(),
+            headers: vec![("content-type".into(), content_type.into())],
+            expires_at,
+        })
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        match tokio::fs::remove_file(self.path_of(key)?).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(BlobError::Unavailable(error.to_string())),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<BlobMeta>, BlobError> {
+        let objects = self.root.join("objects");
+        tokio::task::spawn_blocking({
+            let prefix = prefix.to_string();
+            move || {
+                let mut found = Vec::new();
+                let mut pending = vec![objects.clone()];
+                while let Some(dir) = pending.pop() {
+                    let entries = match std::fs::read_dir(&dir) {
+                        Ok(entries) => entries,
+                        Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(error) => return Err(BlobError::Unavailable(error.to_string())),
+                    };
+                    for entry in entries {
+                        let entry = entry.map_err(|e| BlobError::Unavailable(e.to_string()))?;
+                        let meta = entry
+                            .metadata()
+                            .map_err(|e| BlobError::Unavailable(e.to_string()))?;
+                        let path = entry.path();
+                        if meta.is_dir() {
+                            pending.push(path);
+                            continue;
+                        }
+                        let key = path
+                            .strip_prefix(&objects)
+                            .map(|relative| {
+                                relative
+                                    .to_string_lossy()
+                                    .replace(std::path::MAIN_SEPARATOR, "/")
+                            })
+                            .unwrap_or_default();
+                        if key.starts_with(&prefix) {
+                            found.push(BlobMeta {
+                                key,
+                                size: meta.len(),
+                            });
+                        }
+                    }
+                }
+                found.sort_by(|a, b| a.key.cmp(&b.key));
+                Ok(found)
+            }
+        })
+        .await
+        .map_err(|e| BlobError::Unavailable(e.to_string()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_successor;
+
+    #[test]
+    fn the_prefix_successor_bounds_every_key_with_the_prefix() {
+        assert_eq!(prefix_successor("row#").as_deref(), Some("row$"));
+        assert_eq!(prefix_successor("").as_deref(), None);
+        let successor = prefix_successor("a\u{10FFFF}").expect("a successor");
+        assert_eq!(successor, "b");
+    }
+}

@@ -1,0 +1,99 @@
+//! Fault-injecting wrappers around the item table, for tests of the retry and
+//! all-or-nothing paths against either adapter.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::{
+    Condition, Item, ItemTable, Key, Page, Query, StorageError, TransactAction, Update,
+    WriteRequest,
+};
+
+/// Passes everything through, except that each batch chunk has its second half refused
+/// (returned unprocessed, not written) until `refusals` chunks have been cut short —
+/// what DynamoDB does under throttling. Records every chunk size it was handed.
+pub struct RefusingPartOfBatches {
+    inner: Arc<dyn ItemTable>,
+    refusals_left: AtomicUsize,
+    chunk_sizes: Mutex<Vec<usize>>,
+}
+
+impl RefusingPartOfBatches {
+    pub fn new(inner: Arc<dyn ItemTable>, refusals: usize) -> Self {
+        RefusingPartOfBatches {
+            inner,
+            refusals_left: AtomicUsize::new(refusals),
+            chunk_sizes: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sizes of every chunk handed to `write_chunk`, in call order.
+    pub fn chunk_sizes(&self) -> Vec<usize> {
+        self.chunk_sizes
+            .lock()
+            .map(|sizes| sizes.clone())
+            .unwrap_or_default()
+    }
+
+    /// How many refusals are still to come.
+    pub fn refusals_left(&self) -> usize {
+        self.refusals_left.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl ItemTable for RefusingPartOfBatches {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StorageError> {
+        self.inner.get(key).await
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StorageError> {
+        self.inner.put(item, condition).await
+    }
+
+    async fn update(
+        &self,
+        key: &Key,
+        update: Update,
+        condition: Condition,
+    ) -> Result<Item, StorageError> {
+        self.inner.update(key, update, condition).await
+    }
+
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<Option<Item>, StorageError> {
+        self.inner.delete(key, condition).await
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StorageError> {
+        self.inner.query(query).await
+    }
+
+    async fn write_chunk(
+        &self,
+        mut chunk: Vec<WriteRequest>,
+    ) -> Result<Vec<WriteRequest>, StorageError> {
+        if let Ok(mut sizes) = self.chunk_sizes.lock() {
+            sizes.push(chunk.len());
+        }
+        let refuse = chunk.len() > 1
+            && self
+                .refusals_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    left.checked_sub(1)
+                })
+                .is_ok();
+        if !refuse {
+            return self.inner.write_chunk(chunk).await;
+        }
+        let refused = chunk.split_off(chunk.len() / 2);
+        let mut unprocessed = self.inner.write_chunk(chunk).await?;
+        unprocessed.extend(refused);
+        Ok(unprocessed)
+    }
+
+    async fn transact(&self, actions: Vec<TransactAction>) -> Result<(), StorageError> {
+        self.inner.transact(actions).await
+    }
+}

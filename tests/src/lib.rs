@@ -1,0 +1,142 @@
+//! Test support: a fresh local server per test (`spawn_app`), and the AWS emulator (moto's
+//! server on 127.0.0.1) that the tests start themselves, once per test binary.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use custdata::clock::{ManualClock, SharedClock};
+use custdata::storage::CursorSigner;
+use custdata::storage::aws::AwsStores;
+use custdata::template::Template;
+use custdata_local::{Config, Server};
+
+/// The repository root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// A local server on a fresh data directory and a free port.
+pub struct TestApp {
+    pub server: Server,
+    pub client: reqwest::Client,
+    pub clock: ManualClock,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.base_url)
+    }
+}
+
+/// The clock tests start at: a fixed, recent instant.
+pub fn test_clock() -> ManualClock {
+    ManualClock::at_millis(1_790_000_000_000)
+}
+
+/// Starts a local server on port 0 with a fresh data directory and a manual clock.
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let clock = test_clock();
+    let server = custdata_local::start(Config {
+        port: 0,
+        data_dir: dir.path().to_path_buf(),
+        clock: Arc::new(clock.clone()),
+    })
+    .await
+    .expect("the local server starts");
+    TestApp {
+        server,
+        client: reqwest::Client::new(),
+        clock,
+        _dir: dir,
+    }
+}
+
+/// moto's server, started from the project's virtual environment on a free loopback port.
+/// It exits when this process does: it watches its stdin, which only this process holds.
+pub struct Emulator {
+    pub url: String,
+    _child: Mutex<Child>,
+}
+
+fn start_emulator() -> Emulator {
+    let root = workspace_root();
+    let python = root.join("target/venv/bin/python");
+    if !python.exists() {
+        let status = Command::new("bash")
+            .arg(root.join("scripts/ensure-tools.sh"))
+            .status()
+            .expect("scripts/ensure-tools.sh runs");
+        assert!(
+            status.success(),
+            "scripts/ensure-tools.sh failed: the AWS emulator cannot be installed"
+        );
+    }
+    let mut child = Command::new(&python)
+        .arg(root.join("localstack/moto_emulator.py"))
+        .args(["--port", "0", "--until-stdin-closes"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto starts");
+    let stdout = child.stdout.take().expect("moto's stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("moto reports READY");
+    let url = line
+        .trim()
+        .strip_prefix("READY ")
+        .unwrap_or_else(|| panic!("moto said {line:?}, not READY <url>"))
+        .to_string();
+    Emulator {
+        url,
+        _child: Mutex::new(child),
+    }
+}
+
+/// The emulator of this test binary, started on first use.
+pub fn emulator() -> &'static Emulator {
+    static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+    EMULATOR.get_or_init(start_emulator)
+}
+
+/// The SDK configuration pointing at the emulator with dummy credentials.
+pub async fn emulator_config() -> aws_config::SdkConfig {
+    let credentials =
+        aws_credential_types::Credentials::new("test", "test", None, None, "custdata-tests");
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&emulator().url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .load()
+        .await
+}
+
+/// DynamoDB and S3 adapters on a fresh table and bucket of the emulator, created from
+/// template.yaml's definitions.
+pub async fn aws_stores(clock: SharedClock) -> AwsStores {
+    let name = format!("custdata-{}", uuid::Uuid::new_v4().simple());
+    let config = emulator_config().await;
+    let stores = AwsStores::from_config(
+        &config,
+        true,
+        &name,
+        &name,
+        clock,
+        CursorSigner::new(b"conformance-secret-of-32-bytes!!"),
+    );
+    let template = Template::bundled().expect("template.yaml parses");
+    stores
+        .bootstrap(&template.table)
+        .await
+        .expect("table and bucket are created on the emulator");
+    stores
+}
