@@ -1,0 +1,96 @@
+//! template.yaml, functions/ and the handler registry agree: every function crate has a
+//! route and a handler, every route names a function that exists.
+
+use std::collections::BTreeSet;
+
+use custdata::routes::FAMILIES;
+use custdata::template::Template;
+use custdata_tests::workspace_root;
+
+fn function_crates() -> BTreeSet<String> {
+    std::fs::read_dir(workspace_root().join("functions"))
+        .expect("functions/")
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().join("Cargo.toml").exists())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn every_function_crate_has_a_route_and_every_route_a_function_crate() {
+    let template = Template::bundled().expect("template.yaml parses");
+    let crates = function_crates();
+    assert!(!crates.is_empty());
+    let routed: BTreeSet<String> = template
+        .routes
+        .iter()
+        .map(|route| route.binary.clone())
+        .collect();
+    let declared: BTreeSet<String> = template
+        .functions
+        .iter()
+        .map(|f| f.binary.clone())
+        .collect();
+    assert_eq!(
+        crates, routed,
+        "crates under functions/ vs binaries template.yaml routes to"
+    );
+    assert_eq!(
+        crates, declared,
+        "crates under functions/ vs functions template.yaml declares"
+    );
+    let registered: BTreeSet<String> = FAMILIES
+        .iter()
+        .map(|family| family.name.to_string())
+        .collect();
+    assert_eq!(
+        crates, registered,
+        "crates under functions/ vs families in shared/src/routes.rs"
+    );
+}
+
+#[test]
+fn each_function_crate_builds_the_binary_its_template_entry_names() {
+    for name in function_crates() {
+        let manifest = std::fs::read_to_string(
+            workspace_root()
+                .join("functions")
+                .join(&name)
+                .join("Cargo.toml"),
+        )
+        .expect("manifest");
+        assert!(
+            manifest.contains(&format!("name = \"{name}\"")),
+            "functions/{name} must build a binary named {name}"
+        );
+    }
+}
+
+#[test]
+fn a_route_to_a_missing_function_is_caught() {
+    let yaml =
+        std::fs::read_to_string(workspace_root().join("template.yaml")).expect("template.yaml");
+    let broken = yaml.replace("Binary: mxo-token", "Binary: no-such-function");
+    let template = Template::parse(&broken).expect("still parses");
+    let routed: BTreeSet<String> = template
+        .routes
+        .iter()
+        .map(|route| route.binary.clone())
+        .collect();
+    assert_ne!(
+        routed,
+        function_crates(),
+        "the consistency check above would fail on this template"
+    );
+    assert!(
+        custdata_local::Router::from_template(&template).is_err(),
+        "the local server refuses a route without a handler"
+    );
+}
+
+#[test]
+fn the_template_is_what_the_local_server_serves() {
+    let on_disk =
+        std::fs::read_to_string(workspace_root().join("template.yaml")).expect("template.yaml");
+    assert_eq!(on_disk, custdata::template::TEMPLATE_YAML);
+}
