@@ -45,11 +45,30 @@ async fn main() -> std::process::ExitCode {
         "{}",
         serde_json::to_string_pretty(&server.credentials).unwrap_or_default()
     );
-    println!("Ctrl-C stops the server; data stays in the data directory.");
-    if tokio::signal::ctrl_c().await.is_err() {
-        eprintln!("custdata-local: cannot listen for Ctrl-C; stopping");
-    }
+    println!("Ctrl-C (or SIGTERM) stops the server; data stays in the data directory.");
+    stop_requested().await;
     println!("stopping: finishing requests in flight");
     server.shutdown().await;
     std::process::ExitCode::SUCCESS
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM, whichever comes first.
+async fn stop_requested() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
 }

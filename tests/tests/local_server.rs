@@ -202,12 +202,15 @@ async fn client_credentials_are_also_accepted_as_form_fields() {
     assert_eq!(response.status(), 200);
 }
 
+type RefusalCase<'a> = (Option<String>, &'a str, Option<&'a str>, u16, &'a str);
+
 #[tokio::test]
 async fn token_requests_are_refused_in_the_oauth_error_shape() {
     let app = spawn_app().await;
     let mxo = &dev(&app).mxo;
     let good = || Some(basic(&mxo.client_id, &mxo.client_secret));
-    let cases: Vec<(Option<String>, &str, Option<&str>, u16, &str)> = vec![
+    // (Authorization, body, Content-Type, expected status, expected OAuth error)
+    let cases: Vec<RefusalCase> = vec![
         (
             Some(basic(&mxo.client_id, "wrong")),
             "grant_type=client_credentials",

@@ -78,7 +78,7 @@ impl Condition {
                 live.is_some_and(|item| item.attribute(name).is_some())
             }
             Condition::LacksAttribute(name) => {
-                !live.is_some_and(|item| item.attribute(name).is_some())
+                live.is_none_or(|item| item.attribute(name).is_none())
             }
             Condition::All(conditions) => conditions.iter().all(|c| c.holds_for(live)),
             Condition::Any(conditions) => conditions.iter().any(|c| c.holds_for(live)),

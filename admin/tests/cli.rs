@@ -1,0 +1,174 @@
+//! The admin CLI as an operator runs it: against a data directory (while the local server
+//! runs on it, and while it does not) and against DynamoDB/S3 on the emulator.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use custdata::tenancy::{CredentialKind, Presented, authenticate};
+use custdata_tests::{emulator, test_clock};
+use serde_json::Value;
+
+fn admin(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_custdata-admin"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("CUSTDATA_DATA_DIR")
+        .output()
+        .expect("custdata-admin runs")
+}
+
+fn json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "custdata-admin failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_and_credentials_are_managed_while_the_local_server_runs_and_after() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = custdata_local::start(custdata_local::Config {
+        port: 0,
+        data_dir: dir.path().to_path_buf(),
+        clock: Arc::new(test_clock()),
+    })
+    .await
+    .expect("server");
+
+    let created = json(&admin(dir.path(), &["tenant", "create", "Acme EU"]));
+    assert_eq!(created["tenant"], "acme-eu");
+    assert_eq!(created["base_url"], server.base_url.as_str());
+    for field in ["client_id", "client_secret", "workspace_id", "site_key"] {
+        assert!(
+            created["mxo"][field]
+                .as_str()
+                .is_some_and(|v| !v.is_empty()),
+            "mxo.{field}"
+        );
+    }
+    let duplicate = admin(dir.path(), &["tenant", "create", "Acme EU"]);
+    assert!(!duplicate.status.success());
+    assert!(String::from_utf8_lossy(&duplicate.stderr).contains("already exists"));
+
+    let tenants = json(&admin(dir.path(), &["tenant", "list"]));
+    let names: Vec<&str> = tenants
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|t| t["tenant"].as_str())
+        .collect();
+    assert_eq!(names, vec!["acme-eu", "dev"]);
+
+    let issued = json(&admin(
+        dir.path(),
+        &["credential", "issue", "acme-eu", "aixon-api-key"],
+    ));
+    let key = issued["secret"].as_str().expect("secret").to_string();
+    let id = issued["id"].as_str().expect("id").to_string();
+    let presented = || Presented::Bearer {
+        kind: CredentialKind::AixonApiKey,
+        secret: &key,
+    };
+    let principal = authenticate(server.app.table.as_ref(), presented())
+        .await
+        .expect("the new key works");
+    assert_eq!(principal.tenant.as_str(), "acme-eu");
+
+    let listed = json(&admin(dir.path(), &["credential", "list", "acme-eu"]));
+    assert!(
+        listed
+            .as_array()
+            .expect("array")
+            .iter()
+            .any(|c| c["id"] == id.as_str())
+    );
+    assert!(
+        !listed.to_string().contains(&key),
+        "listing never shows a secret"
+    );
+
+    let wrong_tenant = admin(
+        dir.path(),
+        &["credential", "revoke", "dev", "aixon-api-key", &id],
+    );
+    assert!(
+        !wrong_tenant.status.success(),
+        "one tenant cannot revoke another's credential"
+    );
+    assert!(
+        authenticate(server.app.table.as_ref(), presented())
+            .await
+            .is_ok()
+    );
+    json(&admin(
+        dir.path(),
+        &["credential", "revoke", "acme-eu", "aixon-api-key", &id],
+    ));
+    assert!(
+        authenticate(server.app.table.as_ref(), presented())
+            .await
+            .is_err(),
+        "a revoked key is refused"
+    );
+
+    server.shutdown().await;
+    let offline = json(&admin(dir.path(), &["tenant", "list"]));
+    assert_eq!(
+        offline.as_array().map(Vec::len),
+        Some(2),
+        "works on the data directory directly when no server runs"
+    );
+}
+
+#[test]
+fn a_tenant_is_created_on_dynamodb_with_the_aws_flag() {
+    let table = format!("admin-{}", uuid_like());
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_custdata-admin"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &emulator().url)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("CUSTDATA_TABLE", &table)
+            .env("CUSTDATA_BUCKET", &table)
+            .output()
+            .expect("custdata-admin runs")
+    };
+    let bootstrap = json(&run(&["aws", "bootstrap"]));
+    assert!(
+        bootstrap.to_string().contains("created table"),
+        "{bootstrap}"
+    );
+    let again = json(&run(&["aws", "bootstrap"]));
+    assert!(
+        again.to_string().contains("exists"),
+        "bootstrap is idempotent: {again}"
+    );
+    let created = json(&run(&[
+        "--aws",
+        "--base-url",
+        "https://api.example.test/",
+        "tenant",
+        "create",
+        "Cloud Co",
+    ]));
+    assert_eq!(created["tenant"], "cloud-co");
+    assert_eq!(created["base_url"], "https://api.example.test/");
+    let tenants = json(&run(&["--aws", "tenant", "list"]));
+    assert_eq!(tenants[0]["tenant"], "cloud-co");
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
