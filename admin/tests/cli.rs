@@ -35,6 +35,8 @@ async fn tenants_and_credentials_are_managed_while_the_local_server_runs_and_aft
         port: 0,
         data_dir: dir.path().to_path_buf(),
         clock: Arc::new(test_clock()),
+        backend: custdata_local::Backend::Embedded,
+        run_scheduled_tasks: false,
     })
     .await
     .expect("server");

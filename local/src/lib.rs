@@ -1,6 +1,7 @@
 //! custdata-local: one process serving every route of template.yaml on 127.0.0.1, handing
 //! each request in-process to exactly the handler its Lambda binary runs
-//! ([`custdata::http::dispatch`]), on the embedded store.
+//! ([`custdata::http::dispatch`]), on the embedded store — or, with [`Backend::Aws`], on
+//! DynamoDB and S3 (how the HTTP tests run every case on both adapters).
 
 mod router;
 
@@ -15,8 +16,10 @@ use custdata::admin::{ADMIN_ROUTE, handle_admin_request};
 use custdata::app::App;
 use custdata::clock::SharedClock;
 use custdata::http::{
-    ApiError, REQUEST_ID_HEADER, Response, Vendor, body_too_large, dispatch, error_response,
+    ApiError, REQUEST_ID_HEADER, Response, ScheduledTask, Vendor, body_too_large, dispatch,
+    error_response,
 };
+use custdata::storage::aws::AwsStores;
 use custdata::storage::embedded::{EmbeddedBlobs, PRESIGNED_UPLOAD_PATH};
 use custdata::template::Template;
 use custdata::tenancy::{CredentialBundle, TenantError, create_tenant, issue_bundle};
@@ -44,19 +47,39 @@ pub const DEV_CREDENTIALS_FILE: &str = "dev-credentials.json";
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 pub const SERVER_FILE: &str = "server.json";
 
+/// Where the records live.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// The embedded store in the data directory (the default: nothing to install).
+    Embedded,
+    /// DynamoDB and S3 (an emulator or a real account) through the production adapters.
+    Aws {
+        sdk: Box<aws_config::SdkConfig>,
+        path_style: bool,
+        table: String,
+        bucket: String,
+    },
+}
+
 /// Where and how to serve.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// 0 picks a free port.
     pub port: u16,
+    /// Holds the embedded store (if used), the signing key, the dev credentials and the admin token.
     pub data_dir: PathBuf,
     /// The system clock in production; tests pass a manual one.
     pub clock: SharedClock,
+    pub backend: Backend,
+    /// Run the scheduled tasks (the datastore sweep) on their local timers; tests that drive
+    /// them by hand turn this off.
+    pub run_scheduled_tasks: bool,
 }
 
 struct State {
     app: Arc<App>,
-    blobs: EmbeddedBlobs,
+    /// The embedded blob store, whose presigned uploads this server receives.
+    blobs: Option<EmbeddedBlobs>,
     router: Router,
     admin_token: String,
     base_url: String,
@@ -67,7 +90,6 @@ pub struct Server {
     pub base_url: String,
     pub data_dir: PathBuf,
     pub app: Arc<App>,
-    pub blobs: EmbeddedBlobs,
     pub credentials: CredentialBundle,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -90,7 +112,36 @@ pub async fn start(config: Config) -> Result<Server, String> {
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", config.port))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let base_url = format!("http://{address}");
-    let (app, blobs) = App::embedded(&config.data_dir, config.clock.clone(), &base_url)?;
+    let (app, blobs) = match config.backend {
+        Backend::Embedded => {
+            let (app, blobs) = App::embedded(&config.data_dir, config.clock.clone(), &base_url)?;
+            (app, Some(blobs))
+        }
+        Backend::Aws {
+            sdk,
+            path_style,
+            table,
+            bucket,
+        } => {
+            let secret = custdata::app::signing_secret(&config.data_dir)?;
+            let cursors = custdata::storage::CursorSigner::new(&secret);
+            let stores = AwsStores::from_config(
+                &sdk,
+                path_style,
+                &table,
+                &bucket,
+                config.clock.clone(),
+                cursors,
+            );
+            let app = App {
+                table: Arc::new(stores.table),
+                blobs: Arc::new(stores.blobs),
+                clock: config.clock.clone(),
+                settings: custdata::app::Settings::from_env()?,
+            };
+            (app, None)
+        }
+    };
     let app = Arc::new(app);
     let router = Router::from_template(&Template::bundled()?)?;
     let credentials = dev_credentials(&app, &config.data_dir, &base_url).await?;
@@ -103,18 +154,22 @@ pub async fn start(config: Config) -> Result<Server, String> {
     )?;
     let state = Arc::new(State {
         app: app.clone(),
-        blobs: blobs.clone(),
+        blobs,
         router,
         admin_token,
         base_url: base_url.clone(),
     });
     let (stop, stopped) = watch::channel(false);
+    if config.run_scheduled_tasks {
+        for scheduled in custdata::routes::SCHEDULED {
+            tokio::spawn(run_on_schedule(scheduled, app.clone(), stopped.clone()));
+        }
+    }
     let task = tokio::spawn(serve(listener, state, stopped));
     Ok(Server {
         base_url,
         data_dir: config.data_dir,
         app,
-        blobs,
         credentials,
         stop,
         task,
@@ -166,6 +221,26 @@ fn admin_token(data_dir: &Path) -> Result<String, String> {
     let token = custdata::tenancy::new_secret();
     custdata::files::write_private(&path, token.as_bytes())?;
     Ok(token)
+}
+
+/// Runs a scheduled task at its local interval until the server stops (in AWS, an
+/// EventBridge schedule in template.yaml runs the same task).
+async fn run_on_schedule(
+    task: &'static ScheduledTask,
+    app: Arc<App>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(task.local_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => match (task.run)(app.clone()).await {
+                Ok(report) => tracing::debug!(task = task.name, %report, "scheduled task done"),
+                Err(error) => tracing::warn!(task = task.name, %error, "scheduled task failed; retrying at the next tick"),
+            },
+            _ = stopped.changed() => return,
+        }
+    }
 }
 
 async fn serve(listener: TcpListener, state: Arc<State>, mut stopped: watch::Receiver<bool>) {
@@ -224,8 +299,10 @@ async fn handle(
 ) -> Result<HyperResponse, Infallible> {
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
-    if path == PRESIGNED_UPLOAD_PATH && method == "PUT" {
-        return Ok(presigned_upload(&state, request).await);
+    if let (PRESIGNED_UPLOAD_PATH, "PUT", Some(blobs)) =
+        (path.as_str(), method.as_str(), &state.blobs)
+    {
+        return Ok(presigned_upload(blobs, request).await);
     }
     if path == ADMIN_ROUTE && method == "POST" {
         let request = match read_request(request, 1024 * 1024, HashMap::new()).await {
@@ -305,7 +382,10 @@ async fn read_request(
 }
 
 /// `PUT` to a presigned URL: streamed straight into the blob store, never held in memory.
-async fn presigned_upload(state: &State, request: hyper::Request<Incoming>) -> HyperResponse {
+async fn presigned_upload(
+    blobs: &EmbeddedBlobs,
+    request: hyper::Request<Incoming>,
+) -> HyperResponse {
     let query = request.uri().query().unwrap_or_default().to_string();
     let content_type = request
         .headers()
@@ -317,8 +397,7 @@ async fn presigned_upload(state: &State, request: hyper::Request<Incoming>) -> H
         .into_data_stream()
         .map_err(std::io::Error::other);
     let reader = Box::pin(tokio_util::io::StreamReader::new(stream));
-    match state
-        .blobs
+    match blobs
         .accept_presigned(&query, content_type.as_deref(), reader)
         .await
     {

@@ -1,9 +1,12 @@
-//! `custdata-local`: serve every API on 127.0.0.1 on the embedded store.
+//! `custdata-local`: serve every API on 127.0.0.1 on the embedded store (or, with `--aws`,
+//! on DynamoDB and S3).
 
 use std::path::PathBuf;
 
 use clap::Parser;
-use custdata_local::{Config, DEFAULT_DATA_DIR, DEFAULT_PORT, DEV_CREDENTIALS_FILE, start};
+use custdata_local::{
+    Backend, Config, DEFAULT_DATA_DIR, DEFAULT_PORT, DEV_CREDENTIALS_FILE, start,
+};
 
 /// Serves every route of template.yaml on 127.0.0.1, on an embedded store in a data directory.
 #[derive(Parser)]
@@ -15,19 +18,41 @@ struct Args {
     /// Directory holding the database, blobs and development credentials.
     #[arg(long, env = "CUSTDATA_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// Serve on DynamoDB and S3 instead of the embedded store (AWS_ENDPOINT_URL for an emulator).
+    #[arg(long)]
+    aws: bool,
+    /// DynamoDB table, with --aws.
+    #[arg(long, env = "CUSTDATA_TABLE", default_value = "custdata")]
+    table: String,
+    /// S3 bucket, with --aws.
+    #[arg(long, env = "CUSTDATA_BUCKET", default_value = "custdata")]
+    bucket: String,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     custdata::lambda::init_readable_logs();
     let args = Args::parse();
-    let server = match start(Config {
+    let backend = if args.aws {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some();
+        Backend::Aws {
+            sdk: Box::new(sdk),
+            path_style,
+            table: args.table,
+            bucket: args.bucket,
+        }
+    } else {
+        Backend::Embedded
+    };
+    let config = Config {
         port: args.port,
         data_dir: args.data_dir,
         clock: std::sync::Arc::new(custdata::clock::SystemClock),
-    })
-    .await
-    {
+        backend,
+        run_scheduled_tasks: true,
+    };
+    let server = match start(config).await {
         Ok(server) => server,
         Err(error) => {
             eprintln!("custdata-local: {error}");

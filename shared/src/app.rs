@@ -130,7 +130,9 @@ impl App {
 }
 
 /// Reads `<data dir>/signing.key`, creating it with 32 random bytes on first use.
-fn signing_secret(data_dir: &Path) -> Result<Vec<u8>, String> {
+pub fn signing_secret(data_dir: &Path) -> Result<Vec<u8>, String> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let path = data_dir.join("signing.key");
     match std::fs::read_to_string(&path) {
         Ok(text) => {

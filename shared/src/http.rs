@@ -308,6 +308,26 @@ pub struct Family {
     pub handler: HandlerFn,
 }
 
+/// What a scheduled task returns: a report to log, or why it failed.
+pub type TaskFuture = std::pin::Pin<Box<dyn Future<Output = Result<Value, String>> + Send>>;
+
+/// A task run on a schedule (EventBridge in AWS, a timer in the local server).
+pub struct ScheduledTask {
+    /// The binary name (`functions/<name>/`).
+    pub name: &'static str,
+    /// How often the local server runs it (template.yaml sets the AWS schedule).
+    pub local_interval: std::time::Duration,
+    pub run: fn(Arc<App>) -> TaskFuture,
+}
+
+impl std::fmt::Debug for ScheduledTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScheduledTask")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The request id: API Gateway's when there is one, else the client's, else a new one.
 fn request_id(request: &Request) -> String {
     let from_gateway = match request.request_context_ref() {

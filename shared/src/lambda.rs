@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use crate::app::App;
-use crate::http::{Family, dispatch};
+use crate::http::{Family, ScheduledTask, dispatch};
 
 /// Logs as JSON lines (CloudWatch), filtered by `RUST_LOG` (default `info`).
 pub fn init_json_logs() {
@@ -39,5 +39,22 @@ pub async fn run(family: &'static Family) -> Result<(), lambda_http::Error> {
         let app = app.clone();
         async move { Ok::<_, Infallible>(dispatch(app, family, request).await) }
     }))
+    .await
+}
+
+/// Runs a scheduled task as a Lambda function: each EventBridge event runs it once.
+pub async fn run_scheduled(task: &'static ScheduledTask) -> Result<(), lambda_runtime::Error> {
+    init_json_logs();
+    let app = Arc::new(App::from_env().await?);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let app = app.clone();
+            async move {
+                let report = (task.run)(app).await?;
+                tracing::info!(task = task.name, %report, "scheduled task done");
+                Ok::<_, lambda_runtime::Error>(report)
+            }
+        },
+    ))
     .await
 }

@@ -1,10 +1,20 @@
-//! The endpoint families: which handler each function binary (and the local server, for
-//! the same route) runs. template.yaml names the binary per route; this maps it to code.
+//! The endpoint families and scheduled tasks: which code each function binary (and the
+//! local server, for the same route) runs. template.yaml names the binary per route; this
+//! maps it to code.
 
-use crate::http::Family;
+use crate::http::{Family, ScheduledTask};
+use crate::mxo::datastores;
 
-/// Every family custdata has; a test checks it against template.yaml and functions/.
-pub static FAMILIES: &[&Family] = &[&crate::mxo::token::FAMILY];
+/// Every HTTP family custdata has; a test checks it against template.yaml and functions/.
+pub static FAMILIES: &[&Family] = &[
+    &crate::mxo::token::FAMILY,
+    &datastores::CREATE_FAMILY,
+    &datastores::STAGE_FAMILY,
+    &datastores::GOLIVE_FAMILY,
+];
+
+/// Every scheduled task; a test checks it against template.yaml's Schedule events.
+pub static SCHEDULED: &[&ScheduledTask] = &[&datastores::SWEEP_TASK];
 
 /// The family a binary runs.
 pub fn family(binary: &str) -> Option<&'static Family> {

@@ -25,6 +25,8 @@ pub struct Route {
 pub struct FunctionDef {
     pub logical_id: String,
     pub binary: String,
+    /// Runs on a `Schedule` event rather than (or besides) HTTP routes.
+    pub scheduled: bool,
 }
 
 /// The table's key schema and TTL attribute, as declared.
@@ -83,8 +85,11 @@ impl Template {
                         .get("Properties")
                         .and_then(|p| p.get("Events"))
                         .and_then(Value::as_mapping);
+                    let mut scheduled = false;
                     for event in events.into_iter().flat_map(|events| events.values()) {
-                        if text(event, &["Type"]).as_deref() != Some("HttpApi") {
+                        let kind = text(event, &["Type"]);
+                        scheduled |= kind.as_deref() == Some("Schedule");
+                        if kind.as_deref() != Some("HttpApi") {
                             continue;
                         }
                         let path = text(event, &["Properties", "Path"])
@@ -101,6 +106,7 @@ impl Template {
                     functions.push(FunctionDef {
                         logical_id: id,
                         binary,
+                        scheduled,
                     });
                 }
                 Some("AWS::DynamoDB::Table") => {
@@ -249,7 +255,7 @@ mod tests {
             template.table.ttl_attribute.as_deref(),
             Some(crate::storage::EXPIRES_AT)
         );
-        for function in &template.functions {
+        for function in template.functions.iter().filter(|f| !f.scheduled) {
             assert!(
                 template
                     .routes

@@ -10,7 +10,7 @@ use custdata::clock::{ManualClock, SharedClock};
 use custdata::storage::CursorSigner;
 use custdata::storage::aws::AwsStores;
 use custdata::template::Template;
-use custdata_local::{Config, Server};
+use custdata_local::{Backend, Config, Server};
 
 /// The repository root.
 pub fn workspace_root() -> PathBuf {
@@ -39,17 +39,46 @@ pub fn test_clock() -> ManualClock {
     ManualClock::at_millis(1_790_000_000_000)
 }
 
-/// Starts a local server on port 0 with a fresh data directory and a manual clock.
+/// Which storage adapters a test's server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adapter {
+    Embedded,
+    /// DynamoDB and S3 on the emulator, a fresh table and bucket per test.
+    Aws,
+}
+
+/// Starts a local server on the embedded store, port 0, a fresh data directory and a manual clock.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_on(Adapter::Embedded).await
+}
+
+/// Starts a local server on the given adapters, port 0, a fresh data directory and a manual
+/// clock; scheduled tasks do not run by themselves (tests run them).
+pub async fn spawn_app_on(adapter: Adapter) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let clock = test_clock();
-    let server = custdata_local::start(Config {
+    let backend = match adapter {
+        Adapter::Embedded => Backend::Embedded,
+        Adapter::Aws => {
+            let stores = aws_stores(Arc::new(clock.clone())).await;
+            Backend::Aws {
+                sdk: Box::new(emulator_config().await),
+                path_style: true,
+                table: stores.table.table_name().to_string(),
+                bucket: stores.blobs.bucket().to_string(),
+            }
+        }
+    };
+    let config = Config {
         port: 0,
         data_dir: dir.path().to_path_buf(),
         clock: Arc::new(clock.clone()),
-    })
-    .await
-    .expect("the local server starts");
+        backend,
+        run_scheduled_tasks: false,
+    };
+    let server = custdata_local::start(config)
+        .await
+        .expect("the local server starts");
     TestApp {
         server,
         client: reqwest::Client::new(),
@@ -183,4 +212,71 @@ pub fn basic(id: &str, secret: &str) -> String {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
     )
+}
+
+/// Runs each case (an `async fn(TestApp)`) twice: on a server on the embedded store and on
+/// one on DynamoDB/S3 in the emulator. One test per case and adapter.
+#[macro_export]
+macro_rules! on_both_adapters {
+    ($($case:ident),+ $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case($crate::spawn_app_on($crate::Adapter::Embedded).await).await;
+                }
+            )+
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case($crate::spawn_app_on($crate::Adapter::Aws).await).await;
+                }
+            )+
+        }
+    };
+}
+
+impl TestApp {
+    /// An MXO bearer token for the development tenant.
+    pub async fn mxo_token(&self) -> String {
+        let mxo = &self.server.credentials.mxo;
+        mxo_token_for(self, &mxo.client_id, &mxo.client_secret).await
+    }
+}
+
+/// An MXO bearer token for any client of the server's tenants.
+pub async fn mxo_token_for(app: &TestApp, client_id: &str, client_secret: &str) -> String {
+    let response = app
+        .client
+        .post(app.url("/one/oauth2token"))
+        .header("authorization", basic(client_id, client_secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(response.status(), 200, "token request refused");
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+/// Creates another tenant through the admin route; returns its credentials.
+pub async fn create_tenant(app: &TestApp, name: &str) -> custdata::tenancy::CredentialBundle {
+    let token = std::fs::read_to_string(app.server.data_dir.join(custdata_local::ADMIN_TOKEN_FILE))
+        .expect("admin token");
+    let response = app
+        .client
+        .post(app.url(custdata::admin::ADMIN_ROUTE))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"command": "create-tenant", "name": name}))
+        .send()
+        .await
+        .expect("admin request");
+    assert_eq!(response.status(), 200, "tenant creation refused");
+    response.json().await.expect("a credential bundle")
 }

@@ -648,6 +648,14 @@ pub async fn invalid_keys_and_requests_are_refused_alike(s: Stores) {
         s.table.query(Query::partition("T#a#x").limit(0)).await,
         Err(StorageError::InvalidRequest(_))
     ));
+    let empty_bound = s
+        .table
+        .query(Query::partition("T#a#x").between("", "z"))
+        .await;
+    assert!(
+        matches!(empty_bound, Err(StorageError::InvalidRequest(_))),
+        "{empty_bound:?}"
+    );
 }
 
 /// Runs every case against one adapter pair, one test per case.

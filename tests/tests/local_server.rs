@@ -393,6 +393,8 @@ async fn a_restart_keeps_data_and_credentials() {
         port: 0,
         data_dir: dir.path().to_path_buf(),
         clock: Arc::new(clock.clone()),
+        backend: custdata_local::Backend::Embedded,
+        run_scheduled_tasks: false,
     };
     let first = custdata_local::start(config()).await.expect("first start");
     let credentials = first.credentials.clone();

@@ -1,4 +1,5 @@
 //! The MXO surfaces: OAuth2 token, Datastores API 1.0.0, Customer API 3.1.0.
 
 pub mod auth;
+pub mod datastores;
 pub mod token;

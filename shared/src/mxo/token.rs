@@ -5,18 +5,15 @@
 //! with an expiry; the token is stored (hashed) as a credential of the tenant, so it can be
 //! checked on every MXO call and dies with its TTL.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
 use serde::Serialize;
+use std::collections::HashMap;
 
 use crate::app::App;
 use crate::http::{
-    ApiError, Family, HandlerFuture, Request, Response, Vendor, body_bytes, header, json_response,
-    media_type,
+    ApiError, Family, Request, Response, Vendor, body_bytes, header, json_response, media_type,
 };
 use crate::tenancy::{
     AuthError, CredentialKind, Presented, authenticate, new_id, new_secret, store_credential,
@@ -27,12 +24,8 @@ pub static FAMILY: Family = Family {
     name: "mxo-token",
     vendor: Vendor::MxoOAuth,
     max_body_bytes: 16 * 1024,
-    handler: handle_boxed,
+    handler: |app, request| Box::pin(async move { handle(&app, request).await }),
 };
-
-fn handle_boxed(app: Arc<App>, request: Request) -> HandlerFuture {
-    Box::pin(async move { handle(&app, request).await })
-}
 
 /// The token response of RFC 6749 §5.1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]

@@ -1,14 +1,17 @@
 //! The key design of the one table. Every item's `pk` begins with its tenant id, except the
-//! global credential index, which is how a request's credential finds its tenant before the
-//! tenant is known.
+//! global credential index (how a request's credential finds its tenant before the tenant is
+//! known), the tenant list and the sweep queue (whose entries name their tenant).
 //!
 //! | item type | pk | sk | written by | read by |
 //! |---|---|---|---|---|
 //! | tenant profile | `T#{tenant}` | `PROFILE` | admin CLI, local bootstrap | auth, admin |
 //! | tenant list entry | `TENANTS` (global) | `{tenant}` | admin CLI | `tenant list` |
 //! | credential of a tenant | `T#{tenant}` | `CRED#{kind}#{credential id}` | admin CLI | admin `credential list`, revoke |
-//! | credential index | `CRED#{kind}#{lookup id}` (global) | `CRED` | admin CLI | authenticate (get by key) |
-//! | MXO access token | `T#{tenant}#MXOTOKEN#{token hash}` | `TOKEN` | mxo-token | MXO bearer check |
+//! | credential index | `CRED#{kind}#{lookup id}` (global) | `CRED` | admin CLI, token endpoint | authenticate (get by key) |
+//! | datastore definition and pointers | `T#{tenant}#DSDEF` | `{apiName}` | datastore-create, -golive | every Datastores route |
+//! | datastore reference | `T#{tenant}#DSREF#{apiName}` | `{referenceId}` | datastore-golive | golive, clear |
+//! | datastore row | `T#{tenant}#DSROW#{apiName}#{version}#{shard 00-31}` | `{len(pk):03}{pk}{sk}` | datastore-stage | reads, sweep |
+//! | sweep work item | `SWEEP` (global) | `{due:012}#{tenant}#{apiName}#{version}` | golive, clear, delete | datastore-sweep |
 //!
 //! Lookup ids of secrets are SHA-256 hashes, never the secret itself. Surfaces add their
 //! own item types here, one row each, keeping the tenant prefix.
@@ -51,9 +54,70 @@ pub fn credential_index(kind: &str, lookup_id: &str) -> Key {
     Key::new(format!("CRED#{kind}#{lookup_id}"), "CRED")
 }
 
-pub fn mxo_token(tenant: &TenantId, token_hash: &str) -> Key {
+/// Datastores (MXO): a tenant's definitions, one item per datastore.
+pub fn datastore_definitions_pk(tenant: &TenantId) -> String {
+    tenant_scoped_pk(tenant, "DSDEF")
+}
+
+pub fn datastore_definition(tenant: &TenantId, api_name: &str) -> Key {
+    Key::new(datastore_definitions_pk(tenant), api_name)
+}
+
+/// The references (snapshots) of one datastore, by reference id.
+pub fn datastore_references_pk(tenant: &TenantId, api_name: &str) -> String {
+    tenant_scoped_pk(tenant, &format!("DSREF#{api_name}"))
+}
+
+pub fn datastore_reference(tenant: &TenantId, api_name: &str, reference: &str) -> Key {
+    Key::new(datastore_references_pk(tenant, api_name), reference)
+}
+
+/// Rows of one table version are spread over this many partitions, so a bulk load never
+/// makes one partition hot (DynamoDB: 1,000 writes/s per partition).
+pub const DATASTORE_ROW_SHARDS: u32 = 32;
+
+/// The shard a row's primary key lives in: stable across processes and releases.
+pub fn datastore_row_shard(primary_key: &str) -> u32 {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(primary_key.as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % DATASTORE_ROW_SHARDS
+}
+
+pub fn datastore_rows_pk(tenant: &TenantId, api_name: &str, version: &str, shard: u32) -> String {
+    tenant_scoped_pk(tenant, &format!("DSROW#{api_name}#{version}#{shard:02}"))
+}
+
+/// Sort-key prefix of every row with this primary key: the key's length (3 digits, keys
+/// are at most 500 characters) makes the prefix unambiguous whatever the keys contain.
+pub fn datastore_row_prefix(primary_key: &str) -> String {
+    format!("{:03}{primary_key}", primary_key.chars().count())
+}
+
+pub fn datastore_row(
+    tenant: &TenantId,
+    api_name: &str,
+    version: &str,
+    primary_key: &str,
+    secondary_key: &str,
+) -> Key {
     Key::new(
-        tenant_scoped_pk(tenant, &format!("MXOTOKEN#{token_hash}")),
-        "TOKEN",
+        datastore_rows_pk(tenant, api_name, version, datastore_row_shard(primary_key)),
+        format!("{}{secondary_key}", datastore_row_prefix(primary_key)),
+    )
+}
+
+/// Background removal of superseded table versions: a small global work queue, ordered by
+/// the time an entry becomes due. Entries name their tenant; the sweep only deletes rows
+/// under that tenant's prefix.
+pub const SWEEP_PK: &str = "SWEEP";
+
+pub fn sweep_entry(
+    due_epoch_seconds: i64,
+    tenant: &TenantId,
+    api_name: &str,
+    version: &str,
+) -> Key {
+    Key::new(
+        SWEEP_PK,
+        format!("{due_epoch_seconds:012}#{tenant}#{api_name}#{version}"),
     )
 }

@@ -13,6 +13,7 @@ pub mod cursor;
 pub mod embedded;
 pub mod faults;
 pub mod keys;
+pub mod metered;
 
 use std::collections::BTreeMap;
 
@@ -392,6 +393,17 @@ pub fn validate_query(query: &Query) -> Result<(), StorageError> {
     if query.pk.is_empty() {
         return Err(StorageError::InvalidRequest(
             "a query needs a partition key".into(),
+        ));
+    }
+    // DynamoDB refuses an empty string in a key condition; both adapters refuse it alike.
+    let empty_bound = match &query.range {
+        SortKeyRange::All => false,
+        SortKeyRange::Prefix(prefix) => prefix.is_empty(),
+        SortKeyRange::Between(start, end) => start.is_empty() || end.is_empty(),
+    };
+    if empty_bound {
+        return Err(StorageError::InvalidRequest(
+            "a sort-key prefix or bound cannot be empty; query the whole partition instead".into(),
         ));
     }
     Ok(())

@@ -1,0 +1,390 @@
+//! MXO Datastores API 1.0.0 (`/datastores/1.0.0/…`), in three endpoint families:
+//!
+//! - `datastore-create`: list, create, get and delete datastores (definitions);
+//! - `datastore-stage`: records in, read and deleted, in `staging` or `live`, plus the batch
+//!   decisioning read extension;
+//! - `datastore-golive`: references, go-live and clear — the pointer switches.
+//!
+//! Grouped by what they touch: definitions change rarely, records carry the volume (and the
+//! large body limit), pointer switches are few and must stay cheap.
+
+pub mod model;
+pub mod store;
+
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use self::model::Definition;
+use self::store::{DatastoreError, InsertOutcome, Target};
+use crate::app::App;
+use crate::http::{
+    ApiError, Family, Request, Response, ScheduledTask, Vendor, body_bytes, empty_response, header,
+    json_response, media_type, path_parameter, query_parameters,
+};
+use crate::mxo::auth::workspace_tenant;
+use crate::tenancy::TenantId;
+
+/// Definitions are small; 256 KiB is far above any valid one.
+const DEFINITION_BODY_LIMIT: usize = 256 * 1024;
+/// Records: Lambda's synchronous payload limit (6 MB) less room for the event envelope.
+pub const RECORDS_BODY_LIMIT: usize = 6 * 1000 * 1000;
+/// Keys per batch lookup.
+pub const MAX_LOOKUP_KEYS: usize = 100;
+
+/// `GET|POST /datastores/1.0.0/{workspaceId}`, `GET|DELETE …/{apiName}`.
+pub static CREATE_FAMILY: Family = Family {
+    name: "datastore-create",
+    vendor: Vendor::Mxo,
+    max_body_bytes: DEFINITION_BODY_LIMIT,
+    handler: |app, request| Box::pin(definitions(app, request)),
+};
+
+/// `POST|GET|DELETE /datastores/1.0.0/{workspaceId}/{apiName}/{target}` and the lookup extension.
+pub static STAGE_FAMILY: Family = Family {
+    name: "datastore-stage",
+    vendor: Vendor::Mxo,
+    max_body_bytes: RECORDS_BODY_LIMIT,
+    handler: |app, request| Box::pin(records(app, request)),
+};
+
+/// `GET …/{target}/reference`, `POST …/golive/{stagingReference}`, `POST …/clear/{tableReference}`.
+pub static GOLIVE_FAMILY: Family = Family {
+    name: "datastore-golive",
+    vendor: Vendor::Mxo,
+    max_body_bytes: 16 * 1024,
+    handler: |app, request| Box::pin(snapshots(app, request)),
+};
+
+/// Removes superseded table versions once their grace period has passed (rows per run).
+pub const SWEEP_ROWS_PER_RUN: usize = 200_000;
+
+/// The `datastore-sweep` function: scheduled, no route.
+pub static SWEEP_TASK: ScheduledTask = ScheduledTask {
+    name: "datastore-sweep",
+    local_interval: std::time::Duration::from_secs(10),
+    run: |app| {
+        Box::pin(async move {
+            let report = store::sweep_due(
+                app.table.as_ref(),
+                app.clock.now_seconds(),
+                SWEEP_ROWS_PER_RUN,
+            )
+            .await
+            .map_err(|error| error.to_string())?;
+            Ok(json!(report))
+        })
+    },
+};
+
+impl From<DatastoreError> for ApiError {
+    fn from(error: DatastoreError) -> Self {
+        match error {
+            DatastoreError::NotFound(message) => {
+                ApiError::new(StatusCode::NOT_FOUND, "GENERAL", message)
+            }
+            DatastoreError::Invalid(problems) => {
+                let summary = problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field.as_deref().unwrap_or("body"), p.rule))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let code = if problems
+                    .iter()
+                    .any(|p| p.field.as_deref() == Some("apiName"))
+                {
+                    "INVALID_API_NAME"
+                } else {
+                    "GENERAL"
+                };
+                let mut error = ApiError::new(StatusCode::BAD_REQUEST, code, summary);
+                error.problems = problems;
+                error
+            }
+            DatastoreError::Busy(message) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "GENERAL", message)
+                    .with_header("retry-after", "1")
+            }
+            DatastoreError::Storage(storage) => storage.into(),
+        }
+    }
+}
+
+fn required_path(request: &Request, name: &str) -> Result<String, ApiError> {
+    path_parameter(request, name).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "GENERAL",
+            format!("the path lacks {{{name}}}"),
+        )
+    })
+}
+
+/// The body as JSON; a missing or JSON content type is accepted, another one is 415.
+fn json_body(request: &Request) -> Result<Value, ApiError> {
+    if let Some(found) =
+        media_type(request).filter(|found| found != "application/json" && !found.ends_with("+json"))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "GENERAL",
+            format!("Content-Type must be application/json, got {found}"),
+        )
+        .with_problem(None, Some("Content-Type"), "application/json"));
+    }
+    serde_json::from_slice(body_bytes(request)).map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "GENERAL",
+            format!("the body is not valid JSON: {error}"),
+        )
+        .with_problem(None, Some("body"), "valid JSON")
+    })
+}
+
+fn target_of(request: &Request) -> Result<Target, ApiError> {
+    let raw = required_path(request, "target")?;
+    Target::parse(&raw).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "GENERAL",
+            format!("no table {raw:?}: the target is live or staging"),
+        )
+    })
+}
+
+fn method_not_allowed(request: &Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "GENERAL",
+        format!("{} is not served here", request.method()),
+    )
+}
+
+async fn definitions(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+    let workspace = required_path(&request, "workspaceId")?;
+    let table = app.table.as_ref();
+    match (
+        request.method().clone(),
+        path_parameter(&request, "apiName"),
+    ) {
+        (Method::GET, None) => {
+            let tenant =
+                workspace_tenant(&app, &request, &workspace, StatusCode::UNAUTHORIZED).await?;
+            let views: Vec<Value> = store::list(table, &tenant)
+                .await?
+                .iter()
+                .map(|state| state.view())
+                .collect();
+            Ok(json_response(StatusCode::OK, &views))
+        }
+        (Method::POST, None) => {
+            let tenant =
+                workspace_tenant(&app, &request, &workspace, StatusCode::UNAUTHORIZED).await?;
+            let definition =
+                Definition::parse(&json_body(&request)?).map_err(DatastoreError::Invalid)?;
+            store::create(table, &tenant, definition, app.clock.now_millis()).await?;
+            Ok(empty_response(StatusCode::CREATED))
+        }
+        (Method::GET, Some(api_name)) => {
+            let tenant =
+                workspace_tenant(&app, &request, &workspace, StatusCode::NOT_FOUND).await?;
+            let state = store::load(table, &tenant, &api_name)
+                .await?
+                .ok_or_else(|| {
+                    DatastoreError::NotFound(format!(
+                        "no datastore with apiName {api_name:?} in this workspace"
+                    ))
+                })?;
+            Ok(json_response(StatusCode::OK, &state.view()))
+        }
+        (Method::DELETE, Some(api_name)) => {
+            let tenant =
+                workspace_tenant(&app, &request, &workspace, StatusCode::NOT_FOUND).await?;
+            store::delete(table, &tenant, &api_name, app.clock.now_millis()).await?;
+            Ok(empty_response(StatusCode::OK))
+        }
+        _ => Err(method_not_allowed(&request)),
+    }
+}
+
+/// The absolute URL of a record on this server, as InsertRecord.url gives it.
+fn record_url(
+    request: &Request,
+    workspace: &str,
+    api_name: &str,
+    target: Target,
+    outcome: &InsertOutcome,
+) -> String {
+    let scheme = header(request, "x-forwarded-proto").unwrap_or("http");
+    let host = header(request, "host").unwrap_or("localhost");
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("pk", &outcome.primary_key)
+        .append_pair("sk", &outcome.secondary_key)
+        .finish();
+    let workspace = urlencoding::encode(workspace);
+    format!(
+        "{scheme}://{host}/datastores/1.0.0/{workspace}/{api_name}/{}?{query}",
+        target.as_str()
+    )
+}
+
+async fn records(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+    let workspace = required_path(&request, "workspaceId")?;
+    let api_name = required_path(&request, "apiName")?;
+    let tenant = workspace_tenant(&app, &request, &workspace, StatusCode::NOT_FOUND).await?;
+    if path_parameter(&request, "target").is_none() {
+        return lookup(&app, &tenant, &api_name, &request).await;
+    }
+    let target = target_of(&request)?;
+    let table = app.table.as_ref();
+    let now = app.clock.now_millis();
+    match *request.method() {
+        Method::POST => {
+            let body = json_body(&request)?;
+            let Value::Array(records) = body else {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "GENERAL",
+                    "the body must be a JSON array of records; nothing was written",
+                )
+                .with_problem(None, Some("body"), "a JSON array"));
+            };
+            let outcomes = store::insert(table, &tenant, &api_name, target, &records, now).await?;
+            let results: Vec<Value> = outcomes
+                .iter()
+                .map(|outcome| {
+                    let mut result = json!({
+                        "primaryKey": outcome.primary_key,
+                        "secondaryKey": outcome.secondary_key,
+                        "result": outcome.result,
+                    });
+                    match &outcome.message {
+                        Some(message) => result["message"] = json!(message),
+                        None => {
+                            result["url"] =
+                                json!(record_url(&request, &workspace, &api_name, target, outcome))
+                        }
+                    }
+                    result
+                })
+                .collect();
+            Ok(json_response(StatusCode::OK, &results))
+        }
+        Method::GET | Method::DELETE => {
+            let query = query_parameters(&request);
+            let primary_key = query.get("pk").filter(|pk| !pk.is_empty()).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "GENERAL",
+                    "query parameter pk is required",
+                )
+                .with_problem(None, Some("pk"), "required")
+            })?;
+            let secondary_key = query
+                .get("sk")
+                .map(String::as_str)
+                .filter(|sk| !sk.is_empty());
+            if *request.method() == Method::GET {
+                let rows = store::read(
+                    table,
+                    &tenant,
+                    &api_name,
+                    target,
+                    primary_key,
+                    secondary_key,
+                )
+                .await?;
+                Ok(json_response(StatusCode::OK, &rows))
+            } else {
+                store::delete_rows(
+                    table,
+                    &tenant,
+                    &api_name,
+                    target,
+                    primary_key,
+                    secondary_key,
+                    now,
+                )
+                .await?;
+                Ok(empty_response(StatusCode::OK))
+            }
+        }
+        _ => Err(method_not_allowed(&request)),
+    }
+}
+
+/// `POST /custdata/v1/mxo/{workspaceId}/{apiName}/live/lookup` `{"keys":[{"pk","sk"}]}`:
+/// up to 100 keys, all read from one version of the live table.
+async fn lookup(
+    app: &App,
+    tenant: &TenantId,
+    api_name: &str,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let body = json_body(request)?;
+    let keys = body.get("keys").and_then(Value::as_array).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "GENERAL",
+            "the body must be {\"keys\": [{\"pk\": …, \"sk\": …}]}",
+        )
+        .with_problem(None, Some("keys"), "an array of {pk, sk}")
+    })?;
+    if keys.len() > MAX_LOOKUP_KEYS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "GENERAL",
+            format!(
+                "at most {MAX_LOOKUP_KEYS} keys per lookup, got {}",
+                keys.len()
+            ),
+        )
+        .with_problem(None, Some("keys"), format!("at most {MAX_LOOKUP_KEYS}")));
+    }
+    let mut lookups = Vec::with_capacity(keys.len());
+    for (row, key) in keys.iter().enumerate() {
+        let primary_key = key
+            .get("pk")
+            .and_then(Value::as_str)
+            .filter(|pk| !pk.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "GENERAL",
+                    format!("keys[{row}].pk is required"),
+                )
+                .with_problem(Some(row), Some("pk"), "a non-empty string")
+            })?;
+        let secondary_key = key
+            .get("sk")
+            .and_then(Value::as_str)
+            .filter(|sk| !sk.is_empty());
+        lookups.push((primary_key.to_string(), secondary_key.map(str::to_string)));
+    }
+    let records = store::lookup_live(app.table.as_ref(), tenant, api_name, &lookups).await?;
+    Ok(json_response(StatusCode::OK, &json!({"records": records})))
+}
+
+async fn snapshots(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+    let workspace = required_path(&request, "workspaceId")?;
+    let api_name = required_path(&request, "apiName")?;
+    let tenant = workspace_tenant(&app, &request, &workspace, StatusCode::NOT_FOUND).await?;
+    let table = app.table.as_ref();
+    let now = app.clock.now_millis();
+    if let Some(reference) = path_parameter(&request, "stagingReference") {
+        store::go_live(table, &tenant, &api_name, &reference, now).await?;
+        return Ok(empty_response(StatusCode::OK));
+    }
+    if let Some(reference) = path_parameter(&request, "tableReference") {
+        store::clear(table, &tenant, &api_name, &reference, now).await?;
+        return Ok(empty_response(StatusCode::OK));
+    }
+    let target = target_of(&request)?;
+    let reference = store::reference(table, &tenant, &api_name, target).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"referenceId": reference}),
+    ))
+}
