@@ -109,6 +109,15 @@ impl From<StorageError> for ApiError {
             StorageError::InvalidCursor => {
                 ApiError::new(StatusCode::BAD_REQUEST, "INVALID_CURSOR", error.to_string())
             }
+            StorageError::Contention(detail) => {
+                tracing::warn!(%detail, "storage contention");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "GENERAL",
+                    "the service is busy; retry shortly",
+                )
+                .with_header("retry-after", "1")
+            }
             other => ApiError::internal(other),
         }
     }

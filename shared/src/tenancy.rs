@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::storage::{Condition, Item, ItemTable, Query, StorageError, TransactAction, keys};
+use crate::storage::{
+    Condition, Item, ItemTable, Query, StorageError, TransactAction, keys, read_all,
+};
 
 /// A tenant's id: 1–40 of `a-z`, `0-9`, `-`, starting with a letter. Every storage key
 /// begins with it.
@@ -312,27 +314,18 @@ pub async fn list_credentials(
     table: &dyn ItemTable,
     tenant: &TenantId,
 ) -> Result<Vec<CredentialSummary>, StorageError> {
-    let mut found = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = table
-            .query(
-                Query::partition(keys::tenant_pk(tenant))
-                    .prefix(keys::TENANT_CREDENTIAL_PREFIX)
-                    .limit(1000)
-                    .after(cursor),
-            )
-            .await?;
-        found.extend(page.items.iter().map(|item| CredentialSummary {
+    let query = Query::partition(keys::tenant_pk(tenant))
+        .prefix(keys::TENANT_CREDENTIAL_PREFIX)
+        .limit(1000);
+    let items = read_all(table, query).await?;
+    Ok(items
+        .iter()
+        .map(|item| CredentialSummary {
             kind: item.str("kind").unwrap_or_default().to_string(),
             id: item.str("credential_id").unwrap_or_default().to_string(),
             created_at: item.i64("created_at").unwrap_or_default(),
-        }));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(found),
-        }
-    }
+        })
+        .collect())
 }
 
 /// Revokes a credential: both items go in one transaction. Returns false when the tenant
@@ -580,26 +573,15 @@ pub struct TenantSummary {
 }
 
 pub async fn list_tenants(table: &dyn ItemTable) -> Result<Vec<TenantSummary>, StorageError> {
-    let mut found = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = table
-            .query(
-                Query::partition(keys::TENANT_LIST_PK)
-                    .limit(1000)
-                    .after(cursor),
-            )
-            .await?;
-        found.extend(page.items.iter().map(|item| TenantSummary {
+    let items = read_all(table, Query::partition(keys::TENANT_LIST_PK).limit(1000)).await?;
+    Ok(items
+        .iter()
+        .map(|item| TenantSummary {
             tenant: item.sk.clone(),
             name: item.str("name").unwrap_or_default().to_string(),
             created_at: item.i64("created_at").unwrap_or_default(),
-        }));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(found),
-        }
-    }
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use custdata::clock::{Clock, ManualClock};
 use custdata::storage::faults::RefusingPartOfBatches;
 use custdata::storage::{
     BlobStore, Comparison, Condition, Item, ItemTable, Key, MAX_BATCH_CHUNK, Query, StorageError,
-    TransactAction, Update, WriteRequest, batch,
+    TransactAction, Update, WriteRequest, batch, read_all,
 };
 use custdata_tests::{TestApp, aws_stores, spawn_app, test_clock};
 use sha2::{Digest, Sha256};
@@ -51,19 +51,9 @@ fn row(pk: &str, n: usize) -> Item {
 }
 
 async fn read_partition(table: &dyn ItemTable, pk: &str) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = table
-            .query(Query::partition(pk).limit(1000).after(cursor))
-            .await
-            .expect("query");
-        items.extend(page.items);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return items,
-        }
-    }
+    read_all(table, Query::partition(pk).limit(1000))
+        .await
+        .expect("query")
 }
 
 pub async fn a_conditional_put_refuses_to_overwrite(s: Stores) {
@@ -656,6 +646,16 @@ pub async fn invalid_keys_and_requests_are_refused_alike(s: Stores) {
         matches!(empty_bound, Err(StorageError::InvalidRequest(_))),
         "{empty_bound:?}"
     );
+    let long_sort_key = s.table.get(&Key::new("T#a#x", "k".repeat(1025))).await;
+    assert!(
+        matches!(long_sort_key, Err(StorageError::InvalidRequest(_))),
+        "{long_sort_key:?}"
+    );
+    let long_partition = Item::new("p".repeat(2049), "s");
+    assert!(matches!(
+        s.table.put(long_partition, Condition::Always).await,
+        Err(StorageError::InvalidRequest(_))
+    ));
 }
 
 /// Runs every case against one adapter pair, one test per case.

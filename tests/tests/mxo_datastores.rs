@@ -1008,6 +1008,191 @@ async fn superseded_tables_are_swept_after_the_grace_period_only(app: TestApp) {
     assert_eq!(again.rows_deleted, 0);
 }
 
+async fn go_live_opens_a_new_empty_staging_table_and_newer_snapshots_make_older_ones_stale(
+    app: TestApp,
+) {
+    let client = Client::dev(&app).await;
+    client.create_seed_datastore().await;
+    client
+        .send(
+            Method::POST,
+            "/terms/staging",
+            Some(&rows(&[("C-1", "P-1", 1)])),
+        )
+        .await;
+    let first = client.reference("staging").await;
+    assert_eq!(
+        client
+            .send(Method::POST, &format!("/terms/golive/{first}"), None)
+            .await
+            .0,
+        200
+    );
+    let (_, staged) = client
+        .send(Method::GET, "/terms/staging?pk=C-1", None)
+        .await;
+    assert_eq!(
+        staged,
+        json!([]),
+        "after go-live, staging is a new, empty table"
+    );
+    let staging_reference = client.reference("staging").await;
+    assert_ne!(
+        staging_reference, first,
+        "staging and live never share a table"
+    );
+    assert_eq!(
+        client
+            .send(
+                Method::POST,
+                &format!("/terms/clear/{staging_reference}"),
+                None
+            )
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        client.live_limit("C-1", "P-1").await,
+        Some(json!(1)),
+        "clearing staging leaves live alone"
+    );
+
+    client
+        .send(
+            Method::POST,
+            "/terms/staging",
+            Some(&rows(&[("C-2", "P-1", 2)])),
+        )
+        .await;
+    let older = client.reference("staging").await;
+    client
+        .send(
+            Method::POST,
+            "/terms/staging",
+            Some(&rows(&[("C-3", "P-1", 3)])),
+        )
+        .await;
+    let newer = client.reference("staging").await;
+    assert_eq!(
+        client
+            .send(Method::POST, &format!("/terms/golive/{older}"), None)
+            .await
+            .0,
+        404,
+        "a newer snapshot exists"
+    );
+    assert_eq!(
+        client
+            .send(Method::POST, &format!("/terms/golive/{newer}"), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(client.live_limit("C-3", "P-1").await, Some(json!(3)));
+    assert_eq!(client.live_limit("C-1", "P-1").await, None);
+}
+
+async fn keys_of_any_text_and_oversized_records_are_handled_alike(app: TestApp) {
+    let client = Client::dev(&app).await;
+    client.create_seed_datastore().await;
+    let long_key = "€".repeat(500);
+    let record =
+        json!([{"customerID": long_key, "productID": "ü".repeat(500), "creditLimit": 1e3}])
+            .to_string();
+    let (status, results) = client
+        .send(Method::POST, "/terms/live", Some(&record))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        results[0]["result"], "204",
+        "a 500-character key of 3-byte characters is a valid TEXT key: {results}"
+    );
+    let url = format!("/terms/live?pk={}", urlencode(&long_key));
+    let (status, rows) = client.send(Method::GET, &url, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        rows[0]["creditLimit"],
+        json!(1000.0),
+        "numbers read back the same on every adapter"
+    );
+    assert_eq!(rows[0]["customerID"], json!(long_key));
+
+    let too_long = format!("/terms/live?pk={}", "k".repeat(501));
+    let (status, error) = client.send(Method::GET, &too_long, None).await;
+    assert_eq!(status, 400);
+    assert_eq!(error["errors"][0]["field"], "pk");
+    let (status, _) = client
+        .send(
+            Method::GET,
+            &format!("/{}/live?pk=C-1", "a".repeat(2000)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "an apiName no datastore can have is not found");
+
+    let columns: Vec<Value> = std::iter::once(json!({"name": "id", "type": "TEXT"}))
+        .chain((0..35).map(|n| json!({"name": format!("list{n}"), "type": "TEXT_LIST"})))
+        .collect();
+    let definition =
+        json!({"name": "Wide", "apiName": "wide", "primaryKey": "id", "definitions": columns});
+    assert_eq!(
+        client
+            .send(Method::POST, "", Some(&definition.to_string()))
+            .await
+            .0,
+        201
+    );
+    let mut wide = serde_json::Map::new();
+    wide.insert("id".into(), json!("w-1"));
+    for n in 0..35 {
+        wide.insert(format!("list{n}"), json!("€".repeat(4096)));
+    }
+    let batch = json!([wide, {"id": "w-2", "list0": "a|b"}]).to_string();
+    let (status, results) = client.send(Method::POST, "/wide/live", Some(&batch)).await;
+    assert_eq!(status, 200, "{results}");
+    assert_eq!(
+        results[0]["result"], "400",
+        "a record too large to store fails alone"
+    );
+    assert!(
+        results[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("400 KB")),
+        "{results}"
+    );
+    assert_eq!(results[1]["result"], "204");
+
+    let lookup = app
+        .client
+        .post(app.url(&format!(
+            "/custdata/v1/mxo/{}/terms/live/lookup",
+            client.workspace
+        )))
+        .bearer_auth(&client.token)
+        .json(&json!({"keys": [{"pk": "C-1", "sk": 5}]}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        lookup.status(),
+        400,
+        "a key that is not a string is refused, not ignored"
+    );
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 on_both_adapters!(
     the_seed_flow_creates_stages_goes_live_and_reads_back,
     each_definition_rule_is_reported_with_its_field,
@@ -1021,4 +1206,6 @@ on_both_adapters!(
     another_tenants_token_touches_nothing_on_any_datastores_route,
     readers_during_go_live_see_the_old_table_or_the_new_never_a_mix,
     superseded_tables_are_swept_after_the_grace_period_only,
+    go_live_opens_a_new_empty_staging_table_and_newer_snapshots_make_older_ones_stale,
+    keys_of_any_text_and_oversized_records_are_handled_alike,
 );

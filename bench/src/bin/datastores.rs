@@ -199,24 +199,23 @@ async fn on_the_emulator(rows: usize) -> Value {
     let started = Instant::now();
     for start in (0..rows).step_by(1000) {
         let records: Vec<Value> = (start..(start + 1000).min(rows)).map(row).collect();
-        let outcomes = store::insert(
-            &metered,
-            &tenant,
-            "bench",
-            Target::Staging,
-            &records,
-            clock.now_millis(),
-        )
-        .await
-        .expect("insert");
+        let outcomes = store::insert(&metered, &tenant, "bench", Target::Staging, &records)
+            .await
+            .expect("insert");
         assert!(outcomes.iter().all(|o| o.result == "204"));
     }
     let staging = started.elapsed();
     let after = metered.counts();
     let per_thousand = |n: u64| n as f64 * 1000.0 / rows as f64;
-    let reference = store::reference(&metered, &tenant, "bench", Target::Staging)
-        .await
-        .expect("reference");
+    let reference = store::reference(
+        &metered,
+        &tenant,
+        "bench",
+        Target::Staging,
+        clock.now_millis(),
+    )
+    .await
+    .expect("reference");
     let before_golive = metered.counts();
     let started = Instant::now();
     store::go_live(&metered, &tenant, "bench", &reference, clock.now_millis())

@@ -21,9 +21,8 @@ use tokio::io::AsyncReadExt;
 use super::blob::validate_key;
 use super::{
     BlobError, BlobMeta, BlobReader, BlobStore, Comparison, Condition, CursorSigner, EXPIRES_AT,
-    Item, ItemTable, Key, MAX_BATCH_CHUNK, Page, PresignedUpload, Query, SortKeyRange,
-    StorageError, TransactAction, Update, WriteRequest, validate_item, validate_query,
-    validate_transaction, validate_writes,
+    Item, ItemTable, Key, Page, PresignedUpload, Query, SortKeyRange, StorageError, TransactAction,
+    Update, WriteRequest, validate_chunk, validate_item, validate_query, validate_transaction,
 };
 use crate::clock::SharedClock;
 
@@ -170,10 +169,27 @@ fn fault(error: impl std::fmt::Display) -> StorageError {
 }
 
 /// Turns an SDK error into a readable fault, keeping the service's own message.
-fn sdk_fault<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    error: aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> StorageError {
-    StorageError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())
+/// Throttling and conflicts with a concurrent transaction become `Contention`, which callers
+/// retry; everything else is `Unavailable`.
+fn sdk_fault<E, R>(error: aws_sdk_dynamodb::error::SdkError<E, R>) -> StorageError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    let code = error
+        .as_service_error()
+        .and_then(|e| e.code())
+        .map(str::to_string);
+    let text = aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string();
+    match code.as_deref() {
+        Some(
+            "TransactionConflictException"
+            | "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded",
+        ) => StorageError::Contention(text),
+        _ => StorageError::Unavailable(text),
+    }
 }
 
 fn to_attribute(value: &Value) -> AttributeValue {
@@ -432,6 +448,7 @@ impl DynamoTable {
 #[async_trait]
 impl ItemTable for DynamoTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StorageError> {
+        super::check_key(key)?;
         let output = self
             .client
             .get_item()
@@ -481,6 +498,7 @@ impl ItemTable for DynamoTable {
         update: Update,
         condition: Condition,
     ) -> Result<Item, StorageError> {
+        super::check_key(key)?;
         let mut placeholders = Placeholders::default();
         let condition_expression = placeholders.condition(&condition, self.clock.now_seconds());
         let update_expression = placeholders.update(&update);
@@ -522,6 +540,7 @@ impl ItemTable for DynamoTable {
     }
 
     async fn delete(&self, key: &Key, condition: Condition) -> Result<Option<Item>, StorageError> {
+        super::check_key(key)?;
         let now = self.clock.now_seconds();
         let mut placeholders = Placeholders::default();
         let expression = placeholders.condition(&condition, now);
@@ -621,19 +640,10 @@ impl ItemTable for DynamoTable {
         &self,
         chunk: Vec<WriteRequest>,
     ) -> Result<Vec<WriteRequest>, StorageError> {
-        if chunk.len() > MAX_BATCH_CHUNK {
-            return Err(StorageError::InvalidRequest(format!(
-                "a batch chunk holds at most {MAX_BATCH_CHUNK} requests, got {}",
-                chunk.len()
-            )));
-        }
+        validate_chunk(&chunk)?;
         if chunk.is_empty() {
             return Ok(Vec::new());
         }
-        validate_writes(chunk.iter().filter_map(|request| match request {
-            WriteRequest::Put(item) => Some(item),
-            WriteRequest::Delete(_) => None,
-        }))?;
         let requests = chunk
             .iter()
             .map(|request| {
@@ -659,8 +669,13 @@ impl ItemTable for DynamoTable {
             .batch_write_item()
             .request_items(&self.table, requests)
             .send()
-            .await
-            .map_err(sdk_fault)?;
+            .await;
+        let output = match output.map_err(sdk_fault) {
+            Ok(output) => output,
+            // A throttled batch is left whole: the caller backs off and sends it again.
+            Err(StorageError::Contention(_)) => return Ok(chunk),
+            Err(other) => return Err(other),
+        };
         let unprocessed = output
             .unprocessed_items()
             .and_then(|by_table| by_table.get(&self.table));
@@ -686,10 +701,6 @@ impl ItemTable for DynamoTable {
 
     async fn transact(&self, actions: Vec<TransactAction>) -> Result<(), StorageError> {
         validate_transaction(&actions)?;
-        validate_writes(actions.iter().filter_map(|action| match action {
-            TransactAction::Put { item, .. } => Some(item),
-            _ => None,
-        }))?;
         let now = self.clock.now_seconds();
         let mut items = Vec::with_capacity(actions.len());
         for action in &actions {
@@ -779,14 +790,22 @@ impl ItemTable for DynamoTable {
                         aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(cancelled) => Some(cancelled),
                         _ => None,
                     })
-                    .and_then(|cancelled| {
-                        cancelled
-                            .cancellation_reasons()
-                            .iter()
-                            .position(|reason| reason.code() == Some("ConditionalCheckFailed"))
-                    });
-                match failing {
+                    .map(|cancelled| cancelled.cancellation_reasons().to_vec())
+                    .unwrap_or_default();
+                let failed_condition = failing
+                    .iter()
+                    .position(|reason| reason.code() == Some("ConditionalCheckFailed"));
+                let conflict = failing.iter().any(|reason| {
+                    matches!(
+                        reason.code(),
+                        Some("TransactionConflict" | "ThrottlingError")
+                    )
+                });
+                match failed_condition {
                     Some(index) => Err(StorageError::TransactionCanceled { index }),
+                    None if conflict => Err(StorageError::Contention(
+                        aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string(),
+                    )),
                     None => Err(sdk_fault(error)),
                 }
             }

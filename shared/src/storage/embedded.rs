@@ -195,6 +195,7 @@ fn updated(current: Option<Item>, key: &Key, update: &Update) -> Result<Item, St
 #[async_trait]
 impl ItemTable for EmbeddedTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StorageError> {
+        super::check_key(key)?;
         let key = key.clone();
         self.blocking(move |db, now| {
             let txn = db.begin_read().map_err(fault)?;
@@ -218,6 +219,7 @@ impl ItemTable for EmbeddedTable {
         update: Update,
         condition: Condition,
     ) -> Result<Item, StorageError> {
+        super::check_key(key)?;
         let key = key.clone();
         let (_, after) = self
             .write_one(key.clone(), condition, move |current| {
@@ -228,6 +230,7 @@ impl ItemTable for EmbeddedTable {
     }
 
     async fn delete(&self, key: &Key, condition: Condition) -> Result<Option<Item>, StorageError> {
+        super::check_key(key)?;
         let now = self.clock.now_seconds();
         let (before, _) = self.write_one(key.clone(), condition, |_| Ok(None)).await?;
         Ok(live(before, now))
@@ -317,17 +320,7 @@ impl ItemTable for EmbeddedTable {
         &self,
         chunk: Vec<WriteRequest>,
     ) -> Result<Vec<WriteRequest>, StorageError> {
-        if chunk.len() > super::MAX_BATCH_CHUNK {
-            return Err(StorageError::InvalidRequest(format!(
-                "a batch chunk holds at most {} requests, got {}",
-                super::MAX_BATCH_CHUNK,
-                chunk.len()
-            )));
-        }
-        super::validate_writes(chunk.iter().filter_map(|request| match request {
-            WriteRequest::Put(item) => Some(item),
-            WriteRequest::Delete(_) => None,
-        }))?;
+        super::validate_chunk(&chunk)?;
         self.blocking(move |db, _now| {
             let txn = db.begin_write().map_err(fault)?;
             {
@@ -358,10 +351,6 @@ impl ItemTable for EmbeddedTable {
 
     async fn transact(&self, actions: Vec<TransactAction>) -> Result<(), StorageError> {
         validate_transaction(&actions)?;
-        super::validate_writes(actions.iter().filter_map(|action| match action {
-            TransactAction::Put { item, .. } => Some(item),
-            _ => None,
-        }))?;
         self.blocking(move |db, now| {
             let txn = db.begin_write().map_err(fault)?;
             {

@@ -10,7 +10,7 @@
 //! | credential index | `CRED#{kind}#{lookup id}` (global) | `CRED` | admin CLI, token endpoint | authenticate (get by key) |
 //! | datastore definition and pointers | `T#{tenant}#DSDEF` | `{apiName}` | datastore-create, -golive | every Datastores route |
 //! | datastore reference | `T#{tenant}#DSREF#{apiName}` | `{referenceId}` | datastore-golive | golive, clear |
-//! | datastore row | `T#{tenant}#DSROW#{apiName}#{version}#{shard 00-31}` | `{len(pk):03}{pk}{sk}` | datastore-stage | reads, sweep |
+//! | datastore row | `T#{tenant}#DSROW#{apiName}#{version}#{shard 00-31}` | `{sha256(pk)[..16]}#{sha256(sk)[..16]}` (hex) | datastore-stage | reads, sweep |
 //! | sweep work item | `SWEEP` (global) | `{due:012}#{tenant}#{apiName}#{version}` | golive, clear, delete | datastore-sweep |
 //!
 //! Lookup ids of secrets are SHA-256 hashes, never the secret itself. Surfaces add their
@@ -86,10 +86,16 @@ pub fn datastore_rows_pk(tenant: &TenantId, api_name: &str, version: &str, shard
     tenant_scoped_pk(tenant, &format!("DSROW#{api_name}#{version}#{shard:02}"))
 }
 
-/// Sort-key prefix of every row with this primary key: the key's length (3 digits, keys
-/// are at most 500 characters) makes the prefix unambiguous whatever the keys contain.
+/// 32 hex digits of a key's SHA-256: fixed length whatever the key holds (TEXT keys reach
+/// 2,000 bytes of UTF-8; DynamoDB sort keys stop at 1,024), and never empty.
+fn key_digest(value: &str) -> String {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(value.as_bytes());
+    hex::encode(&digest[..16])
+}
+
+/// Sort-key prefix of every row with this primary key (the keys themselves are in the row).
 pub fn datastore_row_prefix(primary_key: &str) -> String {
-    format!("{:03}{primary_key}", primary_key.chars().count())
+    format!("{}#", key_digest(primary_key))
 }
 
 pub fn datastore_row(
@@ -101,7 +107,11 @@ pub fn datastore_row(
 ) -> Key {
     Key::new(
         datastore_rows_pk(tenant, api_name, version, datastore_row_shard(primary_key)),
-        format!("{}{secondary_key}", datastore_row_prefix(primary_key)),
+        format!(
+            "{}{}",
+            datastore_row_prefix(primary_key),
+            key_digest(secondary_key)
+        ),
     )
 }
 

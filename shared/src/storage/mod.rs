@@ -322,6 +322,8 @@ pub enum StorageError {
         total: usize,
         keys: Vec<Key>,
     },
+    #[error("another request changed the same items at the same time: {0}")]
+    Contention(String),
     #[error("storage unavailable: {0}")]
     Unavailable(String),
 }
@@ -371,6 +373,10 @@ pub fn validate_transaction(actions: &[TransactAction]) -> Result<(), StorageErr
     }
     let mut seen = std::collections::HashSet::new();
     for action in actions {
+        check_key(&action.key())?;
+        if let TransactAction::Put { item, .. } = action {
+            validate_item(item)?;
+        }
         if !seen.insert(action.key()) {
             let key = action.key();
             return Err(StorageError::InvalidRequest(format!(
@@ -395,6 +401,7 @@ pub fn validate_query(query: &Query) -> Result<(), StorageError> {
             "a query needs a partition key".into(),
         ));
     }
+    check_key(&Key::new(query.pk.clone(), ""))?;
     // DynamoDB refuses an empty string in a key condition; both adapters refuse it alike.
     let empty_bound = match &query.range {
         SortKeyRange::All => false,
@@ -428,6 +435,7 @@ pub fn validate_item(item: &Item) -> Result<(), StorageError> {
             "attribute name {reserved} is reserved for the key and TTL"
         )));
     }
+    check_key(&Key::from(item))?;
     let size = item.pk.len()
         + item.sk.len()
         + serde_json::to_vec(&item.attrs)
@@ -442,7 +450,47 @@ pub fn validate_item(item: &Item) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Validates every item a batch or transaction would write.
-pub fn validate_writes<'a>(items: impl IntoIterator<Item = &'a Item>) -> Result<(), StorageError> {
-    items.into_iter().try_for_each(validate_item)
+/// DynamoDB's key size limits: a partition key of at most 2,048 bytes, a sort key of at
+/// most 1,024. Both adapters refuse longer keys alike, on reads as on writes.
+pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
+pub const MAX_SORT_KEY_BYTES: usize = 1024;
+
+pub fn check_key(key: &Key) -> Result<(), StorageError> {
+    if key.pk.len() > MAX_PARTITION_KEY_BYTES || key.sk.len() > MAX_SORT_KEY_BYTES {
+        return Err(StorageError::InvalidRequest(format!(
+            "a key holds at most {MAX_PARTITION_KEY_BYTES} bytes of pk and {MAX_SORT_KEY_BYTES} of sk, got {} and {}",
+            key.pk.len(),
+            key.sk.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a batch chunk the same way in every adapter: size and every item written.
+pub fn validate_chunk(chunk: &[WriteRequest]) -> Result<(), StorageError> {
+    if chunk.len() > MAX_BATCH_CHUNK {
+        return Err(StorageError::InvalidRequest(format!(
+            "a batch chunk holds at most {MAX_BATCH_CHUNK} requests, got {}",
+            chunk.len()
+        )));
+    }
+    chunk.iter().try_for_each(|request| match request {
+        WriteRequest::Put(item) => validate_item(item),
+        WriteRequest::Delete(key) => check_key(key),
+    })
+}
+
+/// Reads every page of a query. For partitions known to be small (definitions, references,
+/// a key's rows); large ones are paged by their callers.
+pub async fn read_all(table: &dyn ItemTable, query: Query) -> Result<Vec<Item>, StorageError> {
+    let mut items = Vec::new();
+    let mut query = query;
+    loop {
+        let page = table.query(query.clone()).await?;
+        items.extend(page.items);
+        match page.next {
+            Some(next) => query.cursor = Some(next),
+            None => return Ok(items),
+        }
+    }
 }

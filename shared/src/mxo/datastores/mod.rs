@@ -143,6 +143,37 @@ fn json_body(request: &Request) -> Result<Value, ApiError> {
     })
 }
 
+/// The apiName path segment; one that no datastore can have is simply not found.
+fn api_name_of(request: &Request) -> Result<String, ApiError> {
+    let api_name = required_path(request, "apiName")?;
+    if model::valid_api_name(&api_name) {
+        Ok(api_name)
+    } else {
+        Err(DatastoreError::NotFound(format!(
+            "no datastore with apiName {api_name:?} in this workspace"
+        ))
+        .into())
+    }
+}
+
+/// A record key from a query or a lookup: TEXT, so at most 500 characters.
+fn record_key(value: &str, field: &str, row: Option<usize>) -> Result<(), ApiError> {
+    let chars = value.chars().count();
+    if chars > model::MAX_TEXT_CHARS {
+        let rule = format!(
+            "a key is TEXT: at most {} characters, got {chars}",
+            model::MAX_TEXT_CHARS
+        );
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "GENERAL",
+            format!("{field}: {rule}"),
+        )
+        .with_problem(row, Some(field), rule));
+    }
+    Ok(())
+}
+
 fn target_of(request: &Request) -> Result<Target, ApiError> {
     let raw = required_path(request, "target")?;
     Target::parse(&raw).ok_or_else(|| {
@@ -187,9 +218,10 @@ async fn definitions(app: Arc<App>, request: Request) -> Result<Response, ApiErr
             store::create(table, &tenant, definition, app.clock.now_millis()).await?;
             Ok(empty_response(StatusCode::CREATED))
         }
-        (Method::GET, Some(api_name)) => {
+        (Method::GET, Some(_)) => {
             let tenant =
                 workspace_tenant(&app, &request, &workspace, StatusCode::NOT_FOUND).await?;
+            let api_name = api_name_of(&request)?;
             let state = store::load(table, &tenant, &api_name)
                 .await?
                 .ok_or_else(|| {
@@ -199,9 +231,10 @@ async fn definitions(app: Arc<App>, request: Request) -> Result<Response, ApiErr
                 })?;
             Ok(json_response(StatusCode::OK, &state.view()))
         }
-        (Method::DELETE, Some(api_name)) => {
+        (Method::DELETE, Some(_)) => {
             let tenant =
                 workspace_tenant(&app, &request, &workspace, StatusCode::NOT_FOUND).await?;
+            let api_name = api_name_of(&request)?;
             store::delete(table, &tenant, &api_name, app.clock.now_millis()).await?;
             Ok(empty_response(StatusCode::OK))
         }
@@ -232,14 +265,13 @@ fn record_url(
 
 async fn records(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
     let workspace = required_path(&request, "workspaceId")?;
-    let api_name = required_path(&request, "apiName")?;
     let tenant = workspace_tenant(&app, &request, &workspace, StatusCode::NOT_FOUND).await?;
+    let api_name = api_name_of(&request)?;
     if path_parameter(&request, "target").is_none() {
         return lookup(&app, &tenant, &api_name, &request).await;
     }
     let target = target_of(&request)?;
     let table = app.table.as_ref();
-    let now = app.clock.now_millis();
     match *request.method() {
         Method::POST => {
             let body = json_body(&request)?;
@@ -251,7 +283,7 @@ async fn records(app: Arc<App>, request: Request) -> Result<Response, ApiError> 
                 )
                 .with_problem(None, Some("body"), "a JSON array"));
             };
-            let outcomes = store::insert(table, &tenant, &api_name, target, &records, now).await?;
+            let outcomes = store::insert(table, &tenant, &api_name, target, &records).await?;
             let results: Vec<Value> = outcomes
                 .iter()
                 .map(|outcome| {
@@ -286,6 +318,10 @@ async fn records(app: Arc<App>, request: Request) -> Result<Response, ApiError> 
                 .get("sk")
                 .map(String::as_str)
                 .filter(|sk| !sk.is_empty());
+            record_key(primary_key, "pk", None)?;
+            if let Some(secondary_key) = secondary_key {
+                record_key(secondary_key, "sk", None)?;
+            }
             if *request.method() == Method::GET {
                 let rows = store::read(
                     table,
@@ -305,7 +341,6 @@ async fn records(app: Arc<App>, request: Request) -> Result<Response, ApiError> 
                     target,
                     primary_key,
                     secondary_key,
-                    now,
                 )
                 .await?;
                 Ok(empty_response(StatusCode::OK))
@@ -357,10 +392,23 @@ async fn lookup(
                 )
                 .with_problem(Some(row), Some("pk"), "a non-empty string")
             })?;
-        let secondary_key = key
-            .get("sk")
-            .and_then(Value::as_str)
-            .filter(|sk| !sk.is_empty());
+        let secondary_key = match key.get("sk") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(sk)) if sk.is_empty() => None,
+            Some(Value::String(sk)) => Some(sk.as_str()),
+            Some(_) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "GENERAL",
+                    format!("keys[{row}].sk must be a string"),
+                )
+                .with_problem(Some(row), Some("sk"), "a string"));
+            }
+        };
+        record_key(primary_key, "pk", Some(row))?;
+        if let Some(secondary_key) = secondary_key {
+            record_key(secondary_key, "sk", Some(row))?;
+        }
         lookups.push((primary_key.to_string(), secondary_key.map(str::to_string)));
     }
     let records = store::lookup_live(app.table.as_ref(), tenant, api_name, &lookups).await?;
@@ -369,8 +417,8 @@ async fn lookup(
 
 async fn snapshots(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
     let workspace = required_path(&request, "workspaceId")?;
-    let api_name = required_path(&request, "apiName")?;
     let tenant = workspace_tenant(&app, &request, &workspace, StatusCode::NOT_FOUND).await?;
+    let api_name = api_name_of(&request)?;
     let table = app.table.as_ref();
     let now = app.clock.now_millis();
     if let Some(reference) = path_parameter(&request, "stagingReference") {
@@ -382,7 +430,7 @@ async fn snapshots(app: Arc<App>, request: Request) -> Result<Response, ApiError
         return Ok(empty_response(StatusCode::OK));
     }
     let target = target_of(&request)?;
-    let reference = store::reference(table, &tenant, &api_name, target).await?;
+    let reference = store::reference(table, &tenant, &api_name, target, now).await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"referenceId": reference}),

@@ -1,18 +1,27 @@
 //! Datastores on the item table: definitions, versioned tables, references, go-live by
-//! pointer switch, and the background sweep of superseded versions.
+//! pointer switch, clear, and the background sweep of superseded versions.
 //!
-//! Each datastore has two pointers on its definition item: `live` and `staging`, each naming
-//! a table *version* (a random id; its rows live under that id). Taking a staging reference
-//! seals the staging version; the next write to staging opens a new, empty version, so the
-//! reference keeps naming exactly what it froze. Go-live is one conditional update of the
-//! definition item — the cost does not depend on the number of rows — and a reader resolves
-//! the live pointer once per request, so it sees the old table or the new one, never a mix.
-//! Superseded versions are queued for the sweep, which deletes their rows after a grace
-//! period far longer than any request (API Gateway gives up after 30 s).
+//! Each datastore's definition item holds two pointers, `live` and `staging`, each naming a
+//! table *version* (a random id; its rows live under that id), and a `revision` that every
+//! pointer change increments under the condition that it is unchanged — so concurrent
+//! switches serialise, and each switch sees exactly the state it changes.
+//!
+//! - Taking a staging reference seals the staging version; the next write to staging opens a
+//!   new, empty version, so the reference keeps naming exactly what it froze. Sealing a
+//!   newer snapshot retires older sealed ones.
+//! - Go-live is one transaction on the definition item and the reference: the cost does not
+//!   depend on the number of rows. Going live with the staging snapshot also opens a new,
+//!   empty staging table, so live and staging never share a version.
+//! - A reader resolves the live pointer once per request, so it sees the old table or the
+//!   new one, never a mix.
+//! - Every switch queues the version it leaves for the sweep in the same transaction; the
+//!   sweep deletes the rows after a grace period far longer than any request (API Gateway
+//!   gives up after 30 s), and only if nothing names the version any more.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use rand::RngCore;
+use rand::{Rng, RngCore};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -20,14 +29,14 @@ use super::model::{Definition, ValidRecord};
 use crate::http::Problem;
 use crate::storage::{
     Condition, Item, ItemTable, Key, Query, StorageError, TransactAction, Update, WriteRequest,
-    batch, keys,
+    batch, keys, read_all, validate_item,
 };
 use crate::tenancy::TenantId;
 
 /// How long a superseded version's rows stay readable before the sweep removes them.
 pub const SWEEP_GRACE_SECONDS: i64 = 15 * 60;
 /// Attempts at an optimistic pointer update before giving up (only under heavy contention).
-const POINTER_ATTEMPTS: usize = 8;
+const POINTER_ATTEMPTS: usize = 12;
 
 /// Which table of a datastore a request names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +74,17 @@ pub enum DatastoreError {
     Storage(#[from] StorageError),
 }
 
-/// A datastore's definition item: the definition and its two pointers.
+fn no_datastore(api_name: &str) -> DatastoreError {
+    DatastoreError::NotFound(format!(
+        "no datastore with apiName {api_name:?} in this workspace"
+    ))
+}
+
+fn busy() -> DatastoreError {
+    DatastoreError::Busy("the datastore is being changed by other requests; retry".into())
+}
+
+/// A datastore's definition item: the definition and its pointers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatastoreState {
     pub definition: Definition,
@@ -73,12 +92,16 @@ pub struct DatastoreState {
     pub last_modified: i64,
     /// Distinguishes a datastore from an earlier one of the same apiName.
     pub incarnation: String,
+    /// Incremented by every pointer change; each change is conditional on it.
+    pub revision: i64,
     pub live_version: String,
     pub live_reference: String,
     pub staging_version: String,
     pub staging_seq: i64,
     /// Set once staging is sealed by a reference; cleared when a write opens a new version.
     pub staging_reference: Option<String>,
+    /// The snapshot sequence number last made live by go-live: older snapshots are stale.
+    pub golive_seq: i64,
     pub next_seq: i64,
 }
 
@@ -90,11 +113,13 @@ impl DatastoreState {
             created: item.i64("created")?,
             last_modified: item.i64("last_modified")?,
             incarnation: text("incarnation")?,
+            revision: item.i64("revision")?,
             live_version: text("live_version")?,
             live_reference: text("live_reference")?,
             staging_version: text("staging_version")?,
             staging_seq: item.i64("staging_seq")?,
             staging_reference: text("staging_reference"),
+            golive_seq: item.i64("golive_seq")?,
             next_seq: item.i64("next_seq")?,
         })
     }
@@ -105,6 +130,19 @@ impl DatastoreState {
         view["created"] = json!(self.created);
         view["lastModified"] = json!(self.last_modified);
         view
+    }
+
+    fn api_name(&self) -> &str {
+        &self.definition.api_name
+    }
+
+    /// A pointer change: bumps the revision, on the condition that nobody else did.
+    fn switch(&self, tenant: &TenantId, update: Update) -> TransactAction {
+        TransactAction::Update {
+            key: keys::datastore_definition(tenant, self.api_name()),
+            update: update.set("revision", self.revision + 1),
+            condition: Condition::equals("revision", self.revision),
+        }
     }
 }
 
@@ -124,29 +162,66 @@ fn new_reference() -> String {
     format!("ds{}", random_hex(16))
 }
 
-fn reference_item(
+struct Snapshot<'a> {
+    reference: &'a str,
+    version: &'a str,
+    seq: i64,
+    state: &'a str,
+}
+
+fn reference_item(tenant: &TenantId, state: &DatastoreState, snapshot: Snapshot<'_>) -> Item {
+    let key = keys::datastore_reference(tenant, state.api_name(), snapshot.reference);
+    Item::new(key.pk, key.sk)
+        .with("version", snapshot.version)
+        .with("seq", snapshot.seq)
+        .with("state", snapshot.state)
+        .with("incarnation", state.incarnation.as_str())
+}
+
+fn retire_reference(
     tenant: &TenantId,
     api_name: &str,
     reference: &str,
-    version: &str,
-    seq: i64,
-    state: &str,
-    incarnation: &str,
-) -> Item {
-    let key = keys::datastore_reference(tenant, api_name, reference);
-    Item::new(key.pk, key.sk)
-        .with("version", version)
-        .with("seq", seq)
-        .with("state", state)
-        .with("incarnation", incarnation)
+    from: Condition,
+) -> TransactAction {
+    TransactAction::Update {
+        key: keys::datastore_reference(tenant, api_name, reference),
+        update: Update::default().set("state", "retired"),
+        condition: from,
+    }
 }
 
-fn sweep_item(tenant: &TenantId, api_name: &str, version: &str, now_seconds: i64) -> Item {
+fn sweep_entry(
+    tenant: &TenantId,
+    api_name: &str,
+    version: &str,
+    now_seconds: i64,
+) -> TransactAction {
     let key = keys::sweep_entry(now_seconds + SWEEP_GRACE_SECONDS, tenant, api_name, version);
-    Item::new(key.pk, key.sk)
+    let item = Item::new(key.pk, key.sk)
         .with("tenant", tenant.as_str())
         .with("api_name", api_name)
-        .with("version", version)
+        .with("version", version);
+    TransactAction::Put {
+        item,
+        condition: Condition::Always,
+    }
+}
+
+/// After a lost race: a short random pause so that competing requests spread out.
+async fn back_off() {
+    let millis = rand::rng().random_range(5..40);
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+}
+
+/// Whether a failed pointer change should be tried again on fresh state.
+fn lost_race(error: &StorageError) -> bool {
+    matches!(
+        error,
+        StorageError::TransactionCanceled { .. }
+            | StorageError::ConditionFailed { .. }
+            | StorageError::Contention(_)
+    )
 }
 
 /// Reads a datastore's definition item.
@@ -166,11 +241,9 @@ async fn require(
     tenant: &TenantId,
     api_name: &str,
 ) -> Result<DatastoreState, DatastoreError> {
-    load(table, tenant, api_name).await?.ok_or_else(|| {
-        DatastoreError::NotFound(format!(
-            "no datastore with apiName {api_name:?} in this workspace"
-        ))
-    })
+    load(table, tenant, api_name)
+        .await?
+        .ok_or_else(|| no_datastore(api_name))
 }
 
 /// Creates a datastore with an empty live table and an empty staging table.
@@ -182,18 +255,38 @@ pub async fn create(
 ) -> Result<(), DatastoreError> {
     let api_name = definition.api_name.clone();
     let key = keys::datastore_definition(tenant, &api_name);
-    let (incarnation, live_version, live_reference) =
-        (random_hex(8), new_version(), new_reference());
+    let state = DatastoreState {
+        definition,
+        created: now_millis,
+        last_modified: now_millis,
+        incarnation: random_hex(8),
+        revision: 1,
+        live_version: new_version(),
+        live_reference: new_reference(),
+        staging_version: new_version(),
+        staging_seq: 2,
+        staging_reference: None,
+        golive_seq: 1,
+        next_seq: 3,
+    };
     let item = Item::new(key.pk, key.sk)
-        .with("definition", json!(definition))
-        .with("created", now_millis)
-        .with("last_modified", now_millis)
-        .with("incarnation", incarnation.as_str())
-        .with("live_version", live_version.as_str())
-        .with("live_reference", live_reference.as_str())
-        .with("staging_version", new_version())
-        .with("staging_seq", 2)
-        .with("next_seq", 3);
+        .with("definition", json!(state.definition))
+        .with("created", state.created)
+        .with("last_modified", state.last_modified)
+        .with("incarnation", state.incarnation.as_str())
+        .with("revision", state.revision)
+        .with("live_version", state.live_version.as_str())
+        .with("live_reference", state.live_reference.as_str())
+        .with("staging_version", state.staging_version.as_str())
+        .with("staging_seq", state.staging_seq)
+        .with("golive_seq", state.golive_seq)
+        .with("next_seq", state.next_seq);
+    let live = Snapshot {
+        reference: &state.live_reference,
+        version: &state.live_version,
+        seq: 1,
+        state: "live",
+    };
     let created = table
         .transact(vec![
             TransactAction::Put {
@@ -201,15 +294,7 @@ pub async fn create(
                 condition: Condition::NotExists,
             },
             TransactAction::Put {
-                item: reference_item(
-                    tenant,
-                    &api_name,
-                    &live_reference,
-                    &live_version,
-                    1,
-                    "live",
-                    &incarnation,
-                ),
+                item: reference_item(tenant, &state, live),
                 condition: Condition::NotExists,
             },
         ])
@@ -234,70 +319,12 @@ pub async fn list(
     table: &dyn ItemTable,
     tenant: &TenantId,
 ) -> Result<Vec<DatastoreState>, StorageError> {
-    let mut found = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = table
-            .query(
-                Query::partition(keys::datastore_definitions_pk(tenant))
-                    .limit(1000)
-                    .after(cursor),
-            )
-            .await?;
-        found.extend(page.items.iter().filter_map(DatastoreState::from_item));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(found),
-        }
-    }
-}
-
-/// Deletes a datastore; its tables are queued for the sweep.
-pub async fn delete(
-    table: &dyn ItemTable,
-    tenant: &TenantId,
-    api_name: &str,
-    now_millis: i64,
-) -> Result<(), DatastoreError> {
-    let state = require(table, tenant, api_name).await?;
-    let now = now_millis / 1000;
-    let mut versions = vec![state.live_version.clone(), state.staging_version.clone()];
-    let references = all_references(table, tenant, api_name).await?;
-    versions.extend(
-        references
-            .iter()
-            .filter_map(|item| item.str("version").map(str::to_string)),
-    );
-    versions.sort();
-    versions.dedup();
-    // Queue first: the sweep skips a version its datastore still points at, and an entry is
-    // due only after the grace period, so a crash before the delete below loses nothing.
-    let entries = versions
-        .iter()
-        .map(|version| WriteRequest::Put(sweep_item(tenant, api_name, version, now)))
-        .collect();
-    batch::write_all(table, entries).await?;
-    let deleted = table
-        .delete(
-            &keys::datastore_definition(tenant, api_name),
-            Condition::equals("incarnation", state.incarnation.as_str()),
-        )
-        .await;
-    match deleted {
-        Ok(_) => {}
-        Err(StorageError::ConditionFailed { .. }) => {
-            return Err(DatastoreError::NotFound(format!(
-                "no datastore with apiName {api_name:?} in this workspace"
-            )));
-        }
-        Err(other) => return Err(other.into()),
-    }
-    let deletes = references
-        .iter()
-        .map(|item| WriteRequest::Delete(Key::from(item)))
-        .collect();
-    batch::write_all(table, deletes).await?;
-    Ok(())
+    let items = read_all(
+        table,
+        Query::partition(keys::datastore_definitions_pk(tenant)).limit(1000),
+    )
+    .await?;
+    Ok(items.iter().filter_map(DatastoreState::from_item).collect())
 }
 
 async fn all_references(
@@ -305,31 +332,73 @@ async fn all_references(
     tenant: &TenantId,
     api_name: &str,
 ) -> Result<Vec<Item>, StorageError> {
-    let mut found = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = table
-            .query(
-                Query::partition(keys::datastore_references_pk(tenant, api_name))
-                    .limit(1000)
-                    .after(cursor),
-            )
-            .await?;
-        found.extend(page.items);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(found),
-        }
-    }
+    read_all(
+        table,
+        Query::partition(keys::datastore_references_pk(tenant, api_name)).limit(1000),
+    )
+    .await
 }
 
-/// The version a write to `target` goes to; a sealed staging table gets a new, empty one.
+/// Deletes a datastore; every version it had is queued for the sweep.
+pub async fn delete(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    api_name: &str,
+    now_millis: i64,
+) -> Result<(), DatastoreError> {
+    for _ in 0..POINTER_ATTEMPTS {
+        let state = require(table, tenant, api_name).await?;
+        let references = all_references(table, tenant, api_name).await?;
+        let mut versions = vec![state.live_version.clone(), state.staging_version.clone()];
+        versions.extend(
+            references
+                .iter()
+                .filter_map(|item| item.str("version").map(str::to_string)),
+        );
+        versions.sort();
+        versions.dedup();
+        // Queued first and due only after the grace period; the sweep skips a version its
+        // datastore still names, so a failed delete below loses nothing.
+        let entries = versions
+            .iter()
+            .filter_map(
+                |version| match sweep_entry(tenant, api_name, version, now_millis / 1000) {
+                    TransactAction::Put { item, .. } => Some(WriteRequest::Put(item)),
+                    _ => None,
+                },
+            )
+            .collect();
+        batch::write_all(table, entries).await?;
+        // The revision pins every pointer and the seal: nothing can appear that was not queued.
+        let deleted = table
+            .delete(
+                &keys::datastore_definition(tenant, api_name),
+                Condition::equals("revision", state.revision),
+            )
+            .await;
+        match deleted {
+            Ok(_) => {
+                let deletes = references
+                    .iter()
+                    .map(|item| WriteRequest::Delete(Key::from(item)))
+                    .collect();
+                batch::write_all(table, deletes).await?;
+                return Ok(());
+            }
+            Err(error) if lost_race(&error) => back_off().await,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(busy())
+}
+
+/// The version a write to `target` goes to; a sealed staging table gets a new, empty one
+/// (the sealed one stays, named by its reference, until it goes live or is retired).
 async fn writable_version(
     table: &dyn ItemTable,
     tenant: &TenantId,
     api_name: &str,
     target: Target,
-    now_seconds: i64,
 ) -> Result<(DatastoreState, String), DatastoreError> {
     for _ in 0..POINTER_ATTEMPTS {
         let state = require(table, tenant, api_name).await?;
@@ -342,54 +411,24 @@ async fn writable_version(
             return Ok((state, version));
         }
         let version = new_version();
-        let opened = table
-            .update(
-                &keys::datastore_definition(tenant, api_name),
-                Update::default()
-                    .set("staging_version", version.as_str())
-                    .set("staging_seq", state.next_seq)
-                    .set("next_seq", state.next_seq + 1)
-                    .remove("staging_reference"),
-                Condition::equals("staging_version", state.staging_version.as_str()),
-            )
-            .await;
-        match opened {
-            Ok(item) => {
-                let previous = state;
-                let state = DatastoreState::from_item(&item)
-                    .ok_or_else(|| StorageError::Unavailable("datastore item unreadable".into()))?;
-                if previous.staging_version != previous.live_version {
-                    // A sealed snapshot may still go live; one already retired (by a clear)
-                    // will not, and nothing else points at it now.
-                    let snapshot = match &previous.staging_reference {
-                        Some(reference) => {
-                            load_reference(table, tenant, &previous, reference).await?
-                        }
-                        None => None,
-                    };
-                    if snapshot.is_none_or(|item| item.str("state") != Some("sealed")) {
-                        table
-                            .put(
-                                sweep_item(
-                                    tenant,
-                                    api_name,
-                                    &previous.staging_version,
-                                    now_seconds,
-                                ),
-                                Condition::Always,
-                            )
-                            .await?;
-                    }
-                }
+        let open = state.switch(
+            tenant,
+            Update::default()
+                .set("staging_version", version.as_str())
+                .set("staging_seq", state.next_seq)
+                .set("next_seq", state.next_seq + 1)
+                .remove("staging_reference"),
+        );
+        match table.transact(vec![open]).await {
+            Ok(()) => {
+                let state = require(table, tenant, api_name).await?;
                 return Ok((state, version));
             }
-            Err(StorageError::ConditionFailed { .. }) => continue,
+            Err(error) if lost_race(&error) => back_off().await,
             Err(other) => return Err(other.into()),
         }
     }
-    Err(DatastoreError::Busy(
-        "the staging table is being changed by other requests; retry".into(),
-    ))
+    Err(busy())
 }
 
 /// The outcome of one record of an insert, in input order.
@@ -402,6 +441,20 @@ pub struct InsertOutcome {
     pub message: Option<String>,
 }
 
+/// A record's row item; the record is kept as JSON text, so it reads back the same on
+/// every adapter (DynamoDB would otherwise normalise numbers).
+fn row_item(tenant: &TenantId, api_name: &str, version: &str, record: &ValidRecord) -> Item {
+    let key = keys::datastore_row(
+        tenant,
+        api_name,
+        version,
+        &record.primary_key,
+        &record.secondary_key,
+    );
+    let text = serde_json::to_string(&record.fields).unwrap_or_default();
+    Item::new(key.pk, key.sk).with("record", text)
+}
+
 /// Validates and writes records into a table; each record succeeds or fails alone. Two
 /// records with the same keys in one request: the later one is the one kept.
 pub async fn insert(
@@ -410,10 +463,8 @@ pub async fn insert(
     api_name: &str,
     target: Target,
     records: &[Value],
-    now_millis: i64,
 ) -> Result<Vec<InsertOutcome>, DatastoreError> {
-    let (state, version) =
-        writable_version(table, tenant, api_name, target, now_millis / 1000).await?;
+    let (state, version) = writable_version(table, tenant, api_name, target).await?;
     let definition = &state.definition;
     let key_text = |record: &Value, column: Option<&String>| {
         column
@@ -425,19 +476,19 @@ pub async fn insert(
     let mut outcomes = Vec::with_capacity(records.len());
     let mut rows: HashMap<Key, Item> = HashMap::with_capacity(records.len());
     for record in records {
-        match definition.check_record(record) {
-            Ok(ValidRecord {
-                primary_key,
-                secondary_key,
-                fields,
-            }) => {
-                let key =
-                    keys::datastore_row(tenant, api_name, &version, &primary_key, &secondary_key);
-                let item = Item::new(key.pk.clone(), key.sk.clone()).with("record", json!(fields));
-                rows.insert(key, item);
+        let checked = definition.check_record(record).and_then(|valid| {
+            let item = row_item(tenant, api_name, &version, &valid);
+            validate_item(&item).map_err(|_| {
+                "the record is larger than a stored row can be (400 KB)".to_string()
+            })?;
+            Ok((valid, item))
+        });
+        match checked {
+            Ok((valid, item)) => {
+                rows.insert(Key::from(&item), item);
                 outcomes.push(InsertOutcome {
-                    primary_key,
-                    secondary_key,
+                    primary_key: valid.primary_key,
+                    secondary_key: valid.secondary_key,
                     result: "204",
                     message: None,
                 });
@@ -495,27 +546,19 @@ async fn rows_of(
         version,
         keys::datastore_row_shard(primary_key),
     );
-    let mut found = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = table
-            .query(
-                Query::partition(pk.as_str())
-                    .prefix(keys::datastore_row_prefix(primary_key))
-                    .limit(1000)
-                    .after(cursor),
-            )
-            .await?;
-        found.extend(page.items);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(found),
-        }
-    }
+    read_all(
+        table,
+        Query::partition(pk)
+            .prefix(keys::datastore_row_prefix(primary_key))
+            .limit(1000),
+    )
+    .await
 }
 
 fn record_of(item: &Item) -> Value {
-    item.get("record").cloned().unwrap_or_else(|| json!({}))
+    item.str("record")
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_else(|| json!({}))
 }
 
 /// The records of a table with this primary key (and secondary key, if given).
@@ -586,9 +629,8 @@ pub async fn delete_rows(
     target: Target,
     primary_key: &str,
     secondary_key: Option<&str>,
-    now_millis: i64,
 ) -> Result<usize, DatastoreError> {
-    let (_, version) = writable_version(table, tenant, api_name, target, now_millis / 1000).await?;
+    let (_, version) = writable_version(table, tenant, api_name, target).await?;
     let rows = rows_of(
         table,
         tenant,
@@ -615,6 +657,7 @@ pub async fn reference(
     tenant: &TenantId,
     api_name: &str,
     target: Target,
+    now_millis: i64,
 ) -> Result<String, DatastoreError> {
     for _ in 0..POINTER_ATTEMPTS {
         let state = require(table, tenant, api_name).await?;
@@ -625,39 +668,33 @@ pub async fn reference(
             return Ok(existing);
         }
         let reference = new_reference();
-        let sealed = table
-            .transact(vec![
-                TransactAction::Update {
-                    key: keys::datastore_definition(tenant, api_name),
-                    update: Update::default().set("staging_reference", reference.as_str()),
-                    condition: Condition::All(vec![
-                        Condition::equals("staging_version", state.staging_version.as_str()),
-                        Condition::LacksAttribute("staging_reference".into()),
-                    ]),
-                },
-                TransactAction::Put {
-                    item: reference_item(
-                        tenant,
-                        api_name,
-                        &reference,
-                        &state.staging_version,
-                        state.staging_seq,
-                        "sealed",
-                        &state.incarnation,
-                    ),
-                    condition: Condition::NotExists,
-                },
-            ])
-            .await;
-        match sealed {
-            Ok(()) => return Ok(reference),
-            Err(StorageError::TransactionCanceled { .. }) => continue,
+        let sealed = Snapshot {
+            reference: &reference,
+            version: &state.staging_version,
+            seq: state.staging_seq,
+            state: "sealed",
+        };
+        let actions = vec![
+            state.switch(
+                tenant,
+                Update::default().set("staging_reference", reference.as_str()),
+            ),
+            TransactAction::Put {
+                item: reference_item(tenant, &state, sealed),
+                condition: Condition::NotExists,
+            },
+        ];
+        match table.transact(actions).await {
+            Ok(()) => {
+                retire_stale_snapshots(table, tenant, &state, state.staging_seq, now_millis / 1000)
+                    .await;
+                return Ok(reference);
+            }
+            Err(error) if lost_race(&error) => back_off().await,
             Err(other) => return Err(other.into()),
         }
     }
-    Err(DatastoreError::Busy(
-        "the staging table is being changed by other requests; retry".into(),
-    ))
+    Err(busy())
 }
 
 /// A reference as stored, if it belongs to this incarnation of the datastore.
@@ -670,7 +707,7 @@ async fn load_reference(
     let item = table
         .get(&keys::datastore_reference(
             tenant,
-            &state.definition.api_name,
+            state.api_name(),
             reference,
         ))
         .await?;
@@ -681,8 +718,10 @@ fn unknown_reference(reference: &str) -> DatastoreError {
     DatastoreError::NotFound(format!("reference {reference:?} is unknown or stale"))
 }
 
-/// Makes the snapshot a staging reference names live, atomically. Going live again with the
-/// reference that is live is harmless; an older or unknown reference is refused.
+/// Makes the snapshot a staging reference names live, atomically, and opens a new, empty
+/// staging table if that snapshot was staging's. Going live again with the reference that
+/// is live is harmless; a snapshot older than the last one that went live, a retired or an
+/// unknown reference is refused.
 pub async fn go_live(
     table: &dyn ItemTable,
     tenant: &TenantId,
@@ -693,6 +732,7 @@ pub async fn go_live(
     if !reference.starts_with("ds") || reference.len() > 64 {
         return Err(unknown_reference(reference));
     }
+    let now = now_millis / 1000;
     for _ in 0..POINTER_ATTEMPTS {
         let state = require(table, tenant, api_name).await?;
         let item = load_reference(table, tenant, &state, reference)
@@ -702,91 +742,99 @@ pub async fn go_live(
         let seq = item.i64("seq").unwrap_or_default();
         match item.str("state") {
             Some("live") if version == state.live_version => return Ok(()),
-            Some("sealed") => {}
+            Some("sealed") if seq > state.golive_seq => {}
             _ => return Err(unknown_reference(reference)),
         }
-        let switched = table
-            .transact(vec![
-                TransactAction::Update {
-                    key: keys::datastore_definition(tenant, api_name),
-                    update: Update::default()
-                        .set("live_version", version.as_str())
-                        .set("live_reference", reference)
-                        .set("last_modified", now_millis),
-                    condition: Condition::equals("live_version", state.live_version.as_str()),
-                },
-                TransactAction::Update {
-                    key: Key::from(&item),
-                    update: Update::default().set("state", "live"),
-                    condition: Condition::equals("state", "sealed"),
-                },
-                TransactAction::Update {
-                    key: keys::datastore_reference(tenant, api_name, &state.live_reference),
-                    update: Update::default().set("state", "retired"),
-                    condition: Condition::Always,
-                },
-            ])
-            .await;
-        match switched {
+        let mut pointers = Update::default()
+            .set("live_version", version.as_str())
+            .set("live_reference", reference)
+            .set("golive_seq", seq)
+            .set("last_modified", now_millis);
+        if version == state.staging_version {
+            pointers = pointers
+                .set("staging_version", new_version())
+                .set("staging_seq", state.next_seq)
+                .set("next_seq", state.next_seq + 1)
+                .remove("staging_reference");
+        }
+        let actions = vec![
+            state.switch(tenant, pointers),
+            TransactAction::Update {
+                key: Key::from(&item),
+                update: Update::default().set("state", "live"),
+                condition: Condition::equals("state", "sealed"),
+            },
+            retire_reference(tenant, api_name, &state.live_reference, Condition::Exists),
+            sweep_entry(tenant, api_name, &state.live_version, now),
+        ];
+        match table.transact(actions).await {
             Ok(()) => {
-                let now = now_millis / 1000;
-                if state.live_version != state.staging_version {
-                    table
-                        .put(
-                            sweep_item(tenant, api_name, &state.live_version, now),
-                            Condition::Always,
-                        )
-                        .await?;
-                }
-                retire_older_snapshots(table, tenant, &state, seq, now).await?;
+                retire_stale_snapshots(table, tenant, &state, seq, now).await;
                 return Ok(());
             }
-            Err(StorageError::TransactionCanceled { .. }) => continue,
+            Err(error) if lost_race(&error) => back_off().await,
             Err(other) => return Err(other.into()),
         }
     }
-    Err(DatastoreError::Busy(
-        "the live table is being changed by other requests; retry".into(),
-    ))
+    Err(busy())
 }
 
-/// Sealed snapshots older than the one that just went live can never go live: queue their
-/// tables for the sweep. Best effort after the switch; a later go-live finishes the job.
-async fn retire_older_snapshots(
+/// Retires sealed snapshots older than `newest_seq` (a newer one exists, so they can never
+/// go live) and queues their tables for the sweep; forgets retired references. Each step is
+/// its own conditional transaction, so a go-live racing with it either wins or is refused.
+/// Best effort after the switch that made them stale: a failure is logged, and the next
+/// reference or go-live finishes the job.
+async fn retire_stale_snapshots(
     table: &dyn ItemTable,
     tenant: &TenantId,
     state: &DatastoreState,
-    live_seq: i64,
+    newest_seq: i64,
     now: i64,
-) -> Result<(), StorageError> {
-    let api_name = &state.definition.api_name;
-    for item in all_references(table, tenant, api_name).await? {
-        let older = item.i64("seq").is_some_and(|seq| seq < live_seq);
-        if item.str("state") == Some("retired") {
-            // Unknown and retired references answer alike (404), so the record can go.
-            table
-                .delete(&Key::from(&item), Condition::equals("state", "retired"))
-                .await?;
-        } else if older && item.str("state") == Some("sealed") {
-            let version = item.str("version").unwrap_or_default();
-            if version != state.staging_version && version != state.live_version {
-                table
-                    .put(
-                        sweep_item(tenant, api_name, version, now),
-                        Condition::Always,
-                    )
-                    .await?;
+) {
+    let api_name = state.api_name();
+    let outcome: Result<(), StorageError> = async {
+        for item in all_references(table, tenant, api_name).await? {
+            let seq = item.i64("seq").unwrap_or_default();
+            let reference = item.sk.as_str();
+            match item.str("state") {
+                Some("retired") => {
+                    // Unknown and retired references answer alike (404), so the record can go.
+                    table
+                        .delete(&Key::from(&item), Condition::equals("state", "retired"))
+                        .await
+                        .map(drop)
+                        .or_else(ignore_lost_race)?;
+                }
+                Some("sealed") if seq < newest_seq => {
+                    let version = item.str("version").unwrap_or_default();
+                    let actions = vec![
+                        retire_reference(
+                            tenant,
+                            api_name,
+                            reference,
+                            Condition::equals("state", "sealed"),
+                        ),
+                        sweep_entry(tenant, api_name, version, now),
+                    ];
+                    table.transact(actions).await.or_else(ignore_lost_race)?;
+                }
+                _ => {}
             }
-            table
-                .update(
-                    &Key::from(&item),
-                    Update::default().set("state", "retired"),
-                    Condition::Exists,
-                )
-                .await?;
         }
+        Ok(())
     }
-    Ok(())
+    .await;
+    if let Err(error) = outcome {
+        tracing::warn!(%error, "retiring stale snapshots failed; the next switch retries");
+    }
+}
+
+fn ignore_lost_race(error: StorageError) -> Result<(), StorageError> {
+    if lost_race(&error) {
+        Ok(())
+    } else {
+        Err(error)
+    }
 }
 
 /// Empties the table a reference names (the live table or the sealed staging table) by
@@ -801,82 +849,54 @@ pub async fn clear(
     let now = now_millis / 1000;
     for _ in 0..POINTER_ATTEMPTS {
         let state = require(table, tenant, api_name).await?;
-        let definition_key = keys::datastore_definition(tenant, api_name);
         let version = new_version();
         let actions = if reference == state.live_reference {
-            let new_reference = new_reference();
+            let fresh = new_reference();
+            let live = Snapshot {
+                reference: &fresh,
+                version: &version,
+                seq: state.next_seq,
+                state: "live",
+            };
             vec![
-                TransactAction::Update {
-                    key: definition_key,
-                    update: Update::default()
+                state.switch(
+                    tenant,
+                    Update::default()
                         .set("live_version", version.as_str())
-                        .set("live_reference", new_reference.as_str())
+                        .set("live_reference", fresh.as_str())
                         .set("next_seq", state.next_seq + 1)
                         .set("last_modified", now_millis),
-                    condition: Condition::equals("live_version", state.live_version.as_str()),
-                },
+                ),
                 TransactAction::Put {
-                    item: reference_item(
-                        tenant,
-                        api_name,
-                        &new_reference,
-                        &version,
-                        state.next_seq,
-                        "live",
-                        &state.incarnation,
-                    ),
+                    item: reference_item(tenant, &state, live),
                     condition: Condition::NotExists,
                 },
-                TransactAction::Update {
-                    key: keys::datastore_reference(tenant, api_name, reference),
-                    update: Update::default().set("state", "retired"),
-                    condition: Condition::Always,
-                },
+                retire_reference(tenant, api_name, reference, Condition::Exists),
+                sweep_entry(tenant, api_name, &state.live_version, now),
             ]
         } else if state.staging_reference.as_deref() == Some(reference) {
             vec![
-                TransactAction::Update {
-                    key: definition_key,
-                    update: Update::default()
+                state.switch(
+                    tenant,
+                    Update::default()
                         .set("staging_version", version.as_str())
                         .set("staging_seq", state.next_seq)
                         .set("next_seq", state.next_seq + 1)
                         .remove("staging_reference"),
-                    condition: Condition::equals("staging_reference", reference),
-                },
-                TransactAction::Update {
-                    key: keys::datastore_reference(tenant, api_name, reference),
-                    update: Update::default().set("state", "retired"),
-                    condition: Condition::Always,
-                },
+                ),
+                retire_reference(tenant, api_name, reference, Condition::Exists),
+                sweep_entry(tenant, api_name, &state.staging_version, now),
             ]
         } else {
             return Err(unknown_reference(reference));
         };
-        let (cleared, other) = if reference == state.live_reference {
-            (&state.live_version, &state.staging_version)
-        } else {
-            (&state.staging_version, &state.live_version)
-        };
         match table.transact(actions).await {
-            Ok(()) => {
-                if cleared != other {
-                    table
-                        .put(
-                            sweep_item(tenant, api_name, cleared, now),
-                            Condition::Always,
-                        )
-                        .await?;
-                }
-                return Ok(());
-            }
-            Err(StorageError::TransactionCanceled { .. }) => continue,
+            Ok(()) => return Ok(()),
+            Err(error) if lost_race(&error) => back_off().await,
             Err(other) => return Err(other.into()),
         }
     }
-    Err(DatastoreError::Busy(
-        "the table is being changed by other requests; retry".into(),
-    ))
+    Err(busy())
 }
 
 /// What one sweep run did.
@@ -888,8 +908,30 @@ pub struct SweepReport {
     pub more: bool,
 }
 
+/// Whether anything still names a version: a pointer, or a live or sealed reference.
+/// References are read first: a go-live turns a sealed reference live before the pointer
+/// moves, so a version cannot slip between the two reads.
+async fn in_use(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    api_name: &str,
+    version: &str,
+) -> Result<bool, StorageError> {
+    let named = all_references(table, tenant, api_name)
+        .await?
+        .iter()
+        .any(|item| {
+            item.str("version") == Some(version)
+                && matches!(item.str("state"), Some("sealed" | "live"))
+        });
+    let pointed_at = load(table, tenant, api_name)
+        .await?
+        .is_some_and(|state| state.live_version == version || state.staging_version == version);
+    Ok(named || pointed_at)
+}
+
 /// Deletes the rows of every superseded version whose grace period has passed, up to about
-/// `row_budget` rows; a version still named by its datastore's pointers is never touched.
+/// `row_budget` rows; a version something still names is never touched.
 pub async fn sweep_due(
     table: &dyn ItemTable,
     now_seconds: i64,
@@ -899,8 +941,7 @@ pub async fn sweep_due(
     let due = Query::partition(keys::SWEEP_PK)
         .between(format!("{:012}", 0), format!("{now_seconds:012}~"))
         .limit(100);
-    let entries = table.query(due).await?.items;
-    for entry in entries {
+    for entry in table.query(due).await?.items {
         let (Some(tenant), Some(api_name), Some(version)) = (
             entry
                 .str("tenant")
@@ -911,17 +952,7 @@ pub async fn sweep_due(
             table.delete(&Key::from(&entry), Condition::Always).await?;
             continue;
         };
-        let pointed_at = load(table, &tenant, api_name)
-            .await?
-            .is_some_and(|state| state.live_version == version || state.staging_version == version);
-        let sealed_snapshot = all_references(table, &tenant, api_name)
-            .await?
-            .iter()
-            .any(|item| {
-                item.str("version") == Some(version) && item.str("state") == Some("sealed")
-            });
-        let in_use = pointed_at || sealed_snapshot;
-        if !in_use {
+        if !in_use(table, &tenant, api_name, version).await? {
             for shard in 0..keys::DATASTORE_ROW_SHARDS {
                 let pk = keys::datastore_rows_pk(&tenant, api_name, version, shard);
                 loop {
