@@ -193,6 +193,12 @@ async fn run(args: Args) -> Result<Value, String> {
             blobs: Arc::new(stores.blobs),
             clock: Arc::new(SystemClock),
             settings: Settings::default(),
+            // Suppression hashes are keyed by the stack's secret: pass it to lift one.
+            hash_key: Arc::new(
+                std::env::var("CUSTDATA_SIGNING_SECRET")
+                    .unwrap_or_default()
+                    .into_bytes(),
+            ),
         },
         None => {
             // redb lets one process hold the file: while custdata-local runs, ask it instead.

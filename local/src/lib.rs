@@ -138,6 +138,7 @@ pub async fn start(config: Config) -> Result<Server, String> {
                 blobs: Arc::new(stores.blobs),
                 clock: config.clock.clone(),
                 settings: custdata::app::Settings::from_env()?,
+                hash_key: Arc::new(secret),
             };
             (app, None)
         }

@@ -48,6 +48,20 @@ pub struct App {
     pub blobs: Arc<dyn BlobStore>,
     pub clock: SharedClock,
     pub settings: Settings,
+    /// Keys the hashes that stand in for personal data (suppressed identifiers).
+    pub hash_key: Arc<Vec<u8>>,
+}
+
+impl App {
+    /// A keyed hash (HMAC-SHA256, hex) of a value: stable per deployment, meaningless without
+    /// the deployment's secret, so it can be kept where the value itself must not be.
+    pub fn keyed_hash(&self, value: &str) -> String {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.hash_key)
+            .expect("HMAC accepts keys of any length");
+        mac.update(value.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
 }
 
 impl std::fmt::Debug for App {
@@ -92,6 +106,7 @@ impl App {
             blobs: Arc::new(stores.blobs),
             clock,
             settings: Settings::from_env()?,
+            hash_key: Arc::new(secret.into_bytes()),
         })
     }
 
@@ -124,6 +139,7 @@ impl App {
             blobs: Arc::new(blobs.clone()),
             clock,
             settings: Settings::from_env()?,
+            hash_key: Arc::new(secret),
         };
         Ok((app, blobs))
     }

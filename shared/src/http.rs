@@ -60,6 +60,8 @@ pub struct ApiError {
     pub problems: Vec<Problem>,
     /// Extra headers, e.g. `WWW-Authenticate` or `Retry-After`.
     pub headers: Vec<(&'static str, String)>,
+    /// Extra fields of the vendor's error object (MXO's `activity`, `structureApiName`).
+    pub details: Vec<(&'static str, Value)>,
 }
 
 impl ApiError {
@@ -70,7 +72,13 @@ impl ApiError {
             message: message.into(),
             problems: Vec::new(),
             headers: Vec::new(),
+            details: Vec::new(),
         }
+    }
+
+    pub fn with_detail(mut self, name: &'static str, value: impl Into<Value>) -> Self {
+        self.details.push((name, value.into()));
+        self
     }
 
     pub fn with_problem(
@@ -161,6 +169,9 @@ pub fn error_body(vendor: Vendor, error: &ApiError) -> Value {
             let mut body = json!({"errorCode": error.code, "errorMessage": error.message});
             if !error.problems.is_empty() {
                 body["errors"] = json!(error.problems);
+            }
+            for (name, value) in &error.details {
+                body[*name] = value.clone();
             }
             body
         }

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod app;
 pub mod clock;
+pub mod customers;
 pub mod files;
 pub mod http;
 pub mod lambda;

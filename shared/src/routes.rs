@@ -3,7 +3,7 @@
 //! maps it to code.
 
 use crate::http::{Family, ScheduledTask};
-use crate::mxo::datastores;
+use crate::mxo::{customer, datastores};
 
 /// Every HTTP family custdata has; a test checks it against template.yaml and functions/.
 pub static FAMILIES: &[&Family] = &[
@@ -11,6 +11,9 @@ pub static FAMILIES: &[&Family] = &[
     &datastores::CREATE_FAMILY,
     &datastores::STAGE_FAMILY,
     &datastores::GOLIVE_FAMILY,
+    &customer::ACTIVITY_FAMILY,
+    &customer::STRUCTURE_FAMILY,
+    &customer::DELETE_FAMILY,
 ];
 
 /// Every scheduled task; a test checks it against template.yaml's Schedule events.

@@ -11,7 +11,14 @@
 //! | datastore definition and pointers | `T#{tenant}#DSDEF` | `{apiName}` | datastore-create, -golive | every Datastores route |
 //! | datastore reference | `T#{tenant}#DSREF#{apiName}` | `{referenceId}` | datastore-golive | golive, clear |
 //! | datastore row | `T#{tenant}#DSROW#{apiName}#{version}#{shard 00-31}` | `{sha256(pk)[..16]}#{sha256(sk)[..16]}` (hex) | datastore-stage | reads, sweep |
-//! | sweep work item | `SWEEP` (global) | `{due:012}#{tenant}#{apiName}#{version}` | golive, clear, delete | datastore-sweep |
+//! | sweep work item | `SWEEP` (global) | `{due:012}#{tenant}#{apiName}#{version}` | golive, clear, delete, customer erasure | datastore-sweep |
+//! | customer profile | `T#{tenant}#CUST#{tid}` | `PROFILE` | every surface | every surface |
+//! | customer activity | `T#{tenant}#CUST#{tid}` | `ACT#{ms:013}#{id}` | customer-activity | structures, audit |
+//! | identifier index | `T#{tenant}#CUSTID#{hmac(apiName, value)}` | `ID` | every surface | resolve a customer (one get) |
+//! | suppression | `T#{tenant}#SUPPRESSED` | `{hmac(apiName, value)}` | customer-delete | every ingestion |
+//! | attribute catalog | `T#{tenant}#ATTRDEF` | `{name}` | attribute writers | structure validation |
+//! | pull structure | `T#{tenant}#STRUCT` | `{structureApiName}` | admin route | customer-structure |
+//! | erasure status | `T#{tenant}#ERASURE` | `{hmac(tid)}` | customer-delete | sweep, admin |
 //!
 //! Lookup ids of secrets are SHA-256 hashes, never the secret itself. Surfaces add their
 //! own item types here, one row each, keeping the tenant prefix.
@@ -130,4 +137,65 @@ pub fn sweep_entry(
         SWEEP_PK,
         format!("{due_epoch_seconds:012}#{tenant}#{api_name}#{version}"),
     )
+}
+
+/// The customer store: one partition per customer holds the profile and the activity.
+pub fn customer_pk(tenant: &TenantId, tid: &str) -> String {
+    tenant_scoped_pk(tenant, &format!("CUST#{tid}"))
+}
+
+pub fn customer_profile(tenant: &TenantId, tid: &str) -> Key {
+    Key::new(customer_pk(tenant, tid), "PROFILE")
+}
+
+/// Sort-key prefix of a customer's activities; they sort by time.
+pub const ACTIVITY_PREFIX: &str = "ACT#";
+
+pub fn customer_activity(tenant: &TenantId, tid: &str, timestamp_millis: i64, id: &str) -> Key {
+    Key::new(
+        customer_pk(tenant, tid),
+        format!("{ACTIVITY_PREFIX}{timestamp_millis:013}#{id}"),
+    )
+}
+
+/// An identifier's index entry, by the keyed hash of `apiName` and value: one get resolves
+/// any identifier to its customer.
+pub fn customer_identifier(tenant: &TenantId, identifier_hash: &str) -> Key {
+    Key::new(
+        tenant_scoped_pk(tenant, &format!("CUSTID#{identifier_hash}")),
+        "ID",
+    )
+}
+
+/// A tenant's suppressions (erased customers): keyed hashes only, never the identifiers.
+pub fn suppressions_pk(tenant: &TenantId) -> String {
+    tenant_scoped_pk(tenant, "SUPPRESSED")
+}
+
+pub fn suppression(tenant: &TenantId, identifier_hash: &str) -> Key {
+    Key::new(suppressions_pk(tenant), identifier_hash)
+}
+
+/// The attribute catalog: every customer attribute name a tenant has.
+pub fn attribute_catalog_pk(tenant: &TenantId) -> String {
+    tenant_scoped_pk(tenant, "ATTRDEF")
+}
+
+pub fn attribute_definition(tenant: &TenantId, name: &str) -> Key {
+    Key::new(attribute_catalog_pk(tenant), name)
+}
+
+/// MXO pull structures, by structureApiName.
+pub fn structures_pk(tenant: &TenantId) -> String {
+    tenant_scoped_pk(tenant, "STRUCT")
+}
+
+pub fn structure(tenant: &TenantId, api_name: &str) -> Key {
+    Key::new(structures_pk(tenant), api_name)
+}
+
+/// Erasures whose activity is still being removed in the background, by the keyed hash of
+/// the tid; the admin reads their status.
+pub fn erasure(tenant: &TenantId, tid_hash: &str) -> Key {
+    Key::new(tenant_scoped_pk(tenant, "ERASURE"), tid_hash)
 }

@@ -264,7 +264,11 @@ fn record_url(
 }
 
 async fn records(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
-    let workspace = required_path(&request, "workspaceId")?;
+    // The lookup extension shares `/custdata/v1/mxo/{sk}/…` with the Customer API's extensions.
+    let workspace = match path_parameter(&request, "workspaceId") {
+        Some(workspace) => workspace,
+        None => required_path(&request, "sk")?,
+    };
     let tenant = workspace_tenant(&app, &request, &workspace, StatusCode::NOT_FOUND).await?;
     let api_name = api_name_of(&request)?;
     if path_parameter(&request, "target").is_none() {

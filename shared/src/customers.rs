@@ -1,0 +1,747 @@
+//! The customer store every surface shares (ARCHITECTURE.md principle 8): a tenant's
+//! customer, its identifiers, attributes and activity history.
+//!
+//! - A customer is keyed by its MXO tid (a UUID). Its partition holds the profile and the
+//!   activity, so reading the newest activity is one query, newest first, paged — bounded
+//!   however long the history is.
+//! - Every identifier (MXO identifiers by apiName; the tenant-wide customer key that AIXON's
+//!   customuid, Monetate's record id and Optimove's CustomerID resolve to, under the apiName
+//!   `customerKey`) has an index entry keyed by a keyed hash of apiName and value: looking a
+//!   customer up by any identifier is one get.
+//! - Activity counts and the latest time per proposition and activity type live on the
+//!   profile as counters, updated in the same transaction as the activity they count, so an
+//!   eligibility rule never reads the history.
+//! - Erasure removes the profile, the identifiers and the activity, and leaves a
+//!   suppression per identifier — a keyed hash, no personal data — that refuses later
+//!   ingestion of that customer until an admin lifts it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::storage::{
+    Condition, Item, ItemTable, Key, Query, StorageError, TransactAction, Update, WriteRequest,
+    batch, keys,
+};
+use crate::tenancy::TenantId;
+
+/// The apiName of the tenant-wide customer key.
+pub const CUSTOMER_KEY: &str = "customerKey";
+/// Identifiers one customer may have.
+pub const MAX_IDENTIFIERS: usize = 40;
+/// Activities removed within an erasure request; the rest are removed in the background.
+pub const INLINE_ERASURE_ROWS: usize = 2_000;
+
+/// One identifier of a customer.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Identifier {
+    #[serde(rename = "apiName")]
+    pub api_name: String,
+    pub value: String,
+}
+
+impl Identifier {
+    pub fn new(api_name: impl Into<String>, value: impl Into<String>) -> Self {
+        Identifier {
+            api_name: api_name.into(),
+            value: value.into(),
+        }
+    }
+
+    /// The tenant-wide customer key.
+    pub fn customer_key(value: impl Into<String>) -> Self {
+        Identifier::new(CUSTOMER_KEY, value)
+    }
+
+    fn hash(&self, app: &App) -> String {
+        app.keyed_hash(&format!("id\u{0}{}\u{0}{}", self.api_name, self.value))
+    }
+}
+
+fn tid_hash(app: &App, tid: &str) -> String {
+    app.keyed_hash(&format!("tid\u{0}{tid}"))
+}
+
+/// One activity, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    #[serde(rename = "propositionCode")]
+    pub proposition_code: String,
+    #[serde(rename = "activityTypeCode")]
+    pub activity_type_code: String,
+    #[serde(
+        rename = "dynamicPropositionCode",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub dynamic_proposition_code: Option<String>,
+    /// Milliseconds since the epoch.
+    pub timestamp: i64,
+}
+
+/// Which activities a counter counts: a proposition, an activity type, both, or all.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ActivityFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposition: Option<String>,
+    #[serde(
+        default,
+        rename = "activityType",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub activity_type: Option<String>,
+}
+
+impl ActivityFilter {
+    /// The counter attribute names (count, latest) of this filter.
+    fn attributes(&self) -> (String, String) {
+        let digest = Sha256::digest(
+            format!(
+                "{}\u{0}{}",
+                self.proposition.as_deref().unwrap_or("*"),
+                self.activity_type.as_deref().unwrap_or("*")
+            )
+            .as_bytes(),
+        );
+        let id = hex::encode(&digest[..8]);
+        (format!("n_{id}"), format!("t_{id}"))
+    }
+
+    /// The four filters an activity counts towards.
+    fn of(activity: &Activity) -> [ActivityFilter; 4] {
+        let proposition = Some(activity.proposition_code.clone());
+        let activity_type = Some(activity.activity_type_code.clone());
+        [
+            ActivityFilter::default(),
+            ActivityFilter {
+                proposition: proposition.clone(),
+                activity_type: None,
+            },
+            ActivityFilter {
+                proposition: None,
+                activity_type: activity_type.clone(),
+            },
+            ActivityFilter {
+                proposition,
+                activity_type,
+            },
+        ]
+    }
+}
+
+/// A customer as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Customer {
+    pub tid: String,
+    pub identifiers: Vec<Identifier>,
+    /// Attribute name → value.
+    pub attributes: BTreeMap<String, Value>,
+    profile: Item,
+}
+
+impl Customer {
+    fn from_item(item: Item) -> Option<Customer> {
+        let tid = item.str("tid")?.to_string();
+        let identifiers = serde_json::from_value(item.get("identifiers")?.clone()).ok()?;
+        let attributes = item
+            .get("attributes")
+            .and_then(Value::as_object)
+            .map(|map| {
+                map.iter()
+                    .map(|(name, entry)| {
+                        (
+                            name.clone(),
+                            entry.get("value").cloned().unwrap_or(Value::Null),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Customer {
+            tid,
+            identifiers,
+            attributes,
+            profile: item,
+        })
+    }
+
+    pub fn identifier(&self, api_name: &str) -> Option<&str> {
+        self.identifiers
+            .iter()
+            .find(|i| i.api_name == api_name)
+            .map(|i| i.value.as_str())
+    }
+
+    /// How many activities match the filter, and when the latest happened (epoch ms).
+    pub fn activity_stats(&self, filter: &ActivityFilter) -> (i64, Option<i64>) {
+        let (count, latest) = filter.attributes();
+        (
+            self.profile.i64(&count).unwrap_or(0),
+            self.profile.i64(&latest),
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CustomerError {
+    #[error("the customer was erased on request and is suppressed ({0}); an admin can lift it")]
+    Suppressed(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What a request names its customer by.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CustomerRef {
+    pub tid: Option<String>,
+    pub identifiers: Vec<Identifier>,
+}
+
+async fn profile(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    tid: &str,
+) -> Result<Option<Customer>, StorageError> {
+    Ok(table
+        .get(&keys::customer_profile(tenant, tid))
+        .await?
+        .and_then(Customer::from_item))
+}
+
+/// The first suppression that matches what the request names, if any.
+pub async fn suppressed(
+    app: &App,
+    tenant: &TenantId,
+    named: &CustomerRef,
+) -> Result<Option<String>, StorageError> {
+    if let Some(tid) = &named.tid {
+        if app
+            .table
+            .get(&keys::suppression(tenant, &tid_hash(app, tid)))
+            .await?
+            .is_some()
+        {
+            return Ok(Some("tid".into()));
+        }
+    }
+    for identifier in &named.identifiers {
+        if app
+            .table
+            .get(&keys::suppression(tenant, &identifier.hash(app)))
+            .await?
+            .is_some()
+        {
+            return Ok(Some(format!("identifier {}", identifier.api_name)));
+        }
+    }
+    Ok(None)
+}
+
+/// The customer a request names: by tid, else by the first identifier that is known.
+pub async fn find(
+    app: &App,
+    tenant: &TenantId,
+    named: &CustomerRef,
+) -> Result<Option<Customer>, StorageError> {
+    if let Some(tid) = &named.tid {
+        if let Some(customer) = profile(app.table.as_ref(), tenant, tid).await? {
+            return Ok(Some(customer));
+        }
+    }
+    for identifier in &named.identifiers {
+        let Some(entry) = app
+            .table
+            .get(&keys::customer_identifier(tenant, &identifier.hash(app)))
+            .await?
+        else {
+            continue;
+        };
+        if let Some(tid) = entry.str("tid") {
+            if let Some(customer) = profile(app.table.as_ref(), tenant, tid).await? {
+                return Ok(Some(customer));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn index_item(app: &App, tenant: &TenantId, identifier: &Identifier, tid: &str) -> Item {
+    let key = keys::customer_identifier(tenant, &identifier.hash(app));
+    Item::new(key.pk, key.sk)
+        .with("tid", tid)
+        .with("api_name", identifier.api_name.as_str())
+        .with("value", identifier.value.as_str())
+}
+
+/// The customer a request names, created if unknown (with the tid sent, or a new one), its
+/// new identifiers linked. A suppressed customer is refused.
+pub async fn find_or_create(
+    app: &App,
+    tenant: &TenantId,
+    named: &CustomerRef,
+    now_millis: i64,
+) -> Result<(Customer, bool), CustomerError> {
+    if let Some(what) = suppressed(app, tenant, named).await? {
+        return Err(CustomerError::Suppressed(what));
+    }
+    for _ in 0..4 {
+        if let Some(customer) = find(app, tenant, named).await? {
+            let customer = link(app, tenant, customer, &named.identifiers, now_millis).await?;
+            return Ok((customer, false));
+        }
+        let tid = named
+            .tid
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let mut identifiers = named.identifiers.clone();
+        identifiers.sort();
+        identifiers.dedup();
+        let key = keys::customer_profile(tenant, &tid);
+        let item = Item::new(key.pk, key.sk)
+            .with("tid", tid.as_str())
+            .with("identifiers", json!(identifiers))
+            .with("attributes", json!({}))
+            .with("created", now_millis)
+            .with("updated", now_millis)
+            .with("rev", 1);
+        let mut actions = vec![TransactAction::Put {
+            item,
+            condition: Condition::NotExists,
+        }];
+        actions.extend(identifiers.iter().map(|identifier| TransactAction::Put {
+            item: index_item(app, tenant, identifier, &tid),
+            condition: Condition::NotExists,
+        }));
+        match app.table.transact(actions).await {
+            Ok(()) => {
+                let customer = profile(app.table.as_ref(), tenant, &tid)
+                    .await?
+                    .ok_or_else(|| StorageError::Unavailable("profile vanished".into()))?;
+                return Ok((customer, true));
+            }
+            // Created concurrently by another request: find it again.
+            Err(StorageError::TransactionCanceled { .. } | StorageError::Contention(_)) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(CustomerError::Conflict(
+        "the customer is being created by other requests; retry".into(),
+    ))
+}
+
+/// Links identifiers the customer does not have yet; one that belongs to another customer
+/// is refused.
+async fn link(
+    app: &App,
+    tenant: &TenantId,
+    customer: Customer,
+    identifiers: &[Identifier],
+    now_millis: i64,
+) -> Result<Customer, CustomerError> {
+    let new: Vec<&Identifier> = identifiers
+        .iter()
+        .filter(|i| !customer.identifiers.contains(i))
+        .collect();
+    if new.is_empty() {
+        return Ok(customer);
+    }
+    for identifier in &new {
+        let entry = app
+            .table
+            .get(&keys::customer_identifier(tenant, &identifier.hash(app)))
+            .await?;
+        if entry.is_some_and(|entry| entry.str("tid") != Some(customer.tid.as_str())) {
+            return Err(CustomerError::Conflict(format!(
+                "identifier {} belongs to another customer than tid {}",
+                identifier.api_name, customer.tid
+            )));
+        }
+    }
+    let mut all = customer.identifiers.clone();
+    all.extend(new.iter().map(|i| (*i).clone()));
+    all.sort();
+    all.dedup();
+    if all.len() > MAX_IDENTIFIERS {
+        return Err(CustomerError::Conflict(format!(
+            "a customer has at most {MAX_IDENTIFIERS} identifiers"
+        )));
+    }
+    let rev = customer.profile.i64("rev").unwrap_or(0);
+    let mut actions = vec![TransactAction::Update {
+        key: keys::customer_profile(tenant, &customer.tid),
+        update: Update::default()
+            .set("identifiers", json!(all))
+            .set("updated", now_millis)
+            .set("rev", rev + 1),
+        condition: Condition::equals("rev", rev),
+    }];
+    actions.extend(new.iter().map(|identifier| TransactAction::Put {
+        item: index_item(app, tenant, identifier, &customer.tid),
+        condition: Condition::Any(vec![
+            Condition::NotExists,
+            Condition::equals("tid", customer.tid.as_str()),
+        ]),
+    }));
+    match app.table.transact(actions).await {
+        Ok(()) => Ok(profile(app.table.as_ref(), tenant, &customer.tid)
+            .await?
+            .ok_or_else(|| StorageError::Unavailable("profile vanished".into()))?),
+        Err(StorageError::TransactionCanceled { .. } | StorageError::Contention(_)) => Err(
+            CustomerError::Conflict("the customer changed during the request; retry".into()),
+        ),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Stores activities and updates the counters they count towards, in one transaction (two
+/// for 100 activities: a transaction holds at most 100 actions).
+pub async fn record_activities(
+    app: &App,
+    tenant: &TenantId,
+    customer: &Customer,
+    activities: &[Activity],
+) -> Result<(), StorageError> {
+    for chunk in activities.chunks(99) {
+        let mut counters = Update::default();
+        let mut latest: BTreeMap<String, i64> = BTreeMap::new();
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        for activity in chunk {
+            for filter in ActivityFilter::of(activity) {
+                let (count, last) = filter.attributes();
+                *counts.entry(count).or_default() += 1;
+                let entry = latest.entry(last).or_insert(activity.timestamp);
+                *entry = (*entry).max(activity.timestamp);
+            }
+        }
+        for (name, delta) in counts {
+            counters = counters.add(name, delta);
+        }
+        for (name, at) in latest {
+            // A historical activity never moves "latest" back.
+            let current = customer.profile.i64(&name).unwrap_or(i64::MIN);
+            if at > current {
+                counters = counters.set(name, at);
+            }
+        }
+        let mut actions: Vec<TransactAction> = chunk
+            .iter()
+            .map(|activity| {
+                let key = keys::customer_activity(
+                    tenant,
+                    &customer.tid,
+                    activity.timestamp,
+                    &uuid::Uuid::new_v4().simple().to_string(),
+                );
+                TransactAction::Put {
+                    item: Item::new(key.pk, key.sk).with("activity", json!(activity)),
+                    condition: Condition::NotExists,
+                }
+            })
+            .collect();
+        actions.push(TransactAction::Update {
+            key: keys::customer_profile(tenant, &customer.tid),
+            update: counters,
+            condition: Condition::Exists,
+        });
+        app.table.transact(actions).await?;
+    }
+    Ok(())
+}
+
+/// One page of a customer's activity, newest first.
+pub async fn activity_page(
+    app: &App,
+    tenant: &TenantId,
+    tid: &str,
+    limit: usize,
+    cursor: Option<String>,
+) -> Result<(Vec<Activity>, Option<String>), StorageError> {
+    let page = app
+        .table
+        .query(
+            Query::partition(keys::customer_pk(tenant, tid))
+                .prefix(keys::ACTIVITY_PREFIX)
+                .limit(limit)
+                .descending()
+                .after(cursor),
+        )
+        .await?;
+    let activities = page
+        .items
+        .iter()
+        .filter_map(|item| item.get("activity").cloned())
+        .filter_map(|value| serde_json::from_value(value).ok())
+        .collect();
+    Ok((activities, page.next))
+}
+
+/// Sets customer attributes (typed values, with the surface and time they came from) and
+/// registers their names in the tenant's attribute catalog.
+pub async fn set_attributes(
+    app: &App,
+    tenant: &TenantId,
+    tid: &str,
+    values: &BTreeMap<String, Value>,
+    surface: &str,
+    now_millis: i64,
+) -> Result<(), StorageError> {
+    for _ in 0..4 {
+        let Some(customer) = profile(app.table.as_ref(), tenant, tid).await? else {
+            return Err(StorageError::ConditionFailed {
+                pk: keys::customer_pk(tenant, tid),
+                sk: "PROFILE".into(),
+            });
+        };
+        let mut attributes = customer
+            .profile
+            .get("attributes")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        for (name, value) in values {
+            attributes[name] = json!({"value": value, "surface": surface, "at": now_millis});
+        }
+        let rev = customer.profile.i64("rev").unwrap_or(0);
+        let updated = app
+            .table
+            .update(
+                &keys::customer_profile(tenant, tid),
+                Update::default()
+                    .set("attributes", attributes)
+                    .set("updated", now_millis)
+                    .set("rev", rev + 1),
+                Condition::equals("rev", rev),
+            )
+            .await;
+        match updated {
+            Ok(_) => {
+                for name in values.keys() {
+                    let key = keys::attribute_definition(tenant, name);
+                    let entry = Item::new(key.pk, key.sk)
+                        .with("surface", surface)
+                        .with("created", now_millis);
+                    match app.table.put(entry, Condition::NotExists).await {
+                        Ok(()) | Err(StorageError::ConditionFailed { .. }) => {}
+                        Err(other) => return Err(other),
+                    }
+                }
+                return Ok(());
+            }
+            Err(StorageError::ConditionFailed { .. } | StorageError::Contention(_)) => continue,
+            Err(other) => return Err(other),
+        }
+    }
+    Err(StorageError::Contention(
+        "the customer's attributes are being changed by other requests".into(),
+    ))
+}
+
+/// Whether the tenant's catalog has an attribute of this name.
+pub async fn attribute_known(
+    app: &App,
+    tenant: &TenantId,
+    name: &str,
+) -> Result<bool, StorageError> {
+    Ok(app
+        .table
+        .get(&keys::attribute_definition(tenant, name))
+        .await?
+        .is_some())
+}
+
+/// What an erasure removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Erased {
+    pub tids: Vec<String>,
+    pub identifiers: Vec<Identifier>,
+    /// False while the rest of a long activity history is being removed in the background.
+    pub complete: bool,
+}
+
+/// Erases a customer: suppressions first, then the profile and identifiers in one
+/// transaction with the background work item, then as much activity as fits in the
+/// request; the sweep removes the rest. `None` when no such customer exists.
+pub async fn erase(
+    app: &App,
+    tenant: &TenantId,
+    named: &CustomerRef,
+    now_millis: i64,
+) -> Result<Option<Erased>, StorageError> {
+    let Some(customer) = find(app, tenant, named).await? else {
+        return Ok(None);
+    };
+    let now = now_millis / 1000;
+    let mut actions = vec![TransactAction::Delete {
+        key: keys::customer_profile(tenant, &customer.tid),
+        condition: Condition::Exists,
+    }];
+    let mut hashes = vec![tid_hash(app, &customer.tid)];
+    hashes.extend(
+        customer
+            .identifiers
+            .iter()
+            .map(|identifier| identifier.hash(app)),
+    );
+    for hash in &hashes[1..] {
+        actions.push(TransactAction::Delete {
+            key: keys::customer_identifier(tenant, hash),
+            condition: Condition::Always,
+        });
+    }
+    for hash in &hashes {
+        let key = keys::suppression(tenant, hash);
+        actions.push(TransactAction::Put {
+            item: Item::new(key.pk, key.sk).with("since", now_millis),
+            condition: Condition::Always,
+        });
+    }
+    let status = keys::erasure(tenant, &hashes[0]);
+    actions.push(TransactAction::Put {
+        item: Item::new(status.pk.clone(), status.sk.clone())
+            .with("status", "removing-activity")
+            .with("started", now_millis),
+        condition: Condition::Always,
+    });
+    let work = keys::sweep_entry(now, tenant, "", &format!("erase-{}", customer.tid));
+    actions.push(TransactAction::Put {
+        item: Item::new(work.pk, work.sk)
+            .with("kind", "erasure")
+            .with("tenant", tenant.as_str())
+            .with("tid", customer.tid.as_str())
+            .with("status_key", hashes[0].as_str()),
+        condition: Condition::Always,
+    });
+    app.table.transact(actions).await?;
+    let complete = remove_customer_partition(
+        app.table.as_ref(),
+        tenant,
+        &customer.tid,
+        INLINE_ERASURE_ROWS,
+    )
+    .await?;
+    if complete {
+        finish_erasure(app.table.as_ref(), tenant, &hashes[0], now_millis).await?;
+        app.table
+            .delete(
+                &keys::sweep_entry(now, tenant, "", &format!("erase-{}", customer.tid)),
+                Condition::Always,
+            )
+            .await?;
+    }
+    Ok(Some(Erased {
+        tids: vec![customer.tid],
+        identifiers: customer.identifiers,
+        complete,
+    }))
+}
+
+/// Deletes what is left in a customer's partition, up to `budget` items; true when empty.
+pub async fn remove_customer_partition(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    tid: &str,
+    budget: usize,
+) -> Result<bool, StorageError> {
+    let mut removed = 0;
+    loop {
+        let page = table
+            .query(Query::partition(keys::customer_pk(tenant, tid)).limit(1000))
+            .await?;
+        if page.items.is_empty() {
+            return Ok(true);
+        }
+        if removed >= budget {
+            return Ok(false);
+        }
+        removed += page.items.len();
+        batch::write_all(
+            table,
+            page.items
+                .iter()
+                .map(|item| WriteRequest::Delete(Key::from(item)))
+                .collect(),
+        )
+        .await?;
+    }
+}
+
+async fn finish_erasure(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    status_key: &str,
+    now_millis: i64,
+) -> Result<(), StorageError> {
+    table
+        .update(
+            &keys::erasure(tenant, status_key),
+            Update::default()
+                .set("status", "done")
+                .set("finished", now_millis),
+            Condition::Always,
+        )
+        .await
+        .map(drop)
+}
+
+/// Continues a background erasure (run by the sweep): true when it is finished.
+pub async fn continue_erasure(
+    table: &dyn ItemTable,
+    entry: &Item,
+    budget: usize,
+    now_millis: i64,
+) -> Result<bool, StorageError> {
+    let (Some(tenant), Some(tid), Some(status_key)) = (
+        entry
+            .str("tenant")
+            .and_then(|raw| TenantId::parse(raw).ok()),
+        entry.str("tid"),
+        entry.str("status_key"),
+    ) else {
+        return Ok(true);
+    };
+    if remove_customer_partition(table, &tenant, tid, budget).await? {
+        finish_erasure(table, &tenant, status_key, now_millis).await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// The status of an erasure, for the admin: `removing-activity` or `done`.
+pub async fn erasure_status(
+    app: &App,
+    tenant: &TenantId,
+    tid: &str,
+) -> Result<Option<Value>, StorageError> {
+    let item = app
+        .table
+        .get(&keys::erasure(tenant, &tid_hash(app, tid)))
+        .await?;
+    Ok(item.map(|item| json!({"status": item.str("status"), "started": item.i64("started"), "finished": item.i64("finished")})))
+}
+
+/// Lifts the suppression of a tid or an identifier; true if there was one.
+pub async fn lift_suppression(
+    app: &App,
+    tenant: &TenantId,
+    named: &CustomerRef,
+) -> Result<bool, StorageError> {
+    let mut hashes: Vec<String> = named.tid.iter().map(|tid| tid_hash(app, tid)).collect();
+    hashes.extend(
+        named
+            .identifiers
+            .iter()
+            .map(|identifier| identifier.hash(app)),
+    );
+    let mut lifted = false;
+    for hash in hashes {
+        lifted |= app
+            .table
+            .delete(&keys::suppression(tenant, &hash), Condition::Always)
+            .await?
+            .is_some();
+    }
+    Ok(lifted)
+}

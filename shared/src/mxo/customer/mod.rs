@@ -1,0 +1,538 @@
+//! MXO Customer API 3.1.0 (`/one/oauth2/rt/api/3.1.0/customer/{sk}…`) on the shared
+//! customer store: activity, structures (and their admin routes), erasure. Three functions,
+//! one per operation, as the vendor's operations differ in load and permissions.
+
+pub mod structures;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use self::structures::{Evaluator, Structure, Subject};
+use crate::app::App;
+use crate::customers::{self, Activity, CustomerError, CustomerRef, Identifier};
+use crate::http::{
+    ApiError, Family, Request, Response, Vendor, body_bytes, empty_response, json_response,
+    media_type, path_parameter, query_parameters,
+};
+use crate::mxo::auth::bearer_principal;
+use crate::storage::{Condition, Item, Query, keys, read_all};
+use crate::tenancy::{TenantId, load_profile};
+
+/// Activities per request.
+pub const MAX_ACTIVITIES: usize = 100;
+/// Dynamic proposition codes.
+pub const MAX_DYNAMIC_PROPOSITION_CHARS: usize = 255;
+/// Codes and identifier values (not published; generous, but bounded).
+pub const MAX_CODE_CHARS: usize = 500;
+/// Clock skew tolerated before a timestamp counts as in the future.
+pub const FUTURE_SKEW_MILLIS: i64 = 5 * 60 * 1000;
+
+/// `POST …/customer/{sk}/activity` and `GET /custdata/v1/mxo/{sk}/customers/{tid}/activities`.
+pub static ACTIVITY_FAMILY: Family = Family {
+    name: "customer-activity",
+    vendor: Vendor::Mxo,
+    max_body_bytes: 1024 * 1024,
+    handler: |app, request| Box::pin(activity(app, request)),
+};
+
+/// `POST …/customer/{sk}/structure` and `PUT|GET|DELETE /custdata/v1/mxo/{sk}/structures/{structureApiName}`.
+pub static STRUCTURE_FAMILY: Family = Family {
+    name: "customer-structure",
+    vendor: Vendor::Mxo,
+    max_body_bytes: 256 * 1024,
+    handler: |app, request| Box::pin(structure(app, request)),
+};
+
+/// `DELETE …/customer/{sk}`.
+pub static DELETE_FAMILY: Family = Family {
+    name: "customer-delete",
+    vendor: Vendor::Mxo,
+    max_body_bytes: 16 * 1024,
+    handler: |app, request| Box::pin(erase(app, request)),
+};
+
+fn general(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "GENERAL", message)
+}
+
+/// The token's tenant, if the path's site key (or, as leniency, workspace id) is its own;
+/// another tenant's site key is 400 INVALID_SITEKEY, never its data.
+async fn site_tenant(app: &App, request: &Request) -> Result<TenantId, ApiError> {
+    let principal = bearer_principal(app, request).await?;
+    let site_key = path_parameter(request, "sk").unwrap_or_default();
+    let profile = load_profile(app.table.as_ref(), &principal.tenant).await?;
+    if profile.is_some_and(|p| p.mxo_site_key == site_key || p.mxo_workspace_id == site_key) {
+        Ok(principal.tenant)
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_SITEKEY",
+            format!("{site_key:?} is not the site key of this token's site"),
+        ))
+    }
+}
+
+fn json_body(request: &Request) -> Result<Value, ApiError> {
+    if let Some(found) =
+        media_type(request).filter(|found| found != "application/json" && !found.ends_with("+json"))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "GENERAL",
+            format!("Content-Type must be application/json, got {found}"),
+        ));
+    }
+    serde_json::from_slice(body_bytes(request))
+        .map_err(|error| general(format!("the body is not valid JSON: {error}")))
+}
+
+fn bounded_text(value: Option<&Value>, field: &str) -> Result<Option<String>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if text.chars().count() <= MAX_CODE_CHARS => {
+            Ok(Some(text.clone()))
+        }
+        Some(Value::String(_)) => Err(general(format!(
+            "{field} exceeds {MAX_CODE_CHARS} characters"
+        ))),
+        Some(_) => Err(general(format!("{field} must be a string"))),
+    }
+}
+
+/// The customer a `customerContext` (or a DeleteRequest) names: a tid and/or identifiers.
+fn customer_ref(
+    tid: Option<&Value>,
+    identifiers: &[Value],
+    field: &str,
+) -> Result<CustomerRef, ApiError> {
+    let tid = match bounded_text(tid, &format!("{field}tid"))? {
+        Some(tid) => Some(
+            uuid::Uuid::parse_str(&tid)
+                .map_err(|_| general(format!("{field}tid must be a UUID, got {tid:?}")))?
+                .hyphenated()
+                .to_string(),
+        ),
+        None => None,
+    };
+    if identifiers.len() > customers::MAX_IDENTIFIERS {
+        return Err(general(format!(
+            "at most {} identifiers",
+            customers::MAX_IDENTIFIERS
+        )));
+    }
+    let mut parsed = Vec::with_capacity(identifiers.len());
+    for (index, identifier) in identifiers.iter().enumerate() {
+        let name = format!("{field}identifiers[{index}]");
+        let api_name = bounded_text(identifier.get("apiName"), &format!("{name}.apiName"))?
+            .filter(|a| !a.is_empty());
+        let value = bounded_text(identifier.get("value"), &format!("{name}.value"))?
+            .filter(|v| !v.is_empty());
+        match (api_name, value) {
+            (Some(api_name), Some(value)) => parsed.push(Identifier::new(api_name, value)),
+            _ => {
+                return Err(general(format!(
+                    "{name} needs a non-empty apiName and value"
+                )));
+            }
+        }
+    }
+    if tid.is_none() && parsed.is_empty() {
+        return Err(general(
+            "the request must name the customer by tid or by an identifier (customer key)",
+        ));
+    }
+    Ok(CustomerRef {
+        tid,
+        identifiers: parsed,
+    })
+}
+
+fn customer_context(body: &Value) -> Result<(&Value, CustomerRef), ApiError> {
+    let context = body
+        .get("customerContext")
+        .filter(|c| c.is_object())
+        .ok_or_else(|| general("customerContext is required"))?;
+    let touchpoint = context
+        .get("baseTouchpointUri")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty());
+    if touchpoint.is_none() {
+        return Err(general("customerContext.baseTouchpointUri is required"));
+    }
+    let identifiers = match context.get("identifiers") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items.clone(),
+        Some(_) => {
+            return Err(general(
+                "customerContext.identifiers must be an array of {apiName, value}",
+            ));
+        }
+    };
+    let named = customer_ref(context.get("tid"), &identifiers, "customerContext.")?;
+    Ok((context, named))
+}
+
+fn customer_error(error: CustomerError) -> ApiError {
+    match error {
+        CustomerError::Suppressed(_) | CustomerError::Conflict(_) => general(error.to_string()),
+        CustomerError::Storage(storage) => storage.into(),
+    }
+}
+
+/// One activity, or the ActivityError the vendor gives for it.
+fn parse_activity(raw: &Value, now_millis: i64) -> Result<Activity, ApiError> {
+    let fault = |code: &str, message: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message).with_detail("activity", raw.clone())
+    };
+    let code = |field: &str, error_code: &str| -> Result<String, ApiError> {
+        match raw.get(field) {
+            Some(Value::String(text))
+                if !text.is_empty() && text.chars().count() <= MAX_CODE_CHARS =>
+            {
+                Ok(text.clone())
+            }
+            Some(Value::String(text)) if !text.is_empty() => Err(fault(
+                error_code,
+                format!("{field} exceeds {MAX_CODE_CHARS} characters"),
+            )),
+            _ => Err(fault(
+                error_code,
+                format!("{field} is required: a non-empty string"),
+            )),
+        }
+    };
+    if !raw.is_object() {
+        return Err(fault("GENERAL", "an activity must be a JSON object".into()));
+    }
+    let proposition_code = code("propositionCode", "INVALID_PROPOSITION_CODE")?;
+    let activity_type_code = code("activityTypeCode", "INVALID_ACTIVITY_TYPE_CODE")?;
+    let dynamic_proposition_code = match raw.get("dynamicPropositionCode") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) if text.chars().count() <= MAX_DYNAMIC_PROPOSITION_CHARS => {
+            Some(text.clone())
+        }
+        Some(Value::String(text)) => {
+            return Err(fault(
+                "INVALID_PROPOSITION_CODE",
+                format!(
+                    "dynamicPropositionCode exceeds {MAX_DYNAMIC_PROPOSITION_CHARS} characters ({})",
+                    text.chars().count()
+                ),
+            ));
+        }
+        Some(_) => {
+            return Err(fault(
+                "INVALID_PROPOSITION_CODE",
+                "dynamicPropositionCode must be a string".into(),
+            ));
+        }
+    };
+    let timestamp = match raw.get("timestamp") {
+        None | Some(Value::Null) => now_millis,
+        Some(Value::String(text)) => chrono::DateTime::parse_from_rfc3339(text)
+            .map(|at| at.timestamp_millis())
+            .map_err(|_| {
+                fault(
+                    "INVALID_DATE_TIME",
+                    format!("timestamp {text:?} is not an RFC 3339 date-time"),
+                )
+            })?,
+        Some(_) => {
+            return Err(fault(
+                "INVALID_DATE_TIME",
+                "timestamp must be an RFC 3339 string".into(),
+            ));
+        }
+    };
+    if timestamp > now_millis + FUTURE_SKEW_MILLIS {
+        return Err(fault(
+            "INVALID_DATE_TIME",
+            "timestamp is in the future; historical activity is allowed, future activity is not"
+                .into(),
+        ));
+    }
+    Ok(Activity {
+        proposition_code,
+        activity_type_code,
+        dynamic_proposition_code,
+        timestamp,
+    })
+}
+
+async fn activity(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+    let tenant = site_tenant(&app, &request).await?;
+    if request.method() == Method::GET {
+        return activity_log(&app, &tenant, &request).await;
+    }
+    let body = json_body(&request)?;
+    let (_, named) = customer_context(&body)?;
+    let raw = body
+        .get("activities")
+        .and_then(Value::as_array)
+        .ok_or_else(|| general("activities is required: an array of 1 to 100 activities"))?;
+    if raw.is_empty() || raw.len() > MAX_ACTIVITIES {
+        return Err(general(format!(
+            "activities holds 1 to {MAX_ACTIVITIES} activities, got {}",
+            raw.len()
+        )));
+    }
+    let now = app.clock.now_millis();
+    // All or nothing: every activity is checked before anything is stored.
+    let activities = raw
+        .iter()
+        .map(|activity| parse_activity(activity, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (customer, _) = customers::find_or_create(&app, &tenant, &named, now)
+        .await
+        .map_err(customer_error)?;
+    customers::record_activities(&app, &tenant, &customer, &activities).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"tid": customer.tid, "errors": []}),
+    ))
+}
+
+/// `GET /custdata/v1/mxo/{sk}/customers/{tid}/activities?limit=&cursor=`: newest first.
+async fn activity_log(
+    app: &App,
+    tenant: &TenantId,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let tid = path_parameter(request, "tid").unwrap_or_default();
+    let query = query_parameters(request);
+    let limit = match query.get("limit") {
+        None => 100,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| general("limit is 1 to 1000"))?,
+    };
+    let named = CustomerRef {
+        tid: Some(tid.clone()),
+        identifiers: Vec::new(),
+    };
+    if customers::find(app, tenant, &named).await?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "CUSTOMER_NOT_FOUND",
+            format!("no customer with tid {tid}"),
+        ));
+    }
+    let (activities, next) =
+        customers::activity_page(app, tenant, &tid, limit, query.get("cursor").cloned()).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"activities": activities, "next": next}),
+    ))
+}
+
+async fn structure(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+    let tenant = site_tenant(&app, &request).await?;
+    if let Some(api_name) = path_parameter(&request, "structureApiName") {
+        return structure_admin(&app, &tenant, &api_name, &request).await;
+    }
+    let body = json_body(&request)?;
+    let api_name = body
+        .get("structureApiName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_API_NAME",
+                "structureApiName is required",
+            )
+            .with_detail("structureApiName", Value::Null)
+        })?;
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "INVALID_API_NAME",
+            format!("no pull structure {api_name:?}"),
+        )
+        .with_detail("structureApiName", api_name)
+    };
+    if api_name.chars().count() > 100 {
+        return Err(not_found());
+    }
+    let definition = load_structure(&app, &tenant, api_name)
+        .await?
+        .ok_or_else(not_found)?;
+    let (context, named) = customer_context(&body)?;
+    let mut properties = HashMap::new();
+    for (index, property) in context
+        .get("properties")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let name = property.get("name").and_then(Value::as_str);
+        let value = property.get("value");
+        let value = match value {
+            Some(Value::String(text)) => text.clone(),
+            Some(Value::Number(number)) => number.to_string(),
+            Some(Value::Bool(flag)) => flag.to_string(),
+            _ => String::new(),
+        };
+        match name {
+            Some(name) if !name.is_empty() => {
+                properties.insert(name.to_string(), value);
+            }
+            _ => {
+                return Err(general(format!(
+                    "customerContext.properties[{index}] needs a name"
+                )));
+            }
+        }
+    }
+    let customer = customers::find(&app, &tenant, &named).await?;
+    let subject = Subject {
+        tenant: &tenant,
+        customer: customer.as_ref(),
+        identifiers: &named.identifiers,
+        properties: &properties,
+        now_millis: app.clock.now_millis(),
+    };
+    let result = Evaluator::new(&app, subject).evaluate(&definition).await?;
+    let tid = customer
+        .as_ref()
+        .map(|c| c.tid.clone())
+        .or(named.tid.clone());
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"structureApiName": api_name, "tid": tid, "structure": result}),
+    ))
+}
+
+async fn load_structure(
+    app: &App,
+    tenant: &TenantId,
+    api_name: &str,
+) -> Result<Option<Structure>, ApiError> {
+    let item = app.table.get(&keys::structure(tenant, api_name)).await?;
+    Ok(item
+        .and_then(|item| item.get("definition").cloned())
+        .and_then(|definition| serde_json::from_value(definition).ok()))
+}
+
+/// `PUT|GET|DELETE /custdata/v1/mxo/{sk}/structures/{structureApiName}`, and `GET …/structures`.
+async fn structure_admin(
+    app: &App,
+    tenant: &TenantId,
+    api_name: &str,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let valid = !api_name.is_empty()
+        && api_name.chars().count() <= 100
+        && api_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    if !valid {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_API_NAME",
+            "a structureApiName is 1 to 100 letters, digits, '_', '-' or '.'",
+        ));
+    }
+    let key = keys::structure(tenant, api_name);
+    match *request.method() {
+        Method::PUT => {
+            let body = json_body(request)?;
+            let invalid = |problems: Vec<crate::http::Problem>| {
+                let summary = problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field.as_deref().unwrap_or("body"), p.rule))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let mut error = ApiError::new(StatusCode::BAD_REQUEST, "GENERAL", summary)
+                    .with_detail("structureApiName", api_name);
+                error.problems = problems;
+                error
+            };
+            let definition = Structure::parse(&body).map_err(invalid)?;
+            let problems = definition.validate(app, tenant).await?;
+            if !problems.is_empty() {
+                return Err(invalid(problems));
+            }
+            let item = Item::new(key.pk, key.sk)
+                .with("definition", json!(definition))
+                .with("updated", app.clock.now_millis());
+            app.table.put(item, Condition::Always).await?;
+            Ok(json_response(StatusCode::OK, &definition))
+        }
+        Method::GET => match load_structure(app, tenant, api_name).await? {
+            Some(definition) => Ok(json_response(StatusCode::OK, &definition)),
+            None => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "INVALID_API_NAME",
+                format!("no pull structure {api_name:?}"),
+            )),
+        },
+        Method::DELETE => match app.table.delete(&key, Condition::Always).await? {
+            Some(_) => Ok(empty_response(StatusCode::OK)),
+            None => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "INVALID_API_NAME",
+                format!("no pull structure {api_name:?}"),
+            )),
+        },
+        _ => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "GENERAL",
+            "PUT, GET or DELETE",
+        )),
+    }
+}
+
+/// Every pull structure of a tenant, by name.
+pub async fn list_structures(app: &App, tenant: &TenantId) -> Result<Vec<String>, ApiError> {
+    let items = read_all(
+        app.table.as_ref(),
+        Query::partition(keys::structures_pk(tenant)).limit(1000),
+    )
+    .await?;
+    Ok(items.into_iter().map(|item| item.sk).collect())
+}
+
+async fn erase(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+    let tenant = site_tenant(&app, &request).await?;
+    let body: Value = if body_bytes(&request).is_empty() {
+        json!({})
+    } else {
+        json_body(&request)?
+    };
+    let query = query_parameters(&request);
+    // Leniency: some HTTP stacks strip a DELETE's body, so the query may carry the same.
+    let tid = body
+        .get("tid")
+        .cloned()
+        .or_else(|| query.get("tid").map(|tid| json!(tid)));
+    let identifier = body.get("identifier").cloned().or_else(|| {
+        match (query.get("apiName"), query.get("value")) {
+            (Some(api_name), Some(value)) => Some(json!({"apiName": api_name, "value": value})),
+            _ => None,
+        }
+    });
+    let named = customer_ref(tid.as_ref(), identifier.as_slice(), "")?;
+    let described = match (&named.tid, named.identifiers.first()) {
+        (Some(tid), _) => format!("tid={tid}"),
+        (None, Some(identifier)) => format!("{}={}", identifier.api_name, identifier.value),
+        (None, None) => String::new(),
+    };
+    match customers::erase(&app, &tenant, &named, app.clock.now_millis()).await? {
+        Some(erased) => Ok(json_response(
+            StatusCode::OK,
+            &json!({"tids": erased.tids, "identifiers": erased.identifiers}),
+        )),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "CUSTOMER_NOT_FOUND",
+            format!("no customer for {described}"),
+        )),
+    }
+}
