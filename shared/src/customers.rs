@@ -218,15 +218,14 @@ pub async fn suppressed(
     tenant: &TenantId,
     named: &CustomerRef,
 ) -> Result<Option<String>, StorageError> {
-    if let Some(tid) = &named.tid {
-        if app
+    if let Some(tid) = &named.tid
+        && app
             .table
             .get(&keys::suppression(tenant, &tid_hash(app, tid)))
             .await?
             .is_some()
-        {
-            return Ok(Some("tid".into()));
-        }
+    {
+        return Ok(Some("tid".into()));
     }
     for identifier in &named.identifiers {
         if app
@@ -247,10 +246,10 @@ pub async fn find(
     tenant: &TenantId,
     named: &CustomerRef,
 ) -> Result<Option<Customer>, StorageError> {
-    if let Some(tid) = &named.tid {
-        if let Some(customer) = profile(app.table.as_ref(), tenant, tid).await? {
-            return Ok(Some(customer));
-        }
+    if let Some(tid) = &named.tid
+        && let Some(customer) = profile(app.table.as_ref(), tenant, tid).await?
+    {
+        return Ok(Some(customer));
     }
     for identifier in &named.identifiers {
         let Some(entry) = app
@@ -260,10 +259,10 @@ pub async fn find(
         else {
             continue;
         };
-        if let Some(tid) = entry.str("tid") {
-            if let Some(customer) = profile(app.table.as_ref(), tenant, tid).await? {
-                return Ok(Some(customer));
-            }
+        if let Some(tid) = entry.str("tid")
+            && let Some(customer) = profile(app.table.as_ref(), tenant, tid).await?
+        {
+            return Ok(Some(customer));
         }
     }
     Ok(None)

@@ -55,7 +55,7 @@ pub struct Problem {
 pub struct ApiError {
     pub status: StatusCode,
     /// The vendor's code for it (`invalid_client`, `GENERAL`, …).
-    pub code: String,
+    pub code: &'static str,
     pub message: String,
     pub problems: Vec<Problem>,
     /// Extra headers, e.g. `WWW-Authenticate` or `Retry-After`.
@@ -65,10 +65,10 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            code: code.into(),
+            code,
             message: message.into(),
             problems: Vec::new(),
             headers: Vec::new(),

@@ -23,6 +23,8 @@ pub fn workspace_root() -> PathBuf {
 /// A local server on a fresh data directory and a free port.
 pub struct TestApp {
     pub server: Server,
+    /// Which adapters the server runs on.
+    pub adapter: Adapter,
     pub client: reqwest::Client,
     pub clock: ManualClock,
     _dir: tempfile::TempDir,
@@ -81,6 +83,7 @@ pub async fn spawn_app_on(adapter: Adapter) -> TestApp {
         .expect("the local server starts");
     TestApp {
         server,
+        adapter,
         client: reqwest::Client::new(),
         clock,
         _dir: dir,

@@ -658,6 +658,44 @@ pub async fn invalid_keys_and_requests_are_refused_alike(s: Stores) {
     ));
 }
 
+pub async fn a_prefix_scan_finds_every_live_item_of_a_tenant_and_nothing_else(s: Stores) {
+    let expires = s.clock.now_seconds() + 10;
+    for (pk, sk) in [
+        ("T#scan#1", "a"),
+        ("T#scan#1", "b"),
+        ("T#scan#2", "a"),
+        ("T#scanner#1", "a"),
+        ("T#other#1", "a"),
+    ] {
+        s.table
+            .put(Item::new(pk, sk).with("v", 1), Condition::Always)
+            .await
+            .expect("put");
+    }
+    s.table
+        .put(
+            Item::new("T#scan#3", "gone").expiring_at(expires),
+            Condition::Always,
+        )
+        .await
+        .expect("put");
+    s.clock.advance_seconds(11);
+    let mut found: Vec<(String, String)> = s
+        .table
+        .scan_prefix("T#scan#")
+        .await
+        .expect("scan")
+        .into_iter()
+        .map(|item| (item.pk, item.sk))
+        .collect();
+    found.sort();
+    let expected: Vec<(String, String)> = [("T#scan#1", "a"), ("T#scan#1", "b"), ("T#scan#2", "a")]
+        .iter()
+        .map(|(p, k)| (p.to_string(), k.to_string()))
+        .collect();
+    assert_eq!(found, expected);
+}
+
 /// Runs every case against one adapter pair, one test per case.
 macro_rules! conformance_suite {
     ($adapter:ident: $($case:ident),+ $(,)?) => {
@@ -690,6 +728,7 @@ both_adapters!(
     a_50_mb_blob_streams_in_and_out_in_chunks,
     a_presigned_upload_from_a_plain_http_client_can_be_read_back,
     invalid_keys_and_requests_are_refused_alike,
+    a_prefix_scan_finds_every_live_item_of_a_tenant_and_nothing_else,
 );
 
 #[tokio::test]

@@ -811,6 +811,36 @@ impl ItemTable for DynamoTable {
             }
         }
     }
+
+    async fn scan_prefix(&self, pk_prefix: &str) -> Result<Vec<Item>, StorageError> {
+        let now = self.clock.now_seconds();
+        let mut found = Vec::new();
+        let mut start_key = None;
+        loop {
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(#pk, :prefix)")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_values(":prefix", AttributeValue::S(pk_prefix.to_string()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(sdk_fault)?;
+            for map in output.items() {
+                let item = item_from(map)?;
+                if !item.is_expired(now) {
+                    found.push(item);
+                }
+            }
+            match output.last_evaluated_key() {
+                Some(last) => start_key = Some(last.clone()),
+                None => return Ok(found),
+            }
+        }
+    }
 }
 
 /// The blob store on one S3 bucket.

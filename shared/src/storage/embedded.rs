@@ -393,6 +393,31 @@ impl ItemTable for EmbeddedTable {
         })
         .await
     }
+
+    async fn scan_prefix(&self, pk_prefix: &str) -> Result<Vec<Item>, StorageError> {
+        let prefix = pk_prefix.to_string();
+        self.blocking(move |db, now| {
+            let txn = db.begin_read().map_err(fault)?;
+            let table = txn.open_table(ITEMS).map_err(fault)?;
+            let end = prefix_successor(&prefix);
+            let low = Bound::Included((prefix.as_str(), ""));
+            let high = match &end {
+                Some(end) => Bound::Excluded((end.as_str(), "")),
+                None => Bound::Unbounded,
+            };
+            let mut found = Vec::new();
+            for entry in table.range::<(&str, &str)>((low, high)).map_err(fault)? {
+                let (key, value) = entry.map_err(fault)?;
+                let (pk, sk) = key.value();
+                let item = decode(pk, sk, value.value())?;
+                if !item.is_expired(now) {
+                    found.push(item);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
 }
 
 /// Blobs as files under a directory, with presigned uploads served by the local server.

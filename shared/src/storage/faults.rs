@@ -96,4 +96,8 @@ impl ItemTable for RefusingPartOfBatches {
     async fn transact(&self, actions: Vec<TransactAction>) -> Result<(), StorageError> {
         self.inner.transact(actions).await
     }
+
+    async fn scan_prefix(&self, pk_prefix: &str) -> Result<Vec<Item>, StorageError> {
+        self.inner.scan_prefix(pk_prefix).await
+    }
 }

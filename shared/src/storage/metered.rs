@@ -127,4 +127,9 @@ impl ItemTable for Metered {
         bump(&self.counters.transact, 1);
         self.inner.transact(actions).await
     }
+
+    async fn scan_prefix(&self, pk_prefix: &str) -> Result<Vec<Item>, StorageError> {
+        bump(&self.counters.query, 1);
+        self.inner.scan_prefix(pk_prefix).await
+    }
 }

@@ -361,6 +361,10 @@ pub trait ItemTable: Send + Sync {
 
     /// Applies up to [`MAX_TRANSACTION_ACTIONS`] actions atomically.
     async fn transact(&self, actions: Vec<TransactAction>) -> Result<(), StorageError>;
+
+    /// Every live item whose partition key starts with `pk_prefix`. A full scan on DynamoDB:
+    /// for audits and tests (an erasure leaves nothing behind), never on a request path.
+    async fn scan_prefix(&self, pk_prefix: &str) -> Result<Vec<Item>, StorageError>;
 }
 
 /// Checks the shape of a transaction the same way in every adapter.

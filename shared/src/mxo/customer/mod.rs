@@ -184,10 +184,10 @@ fn customer_error(error: CustomerError) -> ApiError {
 
 /// One activity, or the ActivityError the vendor gives for it.
 fn parse_activity(raw: &Value, now_millis: i64) -> Result<Activity, ApiError> {
-    let fault = |code: &str, message: String| {
+    let fault = |code: &'static str, message: String| {
         ApiError::new(StatusCode::BAD_REQUEST, code, message).with_detail("activity", raw.clone())
     };
-    let code = |field: &str, error_code: &str| -> Result<String, ApiError> {
+    let code = |field: &str, error_code: &'static str| -> Result<String, ApiError> {
         match raw.get(field) {
             Some(Value::String(text))
                 if !text.is_empty() && text.chars().count() <= MAX_CODE_CHARS =>

@@ -298,11 +298,14 @@ pub struct Subject<'a> {
     pub now_millis: i64,
 }
 
+/// Datastore rows read during one evaluation, by (apiName, pk, sk).
+type RowCache = HashMap<(String, String, Option<String>), Option<Map<String, Value>>>;
+
 /// Evaluates structures, caching datastore reads within one request.
 pub struct Evaluator<'a> {
     app: &'a App,
     subject: Subject<'a>,
-    datastore_reads: HashMap<(String, String, Option<String>), Option<Map<String, Value>>>,
+    datastore_reads: RowCache,
 }
 
 impl<'a> Evaluator<'a> {
@@ -322,10 +325,10 @@ impl<'a> Evaluator<'a> {
     async fn nodes(&mut self, nodes: &[Node]) -> Result<Value, StorageError> {
         let mut object = Map::new();
         for node in nodes {
-            if let Some(rule) = &node.when {
-                if !Box::pin(self.rule(rule)).await? {
-                    continue;
-                }
+            if let Some(rule) = &node.when
+                && !Box::pin(self.rule(rule)).await?
+            {
+                continue;
             }
             let value = match (&node.value, &node.attributes) {
                 (Some(expr), _) => self.expr(expr).await?,
