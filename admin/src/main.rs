@@ -51,11 +51,61 @@ enum Command {
         #[command(subcommand)]
         command: CredentialCommand,
     },
+    /// MXO pull structures of a tenant.
+    Structure {
+        #[command(subcommand)]
+        command: StructureCommand,
+    },
+    /// Suppressions left by erasures.
+    Suppression {
+        #[command(subcommand)]
+        command: SuppressionCommand,
+    },
+    /// Erasures whose activity history is removed in the background.
+    Erasure {
+        #[command(subcommand)]
+        command: ErasureCommand,
+    },
     /// DynamoDB and S3 themselves.
     Aws {
         #[command(subcommand)]
         command: AwsCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum StructureCommand {
+    /// Saves a structure from a JSON file (docs/customers.md describes the format).
+    Put {
+        tenant: String,
+        name: String,
+        file: PathBuf,
+    },
+    /// Lists a tenant's structures.
+    List { tenant: String },
+    /// Deletes a structure.
+    Delete { tenant: String, name: String },
+}
+
+#[derive(Subcommand)]
+enum SuppressionCommand {
+    /// Lets an erased customer's tid or identifier be ingested again.
+    Lift {
+        tenant: String,
+        #[arg(long)]
+        tid: Option<String>,
+        /// The identifier's apiName (with --value).
+        #[arg(long)]
+        api_name: Option<String>,
+        #[arg(long)]
+        value: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ErasureCommand {
+    /// Whether an erasure has finished removing the customer's activity.
+    Status { tenant: String, tid: String },
 }
 
 #[derive(Subcommand)]
@@ -90,8 +140,8 @@ enum AwsCommand {
     },
 }
 
-fn admin_command(command: Command) -> Option<AdminCommand> {
-    Some(match command {
+fn admin_command(command: Command) -> Result<AdminCommand, String> {
+    Ok(match command {
         Command::Tenant {
             command: TenantCommand::Create { name },
         } => AdminCommand::CreateTenant { name },
@@ -107,7 +157,43 @@ fn admin_command(command: Command) -> Option<AdminCommand> {
         Command::Credential {
             command: CredentialCommand::Revoke { tenant, kind, id },
         } => AdminCommand::RevokeCredential { tenant, kind, id },
-        Command::Aws { .. } => return None,
+        Command::Structure {
+            command: StructureCommand::Put { tenant, name, file },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let definition = serde_json::from_str(&text)
+                .map_err(|e| format!("{} is not JSON: {e}", file.display()))?;
+            AdminCommand::PutStructure {
+                tenant,
+                name,
+                definition,
+            }
+        }
+        Command::Structure {
+            command: StructureCommand::List { tenant },
+        } => AdminCommand::ListStructures { tenant },
+        Command::Structure {
+            command: StructureCommand::Delete { tenant, name },
+        } => AdminCommand::DeleteStructure { tenant, name },
+        Command::Suppression {
+            command:
+                SuppressionCommand::Lift {
+                    tenant,
+                    tid,
+                    api_name,
+                    value,
+                },
+        } => AdminCommand::LiftSuppression {
+            tenant,
+            tid,
+            api_name,
+            value,
+        },
+        Command::Erasure {
+            command: ErasureCommand::Status { tenant, tid },
+        } => AdminCommand::ErasureStatus { tenant, tid },
+        Command::Aws { .. } => return Err("not an admin command".into()),
     })
 }
 
@@ -186,7 +272,7 @@ async fn run(args: Args) -> Result<Value, String> {
     } else {
         None
     };
-    let command = admin_command(args.command).ok_or("not an admin command")?;
+    let command = admin_command(args.command)?;
     let app = match stores {
         Some(stores) => App {
             table: Arc::new(stores.table),

@@ -174,3 +174,74 @@ fn uuid_like() -> String {
             .unwrap_or(0)
     )
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn structures_are_saved_checked_and_listed_from_the_cli() {
+    let dir = tempfile::tempdir().expect("dir");
+    let good = dir.path().join("good.json");
+    std::fs::write(
+        &good,
+        r#"{"attributes": [{"name": "greeting", "value": {"literal": "hello"}}]}"#,
+    )
+    .expect("file");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"attributes": [{"name": "tier", "value": {"attribute": "neverWritten"}}]}"#,
+    )
+    .expect("file");
+
+    json(&admin(dir.path(), &["tenant", "create", "Shop"]));
+    let saved = json(&admin(
+        dir.path(),
+        &[
+            "structure",
+            "put",
+            "shop",
+            "welcome",
+            good.to_str().expect("path"),
+        ],
+    ));
+    assert_eq!(saved["attributes"][0]["name"], "greeting");
+    let refused = admin(
+        dir.path(),
+        &[
+            "structure",
+            "put",
+            "shop",
+            "tiers",
+            bad.to_str().expect("path"),
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("unknown customer attribute"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(
+        json(&admin(dir.path(), &["structure", "list", "shop"])),
+        serde_json::json!(["welcome"])
+    );
+    json(&admin(
+        dir.path(),
+        &["structure", "delete", "shop", "welcome"],
+    ));
+    assert_eq!(
+        json(&admin(dir.path(), &["structure", "list", "shop"])),
+        serde_json::json!([])
+    );
+    let lift = admin(
+        dir.path(),
+        &[
+            "suppression",
+            "lift",
+            "shop",
+            "--api-name",
+            "customerKey",
+            "--value",
+            "C-1",
+        ],
+    );
+    assert!(!lift.status.success(), "nothing to lift");
+}

@@ -11,9 +11,11 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::app::App;
+use crate::customers::{self, CustomerRef, Identifier};
 use crate::http::{
     ApiError, Request, Response, Vendor, body_bytes, error_response, header, json_response,
 };
+use crate::mxo::customer::structures::{self, SaveError};
 use crate::tenancy::{
     CredentialKind, TenantError, TenantId, create_tenant, issue_credential, list_credentials,
     list_tenants, load_profile, revoke_credential,
@@ -42,6 +44,34 @@ pub enum AdminCommand {
         tenant: String,
         kind: String,
         id: String,
+    },
+    /// Saves an MXO pull structure (checked as the admin route checks it).
+    PutStructure {
+        tenant: String,
+        name: String,
+        definition: Value,
+    },
+    ListStructures {
+        tenant: String,
+    },
+    DeleteStructure {
+        tenant: String,
+        name: String,
+    },
+    /// Lifts the suppression of an erased customer, by tid or by one identifier.
+    LiftSuppression {
+        tenant: String,
+        #[serde(default)]
+        tid: Option<String>,
+        #[serde(default)]
+        api_name: Option<String>,
+        #[serde(default)]
+        value: Option<String>,
+    },
+    /// The background status of an erasure.
+    ErasureStatus {
+        tenant: String,
+        tid: String,
     },
 }
 
@@ -119,6 +149,72 @@ pub async fn execute(
                     "tenant {tenant} has no {raw} credential {id}"
                 )))
             }
+        }
+        AdminCommand::PutStructure {
+            tenant,
+            name,
+            definition,
+        } => {
+            let tenant = existing_tenant(app, &tenant).await?;
+            match structures::save(app, &tenant, &name, &definition).await {
+                Ok(saved) => Ok(json!(saved)),
+                Err(SaveError::Invalid(problems)) => Err(AdminError::Invalid(
+                    problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.field.as_deref().unwrap_or("body"), p.rule))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )),
+                Err(SaveError::Storage(error)) => Err(error.into()),
+            }
+        }
+        AdminCommand::ListStructures { tenant } => {
+            let tenant = existing_tenant(app, &tenant).await?;
+            Ok(json!(structures::list(app, &tenant).await?))
+        }
+        AdminCommand::DeleteStructure { tenant, name } => {
+            let tenant = existing_tenant(app, &tenant).await?;
+            if structures::remove(app, &tenant, &name).await? {
+                Ok(json!({"deleted": name}))
+            } else {
+                Err(AdminError::NotFound(format!(
+                    "tenant {tenant} has no structure {name}"
+                )))
+            }
+        }
+        AdminCommand::LiftSuppression {
+            tenant,
+            tid,
+            api_name,
+            value,
+        } => {
+            let tenant = existing_tenant(app, &tenant).await?;
+            let identifiers = match (api_name, value) {
+                (Some(api_name), Some(value)) => vec![Identifier::new(api_name, value)],
+                (None, None) => Vec::new(),
+                _ => {
+                    return Err(AdminError::Invalid(
+                        "an identifier needs both apiName and value".into(),
+                    ));
+                }
+            };
+            if tid.is_none() && identifiers.is_empty() {
+                return Err(AdminError::Invalid(
+                    "name the customer by tid or by apiName and value".into(),
+                ));
+            }
+            let named = CustomerRef { tid, identifiers };
+            if customers::lift_suppression(app, &tenant, &named).await? {
+                Ok(json!({"lifted": true}))
+            } else {
+                Err(AdminError::NotFound("no such suppression".into()))
+            }
+        }
+        AdminCommand::ErasureStatus { tenant, tid } => {
+            let tenant = existing_tenant(app, &tenant).await?;
+            customers::erasure_status(app, &tenant, &tid)
+                .await?
+                .ok_or_else(|| AdminError::NotFound(format!("no erasure of tid {tid}")))
         }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use self::structures::{Evaluator, Structure, Subject};
+use self::structures::{Evaluator, SaveError, Subject};
 use crate::app::App;
 use crate::customers::{self, Activity, CustomerError, CustomerRef, Identifier};
 use crate::http::{
@@ -18,7 +18,6 @@ use crate::http::{
     media_type, path_parameter, query_parameters,
 };
 use crate::mxo::auth::bearer_principal;
-use crate::storage::{Condition, Item, Query, keys, read_all};
 use crate::tenancy::{TenantId, load_profile};
 
 /// Activities per request.
@@ -348,20 +347,9 @@ async fn structure(app: Arc<App>, request: Request) -> Result<Response, ApiError
             )
             .with_detail("structureApiName", Value::Null)
         })?;
-    let not_found = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "INVALID_API_NAME",
-            format!("no pull structure {api_name:?}"),
-        )
-        .with_detail("structureApiName", api_name)
-    };
-    if api_name.chars().count() > 100 {
-        return Err(not_found());
-    }
-    let definition = load_structure(&app, &tenant, api_name)
+    let definition = structures::load(&app, &tenant, api_name)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(|| no_structure(api_name))?;
     let (context, named) = customer_context(&body)?;
     let mut properties = HashMap::new();
     for (index, property) in context
@@ -409,77 +397,44 @@ async fn structure(app: Arc<App>, request: Request) -> Result<Response, ApiError
     ))
 }
 
-async fn load_structure(
-    app: &App,
-    tenant: &TenantId,
-    api_name: &str,
-) -> Result<Option<Structure>, ApiError> {
-    let item = app.table.get(&keys::structure(tenant, api_name)).await?;
-    Ok(item
-        .and_then(|item| item.get("definition").cloned())
-        .and_then(|definition| serde_json::from_value(definition).ok()))
+fn no_structure(api_name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "INVALID_API_NAME",
+        format!("no pull structure {api_name:?}"),
+    )
+    .with_detail("structureApiName", api_name)
 }
 
-/// `PUT|GET|DELETE /custdata/v1/mxo/{sk}/structures/{structureApiName}`, and `GET …/structures`.
+/// `PUT|GET|DELETE /custdata/v1/mxo/{sk}/structures/{structureApiName}`.
 async fn structure_admin(
     app: &App,
     tenant: &TenantId,
     api_name: &str,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    let valid = !api_name.is_empty()
-        && api_name.chars().count() <= 100
-        && api_name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
-    if !valid {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_API_NAME",
-            "a structureApiName is 1 to 100 letters, digits, '_', '-' or '.'",
-        ));
-    }
-    let key = keys::structure(tenant, api_name);
     match *request.method() {
-        Method::PUT => {
-            let body = json_body(request)?;
-            let invalid = |problems: Vec<crate::http::Problem>| {
+        Method::PUT => match structures::save(app, tenant, api_name, &json_body(request)?).await {
+            Ok(definition) => Ok(json_response(StatusCode::OK, &definition)),
+            Err(SaveError::Invalid(problems)) => {
                 let summary = problems
                     .iter()
                     .map(|p| format!("{}: {}", p.field.as_deref().unwrap_or("body"), p.rule))
                     .collect::<Vec<_>>()
                     .join("; ");
-                let mut error = ApiError::new(StatusCode::BAD_REQUEST, "GENERAL", summary)
-                    .with_detail("structureApiName", api_name);
+                let mut error = general(summary).with_detail("structureApiName", api_name);
                 error.problems = problems;
-                error
-            };
-            let definition = Structure::parse(&body).map_err(invalid)?;
-            let problems = definition.validate(app, tenant).await?;
-            if !problems.is_empty() {
-                return Err(invalid(problems));
+                Err(error)
             }
-            let item = Item::new(key.pk, key.sk)
-                .with("definition", json!(definition))
-                .with("updated", app.clock.now_millis());
-            app.table.put(item, Condition::Always).await?;
-            Ok(json_response(StatusCode::OK, &definition))
-        }
-        Method::GET => match load_structure(app, tenant, api_name).await? {
-            Some(definition) => Ok(json_response(StatusCode::OK, &definition)),
-            None => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "INVALID_API_NAME",
-                format!("no pull structure {api_name:?}"),
-            )),
+            Err(SaveError::Storage(error)) => Err(error.into()),
         },
-        Method::DELETE => match app.table.delete(&key, Condition::Always).await? {
-            Some(_) => Ok(empty_response(StatusCode::OK)),
-            None => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "INVALID_API_NAME",
-                format!("no pull structure {api_name:?}"),
-            )),
+        Method::GET => match structures::load(app, tenant, api_name).await? {
+            Some(definition) => Ok(json_response(StatusCode::OK, &definition)),
+            None => Err(no_structure(api_name)),
+        },
+        Method::DELETE => match structures::remove(app, tenant, api_name).await? {
+            true => Ok(empty_response(StatusCode::OK)),
+            false => Err(no_structure(api_name)),
         },
         _ => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -487,16 +442,6 @@ async fn structure_admin(
             "PUT, GET or DELETE",
         )),
     }
-}
-
-/// Every pull structure of a tenant, by name.
-pub async fn list_structures(app: &App, tenant: &TenantId) -> Result<Vec<String>, ApiError> {
-    let items = read_all(
-        app.table.as_ref(),
-        Query::partition(keys::structures_pk(tenant)).limit(1000),
-    )
-    .await?;
-    Ok(items.into_iter().map(|item| item.sk).collect())
 }
 
 async fn erase(app: Arc<App>, request: Request) -> Result<Response, ApiError> {

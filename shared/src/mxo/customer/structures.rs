@@ -23,7 +23,7 @@ use crate::app::App;
 use crate::customers::{self, ActivityFilter, Customer};
 use crate::http::Problem;
 use crate::mxo::datastores::store as datastores;
-use crate::storage::StorageError;
+use crate::storage::{Condition, Item, Query, StorageError, keys, read_all};
 use crate::tenancy::TenantId;
 
 /// Nesting depth of a structure.
@@ -515,6 +515,85 @@ fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
         (x, y) if x == y => Some(std::cmp::Ordering::Equal),
         _ => None,
     }
+}
+
+/// A structureApiName: 1 to 100 letters, digits, `_`, `-` or `.`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("the structure definition is invalid")]
+    Invalid(Vec<Problem>),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Parses, checks and stores a structure definition (the admin route and the admin CLI).
+pub async fn save(
+    app: &App,
+    tenant: &TenantId,
+    name: &str,
+    body: &Value,
+) -> Result<Structure, SaveError> {
+    if !valid_name(name) {
+        return Err(SaveError::Invalid(vec![problem(
+            "structureApiName".into(),
+            "1 to 100 letters, digits, '_', '-' or '.'",
+        )]));
+    }
+    let definition = Structure::parse(body).map_err(SaveError::Invalid)?;
+    let problems = definition.validate(app, tenant).await?;
+    if !problems.is_empty() {
+        return Err(SaveError::Invalid(problems));
+    }
+    let key = keys::structure(tenant, name);
+    let item = Item::new(key.pk, key.sk)
+        .with("definition", serde_json::json!(definition))
+        .with("updated", app.clock.now_millis());
+    app.table.put(item, Condition::Always).await?;
+    Ok(definition)
+}
+
+pub async fn load(
+    app: &App,
+    tenant: &TenantId,
+    name: &str,
+) -> Result<Option<Structure>, StorageError> {
+    if !valid_name(name) {
+        return Ok(None);
+    }
+    let item = app.table.get(&keys::structure(tenant, name)).await?;
+    Ok(item
+        .and_then(|item| item.get("definition").cloned())
+        .and_then(|definition| serde_json::from_value(definition).ok()))
+}
+
+/// Deletes a structure; false if there was none.
+pub async fn remove(app: &App, tenant: &TenantId, name: &str) -> Result<bool, StorageError> {
+    if !valid_name(name) {
+        return Ok(false);
+    }
+    Ok(app
+        .table
+        .delete(&keys::structure(tenant, name), Condition::Always)
+        .await?
+        .is_some())
+}
+
+/// Every structure of a tenant, by name.
+pub async fn list(app: &App, tenant: &TenantId) -> Result<Vec<String>, StorageError> {
+    let items = read_all(
+        app.table.as_ref(),
+        Query::partition(keys::structures_pk(tenant)).limit(1000),
+    )
+    .await?;
+    Ok(items.into_iter().map(|item| item.sk).collect())
 }
 
 /// Attribute values for a set of names, for tests and tools.
