@@ -204,7 +204,10 @@ pub async fn execute(
                 ));
             }
             let named = CustomerRef { tid, identifiers };
-            if customers::lift_suppression(app, &tenant, &named).await? {
+            if customers::lift_suppression(app, &tenant, &named)
+                .await
+                .map_err(|error| AdminError::Invalid(error.to_string()))?
+            {
                 Ok(json!({"lifted": true}))
             } else {
                 Err(AdminError::NotFound("no such suppression".into()))

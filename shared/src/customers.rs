@@ -190,6 +190,8 @@ pub enum CustomerError {
     Suppressed(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("the customer is being changed by other requests; retry")]
+    Busy,
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -276,33 +278,56 @@ fn index_item(app: &App, tenant: &TenantId, identifier: &Identifier, tid: &str) 
         .with("value", identifier.value.as_str())
 }
 
+/// Conditions that keep a write from re-creating an erased customer: none of the
+/// suppressions of its tid or identifiers may exist when the write commits.
+fn not_suppressed(
+    app: &App,
+    tenant: &TenantId,
+    tid: &str,
+    identifiers: &[&Identifier],
+) -> Vec<TransactAction> {
+    let mut hashes = vec![tid_hash(app, tid)];
+    hashes.extend(identifiers.iter().map(|identifier| identifier.hash(app)));
+    hashes.sort();
+    hashes.dedup();
+    hashes
+        .into_iter()
+        .map(|hash| TransactAction::Check {
+            key: keys::suppression(tenant, &hash),
+            condition: Condition::NotExists,
+        })
+        .collect()
+}
+
 /// The customer a request names, created if unknown (with the tid sent, or a new one), its
-/// new identifiers linked. A suppressed customer is refused.
+/// new identifiers linked. A suppressed customer is refused — also when the erasure
+/// commits during this request: every write checks the suppressions in its transaction.
 pub async fn find_or_create(
     app: &App,
     tenant: &TenantId,
     named: &CustomerRef,
     now_millis: i64,
 ) -> Result<(Customer, bool), CustomerError> {
-    if let Some(what) = suppressed(app, tenant, named).await? {
-        return Err(CustomerError::Suppressed(what));
-    }
-    for _ in 0..4 {
+    for _ in 0..6 {
+        if let Some(what) = suppressed(app, tenant, named).await? {
+            return Err(CustomerError::Suppressed(what));
+        }
         if let Some(customer) = find(app, tenant, named).await? {
-            let customer = link(app, tenant, customer, &named.identifiers, now_millis).await?;
-            return Ok((customer, false));
+            match link(app, tenant, customer, &named.identifiers, now_millis).await {
+                Err(CustomerError::Storage(
+                    StorageError::TransactionCanceled { .. } | StorageError::Contention(_),
+                )) => continue,
+                linked => return linked.map(|customer| (customer, false)),
+            }
         }
         let tid = named
             .tid
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let mut identifiers = named.identifiers.clone();
-        identifiers.sort();
-        identifiers.dedup();
         let key = keys::customer_profile(tenant, &tid);
         let item = Item::new(key.pk, key.sk)
             .with("tid", tid.as_str())
-            .with("identifiers", json!(identifiers))
+            .with("identifiers", json!(named.identifiers))
             .with("attributes", json!({}))
             .with("created", now_millis)
             .with("updated", now_millis)
@@ -311,10 +336,21 @@ pub async fn find_or_create(
             item,
             condition: Condition::NotExists,
         }];
-        actions.extend(identifiers.iter().map(|identifier| TransactAction::Put {
-            item: index_item(app, tenant, identifier, &tid),
-            condition: Condition::NotExists,
-        }));
+        actions.extend(
+            named
+                .identifiers
+                .iter()
+                .map(|identifier| TransactAction::Put {
+                    item: index_item(app, tenant, identifier, &tid),
+                    condition: Condition::NotExists,
+                }),
+        );
+        actions.extend(not_suppressed(
+            app,
+            tenant,
+            &tid,
+            &named.identifiers.iter().collect::<Vec<_>>(),
+        ));
         match app.table.transact(actions).await {
             Ok(()) => {
                 let customer = profile(app.table.as_ref(), tenant, &tid)
@@ -322,14 +358,12 @@ pub async fn find_or_create(
                     .ok_or_else(|| StorageError::Unavailable("profile vanished".into()))?;
                 return Ok((customer, true));
             }
-            // Created concurrently by another request: find it again.
+            // Created (or erased) concurrently by another request: look again.
             Err(StorageError::TransactionCanceled { .. } | StorageError::Contention(_)) => continue,
             Err(other) => return Err(other.into()),
         }
     }
-    Err(CustomerError::Conflict(
-        "the customer is being created by other requests; retry".into(),
-    ))
+    Err(CustomerError::Busy)
 }
 
 /// Links identifiers the customer does not have yet; one that belongs to another customer
@@ -385,70 +419,112 @@ async fn link(
             Condition::equals("tid", customer.tid.as_str()),
         ]),
     }));
-    match app.table.transact(actions).await {
-        Ok(()) => Ok(profile(app.table.as_ref(), tenant, &customer.tid)
-            .await?
-            .ok_or_else(|| StorageError::Unavailable("profile vanished".into()))?),
-        Err(StorageError::TransactionCanceled { .. } | StorageError::Contention(_)) => Err(
-            CustomerError::Conflict("the customer changed during the request; retry".into()),
-        ),
-        Err(other) => Err(other.into()),
-    }
+    actions.extend(not_suppressed(app, tenant, &customer.tid, &new));
+    app.table.transact(actions).await?;
+    Ok(profile(app.table.as_ref(), tenant, &customer.tid)
+        .await?
+        .ok_or_else(|| StorageError::Unavailable("profile vanished".into()))?)
 }
 
-/// Stores activities and updates the counters they count towards, in one transaction (two
-/// for 100 activities: a transaction holds at most 100 actions).
+/// Counters a customer keeps besides the overall one; past this, new propositions and
+/// activity types are counted only overall (codes are not validated, so their number is
+/// the client's to choose, and a profile must stay under the 400 KB item limit).
+pub const MAX_ACTIVITY_COUNTERS: usize = 300;
+
+/// Activities per stored item: one normally; two when a request has 100 (a transaction holds
+/// at most 100 actions, and the request is stored in one, with its counters).
+fn grouped(activities: &[Activity]) -> Vec<Vec<&Activity>> {
+    let per_item = if activities.len() >= 100 { 2 } else { 1 };
+    let mut sorted: Vec<&Activity> = activities.iter().collect();
+    sorted.sort_by_key(|activity| std::cmp::Reverse(activity.timestamp));
+    sorted.chunks(per_item).map(<[&Activity]>::to_vec).collect()
+}
+
+/// Stores a request's activities and updates the counters they count towards, in one
+/// transaction conditional on the profile's revision (retried on a concurrent change), so
+/// counts and "latest" times stay exact. An erasure committing meanwhile makes it refuse.
 pub async fn record_activities(
     app: &App,
     tenant: &TenantId,
-    customer: &Customer,
+    tid: &str,
     activities: &[Activity],
-) -> Result<(), StorageError> {
-    for chunk in activities.chunks(99) {
-        let mut counters = Update::default();
-        let mut latest: BTreeMap<String, i64> = BTreeMap::new();
-        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-        for activity in chunk {
+) -> Result<(), CustomerError> {
+    if activities.is_empty() || activities.len() > 100 {
+        return Err(CustomerError::Conflict(
+            "a request stores 1 to 100 activities".into(),
+        ));
+    }
+    let items: Vec<Item> = grouped(activities)
+        .into_iter()
+        .map(|group| {
+            let key = keys::customer_activity(
+                tenant,
+                tid,
+                group[0].timestamp,
+                &uuid::Uuid::new_v4().simple().to_string(),
+            );
+            Item::new(key.pk, key.sk).with("activities", json!(group))
+        })
+        .collect();
+    for _ in 0..8 {
+        let Some(customer) = profile(app.table.as_ref(), tenant, tid).await? else {
+            return Err(CustomerError::Suppressed("tid".into()));
+        };
+        let counters = customer
+            .profile
+            .attrs
+            .keys()
+            .filter(|name| name.starts_with("n_"))
+            .count();
+        let mut counts: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for activity in activities {
             for filter in ActivityFilter::of(activity) {
-                let (count, last) = filter.attributes();
-                *counts.entry(count).or_default() += 1;
-                let entry = latest.entry(last).or_insert(activity.timestamp);
-                *entry = (*entry).max(activity.timestamp);
+                let (count, _) = filter.attributes();
+                let entry = counts.entry(count).or_insert((0, i64::MIN));
+                entry.0 += 1;
+                entry.1 = entry.1.max(activity.timestamp);
             }
         }
-        for (name, delta) in counts {
-            counters = counters.add(name, delta);
-        }
-        for (name, at) in latest {
-            // A historical activity never moves "latest" back.
-            let current = customer.profile.i64(&name).unwrap_or(i64::MIN);
-            if at > current {
-                counters = counters.set(name, at);
-            }
-        }
-        let mut actions: Vec<TransactAction> = chunk
-            .iter()
-            .map(|activity| {
-                let key = keys::customer_activity(
-                    tenant,
-                    &customer.tid,
-                    activity.timestamp,
-                    &uuid::Uuid::new_v4().simple().to_string(),
-                );
-                TransactAction::Put {
-                    item: Item::new(key.pk, key.sk).with("activity", json!(activity)),
-                    condition: Condition::NotExists,
+        let rev = customer.profile.i64("rev").unwrap_or(0);
+        let mut update = Update::default().set("rev", rev + 1);
+        let mut added = 0;
+        for (count_name, (delta, latest)) in counts {
+            let known = customer.profile.attrs.contains_key(&count_name);
+            if !known && count_name != ActivityFilter::default().attributes().0 {
+                if counters + added >= MAX_ACTIVITY_COUNTERS {
+                    continue;
                 }
+                added += 1;
+            }
+            let latest_name = count_name.replacen("n_", "t_", 1);
+            update = update.add(count_name, delta);
+            if customer
+                .profile
+                .i64(&latest_name)
+                .is_none_or(|current| latest > current)
+            {
+                update = update.set(latest_name, latest);
+            }
+        }
+        let mut actions: Vec<TransactAction> = items
+            .iter()
+            .map(|item| TransactAction::Put {
+                item: item.clone(),
+                condition: Condition::NotExists,
             })
             .collect();
         actions.push(TransactAction::Update {
-            key: keys::customer_profile(tenant, &customer.tid),
-            update: counters,
-            condition: Condition::Exists,
+            key: keys::customer_profile(tenant, tid),
+            update,
+            condition: Condition::equals("rev", rev),
         });
-        app.table.transact(actions).await?;
+        match app.table.transact(actions).await {
+            Ok(()) => return Ok(()),
+            Err(StorageError::TransactionCanceled { .. } | StorageError::Contention(_)) => continue,
+            Err(other) => return Err(other.into()),
+        }
     }
-    Ok(())
+    Err(CustomerError::Busy)
 }
 
 /// One page of a customer's activity, newest first.
@@ -472,8 +548,9 @@ pub async fn activity_page(
     let activities = page
         .items
         .iter()
-        .filter_map(|item| item.get("activity").cloned())
-        .filter_map(|value| serde_json::from_value(value).ok())
+        .filter_map(|item| item.get("activities").cloned())
+        .filter_map(|value| serde_json::from_value::<Vec<Activity>>(value).ok())
+        .flatten()
         .collect();
     Ok((activities, page.next))
 }
@@ -560,100 +637,112 @@ pub struct Erased {
     pub complete: bool,
 }
 
-/// Erases a customer: suppressions first, then the profile and identifiers in one
-/// transaction with the background work item, then as much activity as fits in the
-/// request; the sweep removes the rest. `None` when no such customer exists.
+fn erasure_work(tenant: &TenantId, tid: &str) -> Key {
+    keys::sweep_entry(0, tenant, "", &format!("erase-{tid}"))
+}
+
+/// Erases a customer: in one transaction, conditional on the profile's revision, the
+/// suppressions, the profile and identifier entries, an erasure status and the background
+/// work item; then as much activity as fits in the request (the sweep removes the rest).
+/// `None` when no such customer exists.
 pub async fn erase(
     app: &App,
     tenant: &TenantId,
     named: &CustomerRef,
     now_millis: i64,
-) -> Result<Option<Erased>, StorageError> {
-    let Some(customer) = find(app, tenant, named).await? else {
-        return Ok(None);
-    };
-    let now = now_millis / 1000;
-    let mut actions = vec![TransactAction::Delete {
-        key: keys::customer_profile(tenant, &customer.tid),
-        condition: Condition::Exists,
-    }];
-    let mut hashes = vec![tid_hash(app, &customer.tid)];
-    hashes.extend(
-        customer
-            .identifiers
-            .iter()
-            .map(|identifier| identifier.hash(app)),
-    );
-    for hash in &hashes[1..] {
-        actions.push(TransactAction::Delete {
-            key: keys::customer_identifier(tenant, hash),
-            condition: Condition::Always,
-        });
-    }
-    for hash in &hashes {
-        let key = keys::suppression(tenant, hash);
+) -> Result<Option<Erased>, CustomerError> {
+    for _ in 0..6 {
+        let Some(customer) = find(app, tenant, named).await? else {
+            return Ok(None);
+        };
+        let rev = customer.profile.i64("rev").unwrap_or(0);
+        let mut actions = vec![TransactAction::Delete {
+            key: keys::customer_profile(tenant, &customer.tid),
+            condition: Condition::equals("rev", rev),
+        }];
+        let status_hash = tid_hash(app, &customer.tid);
+        let mut hashes = vec![status_hash.clone()];
+        hashes.extend(
+            customer
+                .identifiers
+                .iter()
+                .map(|identifier| identifier.hash(app)),
+        );
+        for hash in &hashes[1..] {
+            actions.push(TransactAction::Delete {
+                key: keys::customer_identifier(tenant, hash),
+                condition: Condition::Always,
+            });
+        }
+        for hash in &hashes {
+            let key = keys::suppression(tenant, hash);
+            actions.push(TransactAction::Put {
+                item: Item::new(key.pk, key.sk).with("since", now_millis),
+                condition: Condition::Always,
+            });
+        }
+        let status = keys::erasure(tenant, &status_hash);
         actions.push(TransactAction::Put {
-            item: Item::new(key.pk, key.sk).with("since", now_millis),
+            item: Item::new(status.pk, status.sk)
+                .with("status", "removing-activity")
+                .with("started", now_millis),
             condition: Condition::Always,
         });
+        let work = erasure_work(tenant, &customer.tid);
+        actions.push(TransactAction::Put {
+            item: Item::new(work.pk, work.sk)
+                .with("kind", "erasure")
+                .with("tenant", tenant.as_str())
+                .with("tid", customer.tid.as_str())
+                .with("status_key", status_hash.as_str()),
+            condition: Condition::Always,
+        });
+        match app.table.transact(actions).await {
+            Ok(()) => {}
+            // Changed or erased meanwhile: look again (a second erasure then finds nothing).
+            Err(StorageError::TransactionCanceled { .. } | StorageError::Contention(_)) => continue,
+            Err(other) => return Err(other.into()),
+        }
+        let (complete, _) = remove_customer_partition(
+            app.table.as_ref(),
+            tenant,
+            &customer.tid,
+            INLINE_ERASURE_ROWS,
+        )
+        .await?;
+        if complete {
+            finish_erasure(app.table.as_ref(), tenant, &status_hash, now_millis).await?;
+            app.table
+                .delete(&erasure_work(tenant, &customer.tid), Condition::Always)
+                .await?;
+        }
+        return Ok(Some(Erased {
+            tids: vec![customer.tid],
+            identifiers: customer.identifiers,
+            complete,
+        }));
     }
-    let status = keys::erasure(tenant, &hashes[0]);
-    actions.push(TransactAction::Put {
-        item: Item::new(status.pk.clone(), status.sk.clone())
-            .with("status", "removing-activity")
-            .with("started", now_millis),
-        condition: Condition::Always,
-    });
-    let work = keys::sweep_entry(now, tenant, "", &format!("erase-{}", customer.tid));
-    actions.push(TransactAction::Put {
-        item: Item::new(work.pk, work.sk)
-            .with("kind", "erasure")
-            .with("tenant", tenant.as_str())
-            .with("tid", customer.tid.as_str())
-            .with("status_key", hashes[0].as_str()),
-        condition: Condition::Always,
-    });
-    app.table.transact(actions).await?;
-    let complete = remove_customer_partition(
-        app.table.as_ref(),
-        tenant,
-        &customer.tid,
-        INLINE_ERASURE_ROWS,
-    )
-    .await?;
-    if complete {
-        finish_erasure(app.table.as_ref(), tenant, &hashes[0], now_millis).await?;
-        app.table
-            .delete(
-                &keys::sweep_entry(now, tenant, "", &format!("erase-{}", customer.tid)),
-                Condition::Always,
-            )
-            .await?;
-    }
-    Ok(Some(Erased {
-        tids: vec![customer.tid],
-        identifiers: customer.identifiers,
-        complete,
-    }))
+    Err(CustomerError::Busy)
 }
 
-/// Deletes what is left in a customer's partition, up to `budget` items; true when empty.
+/// Deletes what is left in a customer's partition, up to about `budget` items; returns
+/// whether it is empty now and how many items went.
 pub async fn remove_customer_partition(
     table: &dyn ItemTable,
     tenant: &TenantId,
     tid: &str,
     budget: usize,
-) -> Result<bool, StorageError> {
+) -> Result<(bool, usize), StorageError> {
     let mut removed = 0;
     loop {
         let page = table
             .query(Query::partition(keys::customer_pk(tenant, tid)).limit(1000))
             .await?;
         if page.items.is_empty() {
-            return Ok(true);
+            return Ok((true, removed));
         }
         if removed >= budget {
-            return Ok(false);
+            return Ok((false, removed));
         }
         removed += page.items.len();
         batch::write_all(
@@ -685,13 +774,14 @@ async fn finish_erasure(
         .map(drop)
 }
 
-/// Continues a background erasure (run by the sweep): true when it is finished.
+/// Continues a background erasure (run by the sweep): whether it finished, and how many
+/// items it removed.
 pub async fn continue_erasure(
     table: &dyn ItemTable,
     entry: &Item,
     budget: usize,
     now_millis: i64,
-) -> Result<bool, StorageError> {
+) -> Result<(bool, usize), StorageError> {
     let (Some(tenant), Some(tid), Some(status_key)) = (
         entry
             .str("tenant")
@@ -699,13 +789,13 @@ pub async fn continue_erasure(
         entry.str("tid"),
         entry.str("status_key"),
     ) else {
-        return Ok(true);
+        return Ok((true, 0));
     };
-    if remove_customer_partition(table, &tenant, tid, budget).await? {
+    let (complete, removed) = remove_customer_partition(table, &tenant, tid, budget).await?;
+    if complete {
         finish_erasure(table, &tenant, status_key, now_millis).await?;
-        return Ok(true);
     }
-    Ok(false)
+    Ok((complete, removed))
 }
 
 /// The status of an erasure, for the admin: `removing-activity` or `done`.
@@ -721,12 +811,23 @@ pub async fn erasure_status(
     Ok(item.map(|item| json!({"status": item.str("status"), "started": item.i64("started"), "finished": item.i64("finished")})))
 }
 
-/// Lifts the suppression of a tid or an identifier; true if there was one.
+/// Lifts the suppression of a tid or an identifier; true if there was one. Refused while
+/// the erasure of that tid is still removing activity (a customer re-created with it would
+/// be emptied by the sweep).
 pub async fn lift_suppression(
     app: &App,
     tenant: &TenantId,
     named: &CustomerRef,
-) -> Result<bool, StorageError> {
+) -> Result<bool, CustomerError> {
+    if let Some(tid) = &named.tid
+        && erasure_status(app, tenant, tid)
+            .await?
+            .is_some_and(|status| status["status"] == "removing-activity")
+    {
+        return Err(CustomerError::Conflict(format!(
+            "the erasure of tid {tid} is still removing activity; lift it when it is done"
+        )));
+    }
     let mut hashes: Vec<String> = named.tid.iter().map(|tid| tid_hash(app, tid)).collect();
     hashes.extend(
         named

@@ -227,6 +227,12 @@ async fn every_error_code_of_the_contract_is_given_where_it_applies(app: TestApp
         ),
         (
             with(
+                json!({"propositionCode": "p", "activityTypeCode": "t", "timestamp": "1969-12-31T23:59:59Z"}),
+            ),
+            "INVALID_DATE_TIME",
+        ),
+        (
+            with(
                 json!({"propositionCode": "p", "activityTypeCode": "t", "timestamp": "yesterday"}),
             ),
             "INVALID_DATE_TIME",
@@ -595,7 +601,7 @@ async fn erasing_a_long_history_finishes_in_the_background_and_leaves_nothing(ap
             };
             let key =
                 keys::customer_activity(&tenant, &tid, activity.timestamp, &format!("{n:08}"));
-            WriteRequest::Put(Item::new(key.pk, key.sk).with("activity", json!(activity)))
+            WriteRequest::Put(Item::new(key.pk, key.sk).with("activities", json!([activity])))
         })
         .collect();
     batch::write_all(table, writes).await.expect("history");
@@ -722,6 +728,60 @@ async fn another_tenant_touches_nothing_through_any_customer_route(app: TestApp)
     assert_eq!(after, before, "tenant A's data is unchanged");
 }
 
+async fn a_hundred_activities_are_stored_and_counted_in_one_go(app: TestApp) {
+    let client = Client::dev(&app).await;
+    let activities: Vec<Value> = (0..100)
+        .map(|n| json!({"propositionCode": "atm", "activityTypeCode": if n % 2 == 0 { "withdrawal" } else { "balance" }, "dynamicPropositionCode": format!("atm-{n}")}))
+        .collect();
+    let body = json!({"customerContext": {"baseTouchpointUri": "u", "identifiers": [{"apiName": "customerKey", "value": "C-40"}, {"apiName": "customerKey", "value": "C-40"}]}, "activities": activities});
+    let (status, body) = client.activity(body).await;
+    assert_eq!(
+        status, 200,
+        "a repeated identifier is one identifier: {body}"
+    );
+    let tid = tid_of(&body);
+    let (_, log) = client
+        .send(
+            Method::GET,
+            &format!(
+                "/custdata/v1/mxo/{}/customers/{tid}/activities?limit=1000",
+                client.site
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(log["activities"].as_array().map(Vec::len), Some(100));
+    let tenant = TenantId::parse("dev").expect("tenant");
+    let customer = customers::find(
+        &app.server.app,
+        &tenant,
+        &CustomerRef {
+            tid: Some(tid),
+            identifiers: Vec::new(),
+        },
+    )
+    .await
+    .expect("find")
+    .expect("customer");
+    let stats = |proposition: Option<&str>, activity_type: Option<&str>| {
+        customer
+            .activity_stats(&customers::ActivityFilter {
+                proposition: proposition.map(str::to_string),
+                activity_type: activity_type.map(str::to_string),
+            })
+            .0
+    };
+    assert_eq!(
+        (
+            stats(None, None),
+            stats(Some("atm"), None),
+            stats(Some("atm"), Some("withdrawal")),
+            stats(None, Some("balance"))
+        ),
+        (100, 100, 50, 50)
+    );
+}
+
 on_both_adapters!(
     the_seed_atm_activity_creates_the_customer_and_is_read_back_newest_first,
     dynamic_proposition_codes_stop_at_255_characters_and_a_bad_request_stores_nothing,
@@ -731,4 +791,5 @@ on_both_adapters!(
     erasure_by_tid_and_by_identifier_removes_the_customer_and_suppresses_it,
     erasing_a_long_history_finishes_in_the_background_and_leaves_nothing,
     another_tenant_touches_nothing_through_any_customer_route,
+    a_hundred_activities_are_stored_and_counted_in_one_go,
 );

@@ -145,7 +145,7 @@ async fn main() {
             dynamic_proposition_code: Some(format!("atm-{n}")),
             timestamp: app.clock.now_millis(),
         };
-        customers::record_activities(&app, &tenant, &customer, &[activity])
+        customers::record_activities(&app, &tenant, &customer.tid, &[activity])
             .await
             .expect("record");
     }

@@ -123,6 +123,10 @@ impl EmbeddedTable {
                 let before = stored(&table, &key)?;
                 check(&condition, before.as_ref(), now, &key)?;
                 let after = next(before.clone())?;
+                if let Some(item) = &after {
+                    // What DynamoDB refuses after an update (an item over 400 KB), this refuses too.
+                    super::validate_item(item)?;
+                }
                 let pair = (key.pk.as_str(), key.sk.as_str());
                 match &after {
                     Some(item) => table

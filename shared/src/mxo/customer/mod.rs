@@ -138,6 +138,8 @@ fn customer_ref(
             }
         }
     }
+    parsed.sort();
+    parsed.dedup();
     if tid.is_none() && parsed.is_empty() {
         return Err(general(
             "the request must name the customer by tid or by an identifier (customer key)",
@@ -176,7 +178,16 @@ fn customer_context(body: &Value) -> Result<(&Value, CustomerRef), ApiError> {
 
 fn customer_error(error: CustomerError) -> ApiError {
     match error {
-        CustomerError::Suppressed(_) | CustomerError::Conflict(_) => general(error.to_string()),
+        CustomerError::Suppressed(_) => general(error.to_string()),
+        CustomerError::Conflict(_) => {
+            ApiError::new(StatusCode::CONFLICT, "GENERAL", error.to_string())
+        }
+        CustomerError::Busy => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "GENERAL",
+            error.to_string(),
+        )
+        .with_header("retry-after", "1"),
         CustomerError::Storage(storage) => storage.into(),
     }
 }
@@ -246,6 +257,12 @@ fn parse_activity(raw: &Value, now_millis: i64) -> Result<Activity, ApiError> {
             ));
         }
     };
+    if timestamp < 0 {
+        return Err(fault(
+            "INVALID_DATE_TIME",
+            "timestamp is before 1970".into(),
+        ));
+    }
     if timestamp > now_millis + FUTURE_SKEW_MILLIS {
         return Err(fault(
             "INVALID_DATE_TIME",
@@ -287,7 +304,9 @@ async fn activity(app: Arc<App>, request: Request) -> Result<Response, ApiError>
     let (customer, _) = customers::find_or_create(&app, &tenant, &named, now)
         .await
         .map_err(customer_error)?;
-    customers::record_activities(&app, &tenant, &customer, &activities).await?;
+    customers::record_activities(&app, &tenant, &customer.tid, &activities)
+        .await
+        .map_err(customer_error)?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"tid": customer.tid, "errors": []}),
@@ -301,6 +320,13 @@ async fn activity_log(
     request: &Request,
 ) -> Result<Response, ApiError> {
     let tid = path_parameter(request, "tid").unwrap_or_default();
+    let Ok(tid) = uuid::Uuid::parse_str(&tid).map(|tid| tid.hyphenated().to_string()) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "CUSTOMER_NOT_FOUND",
+            format!("no customer with tid {tid:?}"),
+        ));
+    };
     let query = query_parameters(request);
     let limit = match query.get("limit") {
         None => 100,
@@ -469,7 +495,10 @@ async fn erase(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
         (None, Some(identifier)) => format!("{}={}", identifier.api_name, identifier.value),
         (None, None) => String::new(),
     };
-    match customers::erase(&app, &tenant, &named, app.clock.now_millis()).await? {
+    match customers::erase(&app, &tenant, &named, app.clock.now_millis())
+        .await
+        .map_err(customer_error)?
+    {
         Some(erased) => Ok(json_response(
             StatusCode::OK,
             &json!({"tids": erased.tids, "identifiers": erased.identifiers}),

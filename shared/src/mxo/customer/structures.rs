@@ -121,7 +121,11 @@ struct References {
 impl Structure {
     /// Parses a definition and checks its shape; `validate` checks what it refers to.
     pub fn parse(body: &Value) -> Result<Structure, Vec<Problem>> {
-        let structure: Structure = serde_json::from_value(body.clone()).map_err(|error| {
+        let mut body = body.clone();
+        if let Some(nodes) = body.get_mut("attributes").and_then(Value::as_array_mut) {
+            nodes.iter_mut().for_each(expand_source);
+        }
+        let structure: Structure = serde_json::from_value(body).map_err(|error| {
             vec![problem(
                 "body".into(),
                 format!("not a structure definition: {error}"),
@@ -161,6 +165,10 @@ impl Structure {
         }
         let mut problems = Vec::new();
         for (path, name) in references.attributes {
+            if name.is_empty() || name.chars().count() > 200 {
+                problems.push(problem(path, "an attribute name is 1 to 200 characters"));
+                continue;
+            }
             if !customers::attribute_known(app, tenant, &name).await? {
                 problems.push(problem(
                     path,
@@ -169,6 +177,10 @@ impl Structure {
             }
         }
         for (path, api_name, column) in references.datastores {
+            if !crate::mxo::datastores::model::valid_api_name(&api_name) {
+                problems.push(problem(path, format!("unknown datastore {api_name:?}")));
+                continue;
+            }
             match datastores::load(app.table.as_ref(), tenant, &api_name).await? {
                 None => problems.push(problem(path, format!("unknown datastore {api_name:?}"))),
                 Some(state)
@@ -188,6 +200,39 @@ impl Structure {
         }
         Ok(problems)
     }
+}
+
+/// The contract's shorthand, `{"name": "creditLimit", "source": "datastore:terms.creditLimit"}`
+/// (also `context:`, `attribute:`, `identifier:`), becomes the full `value` form; a datastore
+/// source is keyed by the customer's `customerKey`.
+fn expand_source(node: &mut Value) {
+    if let Some(children) = node.get_mut("attributes").and_then(Value::as_array_mut) {
+        children.iter_mut().for_each(expand_source);
+    }
+    let Some(object) = node.as_object_mut() else {
+        return;
+    };
+    if object.contains_key("value") {
+        return;
+    }
+    let Some(Value::String(source)) = object.get("source").cloned() else {
+        return;
+    };
+    let value = match source.split_once(':') {
+        Some(("datastore", path)) => match path.split_once('.') {
+            Some((api_name, column)) => {
+                serde_json::json!({"datastore": {"apiName": api_name, "column": column,
+                "pk": {"identifier": customers::CUSTOMER_KEY}}})
+            }
+            None => return,
+        },
+        Some((kind @ ("context" | "attribute" | "identifier"), name)) => {
+            serde_json::json!({kind: name})
+        }
+        _ => return,
+    };
+    object.remove("source");
+    object.insert("value".into(), value);
 }
 
 fn check_nodes(
@@ -625,6 +670,27 @@ mod tests {
         assert!(Structure::parse(&unknown_operator).is_err());
         let twice = json!({"attributes": [{"name": "x", "value": {"literal": 1}}, {"name": "x", "value": {"literal": 2}}]});
         assert!(Structure::parse(&twice).is_err());
+    }
+
+    #[test]
+    fn the_contracts_source_shorthand_is_accepted() {
+        let body = json!({"attributes": [{"name": "creditLimit", "source": "datastore:terms.creditLimit"},
+                                         {"name": "segment", "source": "context:segment"}]});
+        let structure = Structure::parse(&body).expect("the contract's example");
+        assert_eq!(
+            structure.attributes[1].value,
+            Some(Expr::Context("segment".into()))
+        );
+        match &structure.attributes[0].value {
+            Some(Expr::Datastore(read)) => {
+                assert_eq!(
+                    (read.api_name.as_str(), read.column.as_str()),
+                    ("terms", "creditLimit")
+                );
+                assert_eq!(*read.pk, Expr::Identifier("customerKey".into()));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -947,8 +947,11 @@ pub async fn sweep_due(
         if entry.str("kind") == Some("erasure") {
             // The same queue carries customer erasures too long to finish within their request.
             let budget = row_budget.saturating_sub(report.rows_deleted);
-            if crate::customers::continue_erasure(table, &entry, budget, now_seconds * 1000).await?
-            {
+            let (complete, removed) =
+                crate::customers::continue_erasure(table, &entry, budget, now_seconds * 1000)
+                    .await?;
+            report.rows_deleted += removed;
+            if complete {
                 table.delete(&Key::from(&entry), Condition::Always).await?;
                 report.erasures_completed += 1;
                 continue;
