@@ -284,6 +284,30 @@ pub fn require_media_type(request: &Request, allowed: &[&str]) -> Result<(), Api
     }
 }
 
+/// The body as JSON. A missing or JSON content type is accepted (vendor clients are not
+/// all careful about it); another one is 415; a body that is not JSON is 400 with serde's
+/// line and column.
+pub fn json_body(request: &Request) -> Result<Value, ApiError> {
+    if let Some(found) =
+        media_type(request).filter(|found| found != "application/json" && !found.ends_with("+json"))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "GENERAL",
+            format!("Content-Type must be application/json, got {found}"),
+        )
+        .with_problem(None, Some("Content-Type"), "application/json"));
+    }
+    serde_json::from_slice(body_bytes(request)).map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "GENERAL",
+            format!("the body is not valid JSON: {error}"),
+        )
+        .with_problem(None, Some("body"), "valid JSON")
+    })
+}
+
 /// A header's value as text, if present and readable.
 pub fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
     request

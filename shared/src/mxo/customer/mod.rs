@@ -14,8 +14,8 @@ use self::structures::{Evaluator, SaveError, Subject};
 use crate::app::App;
 use crate::customers::{self, Activity, CustomerError, CustomerRef, Identifier};
 use crate::http::{
-    ApiError, Family, Request, Response, Vendor, body_bytes, empty_response, json_response,
-    media_type, path_parameter, query_parameters,
+    ApiError, Family, Request, Response, Vendor, body_bytes, empty_response, json_body,
+    json_response, path_parameter, query_parameters,
 };
 use crate::mxo::auth::bearer_principal;
 use crate::tenancy::{TenantId, load_profile};
@@ -72,20 +72,6 @@ async fn site_tenant(app: &App, request: &Request) -> Result<TenantId, ApiError>
             format!("{site_key:?} is not the site key of this token's site"),
         ))
     }
-}
-
-fn json_body(request: &Request) -> Result<Value, ApiError> {
-    if let Some(found) =
-        media_type(request).filter(|found| found != "application/json" && !found.ends_with("+json"))
-    {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "GENERAL",
-            format!("Content-Type must be application/json, got {found}"),
-        ));
-    }
-    serde_json::from_slice(body_bytes(request))
-        .map_err(|error| general(format!("the body is not valid JSON: {error}")))
 }
 
 fn bounded_text(value: Option<&Value>, field: &str) -> Result<Option<String>, ApiError> {

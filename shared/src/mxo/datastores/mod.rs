@@ -20,8 +20,8 @@ use self::model::Definition;
 use self::store::{DatastoreError, InsertOutcome, Target};
 use crate::app::App;
 use crate::http::{
-    ApiError, Family, Request, Response, ScheduledTask, Vendor, body_bytes, empty_response, header,
-    json_response, media_type, path_parameter, query_parameters,
+    ApiError, Family, Request, Response, ScheduledTask, Vendor, empty_response, header, json_body,
+    json_response, path_parameter, query_parameters,
 };
 use crate::mxo::auth::workspace_tenant;
 use crate::tenancy::TenantId;
@@ -118,28 +118,6 @@ fn required_path(request: &Request, name: &str) -> Result<String, ApiError> {
             "GENERAL",
             format!("the path lacks {{{name}}}"),
         )
-    })
-}
-
-/// The body as JSON; a missing or JSON content type is accepted, another one is 415.
-fn json_body(request: &Request) -> Result<Value, ApiError> {
-    if let Some(found) =
-        media_type(request).filter(|found| found != "application/json" && !found.ends_with("+json"))
-    {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "GENERAL",
-            format!("Content-Type must be application/json, got {found}"),
-        )
-        .with_problem(None, Some("Content-Type"), "application/json"));
-    }
-    serde_json::from_slice(body_bytes(request)).map_err(|error| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "GENERAL",
-            format!("the body is not valid JSON: {error}"),
-        )
-        .with_problem(None, Some("body"), "valid JSON")
     })
 }
 
