@@ -811,6 +811,19 @@ pub async fn erasure_status(
     Ok(item.map(|item| json!({"status": item.str("status"), "started": item.i64("started"), "finished": item.i64("finished")})))
 }
 
+/// A tenant's suppressions: each a keyed hash (of a tid or an identifier) and its date.
+pub async fn suppressions(app: &App, tenant: &TenantId) -> Result<Vec<Value>, StorageError> {
+    let items = crate::storage::read_all(
+        app.table.as_ref(),
+        Query::partition(keys::suppressions_pk(tenant)).limit(1000),
+    )
+    .await?;
+    Ok(items
+        .iter()
+        .map(|item| json!({"hash": item.sk, "since": item.i64("since")}))
+        .collect())
+}
+
 /// Lifts the suppression of a tid or an identifier; true if there was one. Refused while
 /// the erasure of that tid is still removing activity (a customer re-created with it would
 /// be emptied by the sweep).

@@ -571,6 +571,28 @@ async fn erasure_by_tid_and_by_identifier_removes_the_customer_and_suppresses_it
     .await
     .expect("lift");
     assert!(lifted);
+    let (status, listed) = client
+        .send(
+            Method::GET,
+            &format!("/custdata/v1/mxo/{}/suppressions", client.site),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let listed = listed["suppressions"]
+        .as_array()
+        .expect("suppressions")
+        .clone();
+    assert_eq!(
+        listed.len(),
+        suppressions.len() - 1,
+        "the lifted one is gone from the list"
+    );
+    assert!(
+        !serde_json::to_string(&listed)
+            .expect("json")
+            .contains("C-10")
+    );
     assert_eq!(
         client.activity(atm_activity("C-10", "d")).await.0,
         200,
@@ -695,6 +717,7 @@ async fn another_tenant_touches_nothing_through_any_customer_route(app: TestApp)
         b_on_a.structure(json!({"structureApiName": "mine", "customerContext": {"baseTouchpointUri": "u", "tid": tid}})).await,
         b_on_a.erase(json!({"tid": tid})).await,
         b_on_a.log(&tid).await,
+        b_on_a.send(Method::GET, &format!("/custdata/v1/mxo/{}/suppressions", a.site), None).await,
         b_on_a.define("mine", json!({"attributes": []})).await,
         b_on_a.send(Method::DELETE, &format!("/custdata/v1/mxo/{}/structures/mine", a.site), None).await,
     ] {

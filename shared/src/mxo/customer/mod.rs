@@ -45,7 +45,7 @@ pub static STRUCTURE_FAMILY: Family = Family {
     handler: |app, request| Box::pin(structure(app, request)),
 };
 
-/// `DELETE …/customer/{sk}`.
+/// `DELETE …/customer/{sk}` and `GET /custdata/v1/mxo/{sk}/suppressions`.
 pub static DELETE_FAMILY: Family = Family {
     name: "customer-delete",
     vendor: Vendor::Mxo,
@@ -458,6 +458,14 @@ async fn structure_admin(
 
 async fn erase(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
     let tenant = site_tenant(&app, &request).await?;
+    if request.method() == Method::GET {
+        // `GET /custdata/v1/mxo/{sk}/suppressions`: keyed hashes and dates, no personal data.
+        let suppressions = customers::suppressions(&app, &tenant).await?;
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({"suppressions": suppressions}),
+        ));
+    }
     let body: Value = if body_bytes(&request).is_empty() {
         json!({})
     } else {
