@@ -14,7 +14,7 @@
 //! ]}
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -639,14 +639,6 @@ pub async fn list(app: &App, tenant: &TenantId) -> Result<Vec<String>, StorageEr
     )
     .await?;
     Ok(items.into_iter().map(|item| item.sk).collect())
-}
-
-/// Attribute values for a set of names, for tests and tools.
-pub fn values(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
-    pairs
-        .iter()
-        .map(|(name, value)| (name.to_string(), value.clone()))
-        .collect()
 }
 
 #[cfg(test)]
