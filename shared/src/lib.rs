@@ -4,6 +4,7 @@
 //! only build an [`app::App`] and hand requests to [`http::dispatch`].
 
 pub mod admin;
+pub mod aixon;
 pub mod app;
 pub mod clock;
 pub mod customers;

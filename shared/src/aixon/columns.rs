@@ -1,0 +1,442 @@
+//! AIXON data-cell columns: what each prefix allows, and a streamed check of CSV bodies
+//! (RFC 4180, through the `csv` crate) that yields one parsed row at a time — a body is never
+//! held as a list of rows.
+
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::io::Read;
+
+use serde::Serialize;
+
+use crate::http::Problem;
+
+/// Problems listed in one rejection; the count says how many there were in all.
+pub const MAX_LISTED_PROBLEMS: usize = 100;
+
+/// The goal names a `goal_` column may carry.
+const GOALS: [&str; 8] = [
+    "no_visit",
+    "churn",
+    "loyal",
+    "action",
+    "click",
+    "pageview",
+    "conversion",
+    "purchase",
+];
+
+/// What a column holds, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ColumnKind {
+    /// `customuid`: the tenant's customer key; one row per customer.
+    CustomUid,
+    /// `emailsha256`, `email`, `idfa`: identifiers, comma-separated multi-values.
+    MultiIdentifier,
+    /// `dmpid`: one identifier.
+    Identifier,
+    /// `txt_*`: a string.
+    Text,
+    /// `num_*`: a number (numeric strings too).
+    Number,
+    /// `attr_*`: comma-separated strings.
+    Attributes,
+    /// `goal_{goal}_*`: `1` or `0`.
+    Goal,
+    /// `goal_{goal}_*_timestamp`: whole Unix seconds, or `0`.
+    GoalTimestamp,
+}
+
+impl ColumnKind {
+    /// The kind of a column name, or why the name is not allowed.
+    pub fn of(name: &str) -> Result<ColumnKind, String> {
+        Ok(match name {
+            "customuid" => ColumnKind::CustomUid,
+            "emailsha256" | "email" | "idfa" => ColumnKind::MultiIdentifier,
+            "dmpid" => ColumnKind::Identifier,
+            _ if name.starts_with("txt_") && name.len() > 4 => ColumnKind::Text,
+            _ if name.starts_with("num_") && name.len() > 4 => ColumnKind::Number,
+            _ if name.starts_with("attr_") && name.len() > 5 => ColumnKind::Attributes,
+            _ if name.starts_with("goal_") => {
+                let rest = &name[5..];
+                let goal = GOALS.iter().find(|goal| {
+                    rest.starts_with(&format!("{goal}_")) && rest.len() > goal.len() + 1
+                });
+                match goal {
+                    Some(_) if name.ends_with("_timestamp") => ColumnKind::GoalTimestamp,
+                    Some(_) => ColumnKind::Goal,
+                    None => {
+                        return Err(format!(
+                            "goal_ columns are goal_{{{}}}_<name>",
+                            GOALS.join(",")
+                        ));
+                    }
+                }
+            }
+            _ => {
+                return Err(
+                    "not an AIXON column: customuid, emailsha256, email, idfa, dmpid, or a txt_, num_, attr_ or goal_ column".into(),
+                );
+            }
+        })
+    }
+}
+
+/// One checked value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Cell {
+    Text(String),
+    Number(f64),
+    Many(Vec<String>),
+    Flag(bool),
+    Seconds(i64),
+}
+
+/// One checked row: its customer and its non-empty values by column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// 1-based, counting the header as row 1 (the line a spreadsheet shows).
+    pub number: usize,
+    pub customuid: String,
+    pub cells: BTreeMap<String, Cell>,
+}
+
+/// A data cell's header: its columns in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Header {
+    pub columns: Vec<(String, ColumnKind)>,
+}
+
+fn problem(row: Option<usize>, column: Option<&str>, rule: impl Into<String>) -> Problem {
+    Problem {
+        row,
+        field: column.map(str::to_string),
+        rule: rule.into(),
+    }
+}
+
+impl Header {
+    /// Checks a header: names trimmed, every name allowed, none twice, `customuid` present.
+    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Header, Vec<Problem>> {
+        let mut columns = Vec::new();
+        let mut problems = Vec::new();
+        let mut seen = HashSet::new();
+        for raw in names {
+            let name = raw.trim();
+            if !seen.insert(name.to_string()) {
+                problems.push(problem(Some(1), Some(name), "appears twice in the header"));
+                continue;
+            }
+            match ColumnKind::of(name) {
+                Ok(kind) => columns.push((name.to_string(), kind)),
+                Err(rule) => problems.push(problem(Some(1), Some(name), rule)),
+            }
+        }
+        if !columns
+            .iter()
+            .any(|(_, kind)| *kind == ColumnKind::CustomUid)
+        {
+            problems.push(problem(
+                Some(1),
+                Some("customuid"),
+                "the header needs a customuid column",
+            ));
+        }
+        if problems.is_empty() {
+            Ok(Header { columns })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Checks one row's values against the header.
+    pub fn check_row(&self, number: usize, values: &[&str]) -> Result<Row, Vec<Problem>> {
+        if values.len() != self.columns.len() {
+            return Err(vec![problem(
+                Some(number),
+                None,
+                format!(
+                    "row has {} values, header has {}",
+                    values.len(),
+                    self.columns.len()
+                ),
+            )]);
+        }
+        let mut problems = Vec::new();
+        let mut cells = BTreeMap::new();
+        let mut customuid = String::new();
+        for ((name, kind), raw) in self.columns.iter().zip(values) {
+            let value = raw.trim();
+            if value.is_empty() {
+                if *kind == ColumnKind::CustomUid {
+                    problems.push(problem(Some(number), Some(name), "customuid is required"));
+                }
+                continue;
+            }
+            match check_value(*kind, value) {
+                Ok(cell) => {
+                    if *kind == ColumnKind::CustomUid {
+                        customuid = value.to_string();
+                    }
+                    cells.insert(name.clone(), cell);
+                }
+                Err(rule) => problems.push(problem(Some(number), Some(name), rule)),
+            }
+        }
+        if problems.is_empty() {
+            Ok(Row {
+                number,
+                customuid,
+                cells,
+            })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+fn check_value(kind: ColumnKind, value: &str) -> Result<Cell, String> {
+    let many = || {
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    match kind {
+        ColumnKind::CustomUid | ColumnKind::Identifier | ColumnKind::Text => {
+            Ok(Cell::Text(value.to_string()))
+        }
+        ColumnKind::MultiIdentifier | ColumnKind::Attributes => Ok(Cell::Many(many())),
+        ColumnKind::Number => value
+            .parse::<f64>()
+            .ok()
+            .filter(|number| number.is_finite())
+            .map(Cell::Number)
+            .ok_or_else(|| format!("num_ column needs a number, got {value:?}")),
+        ColumnKind::Goal => match value {
+            "1" => Ok(Cell::Flag(true)),
+            "0" => Ok(Cell::Flag(false)),
+            other => Err(format!("goal_ column takes 1, 0 or empty, got {other:?}")),
+        },
+        ColumnKind::GoalTimestamp => value
+            .parse::<i64>()
+            .ok()
+            .filter(|seconds| *seconds >= 0)
+            .map(Cell::Seconds)
+            .ok_or_else(|| {
+                format!("goal_…_timestamp takes whole Unix seconds or 0, got {value:?}")
+            }),
+    }
+}
+
+/// What a checked body held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Checked {
+    pub header: Header,
+    pub rows: usize,
+}
+
+/// Why a body was refused: its problems (at most [`MAX_LISTED_PROBLEMS`]) and how many
+/// there were. Nothing of a refused body is applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub problems: Vec<Problem>,
+    pub total: usize,
+    pub rows_rejected: usize,
+}
+
+impl Rejection {
+    fn of(problems: Vec<Problem>) -> Rejection {
+        let rows: HashSet<Option<usize>> = problems.iter().map(|p| p.row).collect();
+        Rejection {
+            total: problems.len(),
+            rows_rejected: rows.len(),
+            problems: problems.into_iter().take(MAX_LISTED_PROBLEMS).collect(),
+        }
+    }
+}
+
+/// Streams a CSV body through the column rules, handing each valid row to `on_row`. The
+/// whole body is checked: a body with any bad row is rejected with every problem found
+/// (duplicate customuids included), so the caller applies rows only after `Ok` — or, as the
+/// import step does, checks first and applies in a second pass.
+pub fn check_csv(body: impl Read, mut on_row: impl FnMut(Row)) -> Result<Checked, Rejection> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(body);
+    let mut records = reader.records();
+    let header = match records.next() {
+        None => {
+            return Err(Rejection::of(vec![problem(
+                Some(1),
+                None,
+                "the body is empty: it needs a header line",
+            )]));
+        }
+        Some(Err(error)) => {
+            return Err(Rejection::of(vec![problem(
+                Some(1),
+                None,
+                format!("not CSV: {error}"),
+            )]));
+        }
+        Some(Ok(record)) => Header::parse(record.iter()).map_err(Rejection::of)?,
+    };
+    let customuid_column = header
+        .columns
+        .iter()
+        .position(|(_, kind)| *kind == ColumnKind::CustomUid)
+        .unwrap_or(0);
+    let mut problems = Vec::new();
+    let mut seen = HashSet::new();
+    let mut rows = 0;
+    for (index, record) in records.enumerate() {
+        let number = index + 2;
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => {
+                problems.push(problem(Some(number), None, format!("not CSV: {error}")));
+                continue;
+            }
+        };
+        let values: Vec<&str> = record.iter().collect();
+        // A customuid counts once per request, whether or not the rest of its row is valid;
+        // duplicates are found by hash, so memory stays small however long the body.
+        let customuid = values
+            .get(customuid_column)
+            .map(|value| value.trim())
+            .filter(|value| !value.is_empty());
+        if let Some(customuid) = customuid {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            customuid.hash(&mut hasher);
+            if !seen.insert(hasher.finish()) {
+                problems.push(problem(
+                    Some(number),
+                    Some("customuid"),
+                    format!("customuid {customuid:?} appears twice in this request"),
+                ));
+                continue;
+            }
+        }
+        match header.check_row(number, &values) {
+            Ok(row) => {
+                rows += 1;
+                if problems.is_empty() {
+                    on_row(row);
+                }
+            }
+            Err(mut found) => problems.append(&mut found),
+        }
+    }
+    if problems.is_empty() {
+        Ok(Checked { header, rows })
+    } else {
+        Err(Rejection::of(problems))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_classified_by_name_and_prefix() {
+        assert_eq!(ColumnKind::of("customuid"), Ok(ColumnKind::CustomUid));
+        assert_eq!(
+            ColumnKind::of("emailsha256"),
+            Ok(ColumnKind::MultiIdentifier)
+        );
+        assert_eq!(ColumnKind::of("num_age"), Ok(ColumnKind::Number));
+        assert_eq!(ColumnKind::of("goal_purchase_shoes"), Ok(ColumnKind::Goal));
+        assert_eq!(
+            ColumnKind::of("goal_purchase_shoes_timestamp"),
+            Ok(ColumnKind::GoalTimestamp)
+        );
+        assert!(ColumnKind::of("goal_dance_x").is_err());
+        assert!(ColumnKind::of("num_").is_err());
+        assert!(ColumnKind::of("age").is_err());
+    }
+
+    #[test]
+    fn a_valid_csv_streams_its_rows_with_trimmed_header_and_multi_values() {
+        let body = "customuid, emailsha256, num_age, attr_hobby, goal_purchase_a, goal_purchase_a_timestamp\n\
+                    crm001,\"x1,x2\",31,\"cooking, writing\",1,1600000000\n\
+                    crm002,,,,0,0\n";
+        let mut seen = Vec::new();
+        let checked = check_csv(body.as_bytes(), |row| seen.push(row)).expect("valid");
+        assert_eq!(checked.rows, 2);
+        assert_eq!(seen[0].customuid, "crm001");
+        assert_eq!(
+            seen[0].cells["emailsha256"],
+            Cell::Many(vec!["x1".into(), "x2".into()])
+        );
+        assert_eq!(
+            seen[0].cells["attr_hobby"],
+            Cell::Many(vec!["cooking".into(), "writing".into()])
+        );
+        assert_eq!(seen[0].cells["num_age"], Cell::Number(31.0));
+        assert_eq!(
+            seen[1].cells.get("num_age"),
+            None,
+            "an empty value is missing"
+        );
+    }
+
+    #[test]
+    fn every_bad_row_is_reported_with_its_row_column_and_rule() {
+        let body = "customuid,num_a,goal_click_x,goal_click_x_timestamp\n\
+                    c1,M,1,0\n\
+                    c2,1,2,1.5\n\
+                    c3,1\n\
+                    c1,2,0,0\n\
+                    ,1,1,0\n";
+        let rejection = check_csv(body.as_bytes(), |_| {
+            panic!("no row is applied from a bad body")
+        })
+        .expect_err("refused");
+        let listed: Vec<(Option<usize>, Option<&str>)> = rejection
+            .problems
+            .iter()
+            .map(|p| (p.row, p.field.as_deref()))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![
+                (Some(2), Some("num_a")),
+                (Some(3), Some("goal_click_x")),
+                (Some(3), Some("goal_click_x_timestamp")),
+                (Some(4), None),
+                (Some(5), Some("customuid")),
+                (Some(6), Some("customuid")),
+            ]
+        );
+        assert!(
+            rejection.problems[0]
+                .rule
+                .contains("needs a number, got \"M\"")
+        );
+        assert!(
+            rejection.problems[3]
+                .rule
+                .contains("2 values, header has 4")
+        );
+        assert_eq!(rejection.rows_rejected, 5);
+    }
+
+    #[test]
+    fn a_bad_header_is_refused_before_any_row() {
+        let rejection = check_csv("customuid,age,customuid\nc1,1,c1\n".as_bytes(), |_| {})
+            .expect_err("refused");
+        let fields: Vec<&str> = rejection
+            .problems
+            .iter()
+            .filter_map(|p| p.field.as_deref())
+            .collect();
+        assert_eq!(fields, vec!["age", "customuid"]);
+        let missing = check_csv("email\nx@y\n".as_bytes(), |_| {}).expect_err("refused");
+        assert!(missing.problems[0].rule.contains("needs a customuid"));
+    }
+}
