@@ -23,8 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::app::App;
 use crate::storage::{
-    Condition, Item, ItemTable, Key, Query, StorageError, TransactAction, Update, WriteRequest,
-    batch, keys,
+    Condition, Item, ItemTable, Key, Query, StorageError, TransactAction, Update, batch, keys,
 };
 use crate::tenancy::TenantId;
 
@@ -745,14 +744,7 @@ pub async fn remove_customer_partition(
             return Ok((false, removed));
         }
         removed += page.items.len();
-        batch::write_all(
-            table,
-            page.items
-                .iter()
-                .map(|item| WriteRequest::Delete(Key::from(item)))
-                .collect(),
-        )
-        .await?;
+        batch::delete_all(table, &page.items).await?;
     }
 }
 

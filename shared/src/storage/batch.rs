@@ -63,6 +63,19 @@ pub async fn write_all(
     }
 }
 
+/// Deletes every item given (batched like [`write_all`]): how callers empty a partition page
+/// by page.
+pub async fn delete_all(table: &dyn ItemTable, items: &[super::Item]) -> Result<(), StorageError> {
+    write_all(
+        table,
+        items
+            .iter()
+            .map(|item| WriteRequest::Delete(Key::from(item)))
+            .collect(),
+    )
+    .await
+}
+
 /// Writes one chunk; returns the keys still unprocessed when the retries run out.
 async fn write_chunk_with_retries(
     table: &dyn ItemTable,

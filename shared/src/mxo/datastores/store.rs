@@ -378,11 +378,7 @@ pub async fn delete(
             .await;
         match deleted {
             Ok(_) => {
-                let deletes = references
-                    .iter()
-                    .map(|item| WriteRequest::Delete(Key::from(item)))
-                    .collect();
-                batch::write_all(table, deletes).await?;
+                batch::delete_all(table, &references).await?;
                 return Ok(());
             }
             Err(error) if lost_race(&error) => back_off().await,
@@ -641,13 +637,7 @@ pub async fn delete_rows(
     )
     .await?;
     let count = rows.len();
-    batch::write_all(
-        table,
-        rows.iter()
-            .map(|row| WriteRequest::Delete(Key::from(row)))
-            .collect(),
-    )
-    .await?;
+    batch::delete_all(table, &rows).await?;
     Ok(count)
 }
 
@@ -984,14 +974,7 @@ pub async fn sweep_due(
                         break;
                     }
                     report.rows_deleted += page.items.len();
-                    batch::write_all(
-                        table,
-                        page.items
-                            .iter()
-                            .map(|row| WriteRequest::Delete(Key::from(row)))
-                            .collect(),
-                    )
-                    .await?;
+                    batch::delete_all(table, &page.items).await?;
                 }
             }
             report.versions_removed += 1;
