@@ -46,6 +46,8 @@ pub const DEV_TENANT: &str = "dev";
 pub const DEV_CREDENTIALS_FILE: &str = "dev-credentials.json";
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 pub const SERVER_FILE: &str = "server.json";
+/// How long the local import worker works before checking whether the server is stopping.
+pub const LOCAL_IMPORT_SLICE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Where the records live.
 #[derive(Debug, Clone)]
@@ -143,6 +145,10 @@ pub async fn start(config: Config) -> Result<Server, String> {
             (app, None)
         }
     };
+    let mut app = app;
+    // Short import slices, so a stopping server is not held up by a long import (the next
+    // slice resumes from the checkpoint).
+    app.settings.import_budget = LOCAL_IMPORT_SLICE;
     let app = Arc::new(app);
     let router = Router::from_template(&Template::bundled()?)?;
     let credentials = dev_credentials(&app, &config.data_dir, &base_url).await?;
@@ -235,7 +241,7 @@ async fn run_on_schedule(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticks.tick() => match (task.run)(app.clone()).await {
+            _ = ticks.tick() => match (task.run)(app.clone(), serde_json::Value::Null).await {
                 Ok(report) => tracing::debug!(task = task.name, %report, "scheduled task done"),
                 Err(error) => tracing::warn!(task = task.name, %error, "scheduled task failed; retrying at the next tick"),
             },
@@ -308,7 +314,12 @@ async fn handle(
     if path == ADMIN_ROUTE && method == "POST" {
         let request = match read_request(request, 1024 * 1024, HashMap::new()).await {
             Ok(request) => request,
-            Err(limit) => return Ok(local_error(Vendor::Custdata, body_too_large(limit))),
+            Err(limit) => {
+                return Ok(local_error(
+                    Vendor::Custdata,
+                    body_too_large(Vendor::Custdata, limit),
+                ));
+            }
         };
         return Ok(to_hyper(
             handle_admin_request(&state.app, &state.admin_token, &state.base_url, request).await,
@@ -340,7 +351,10 @@ async fn handle(
             path_parameters,
         } => match read_request(request, family.max_body_bytes, path_parameters).await {
             Ok(request) => Ok(to_hyper(dispatch(state.app.clone(), family, request).await)),
-            Err(limit) => Ok(local_error(family.vendor, body_too_large(limit))),
+            Err(limit) => Ok(local_error(
+                family.vendor,
+                body_too_large(family.vendor, limit),
+            )),
         },
     }
 }

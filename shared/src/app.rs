@@ -16,12 +16,25 @@ use crate::storage::{BlobStore, CursorSigner, ItemTable};
 pub struct Settings {
     /// Lifetime of MXO bearer tokens (`CUSTDATA_MXO_TOKEN_TTL_SECONDS`, default 3600).
     pub mxo_token_ttl_seconds: i64,
+    /// Largest request body a handler is handed; `None` leaves each route's own limit. In
+    /// Lambda it is [`LAMBDA_INLINE_BODY_LIMIT`]: larger bodies go through presigned uploads.
+    pub inline_body_limit: Option<usize>,
+    /// How long one import run may work before leaving the rest to the next run (the
+    /// import function's timeout is 900 s; the local server runs short slices so it can
+    /// stop promptly).
+    pub import_budget: std::time::Duration,
 }
+
+/// The largest body custdata takes inline in Lambda: the invocation payload is at most
+/// 6 MB, including the event's JSON around the body and its escaping.
+pub const LAMBDA_INLINE_BODY_LIMIT: usize = 5_000_000;
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             mxo_token_ttl_seconds: 3600,
+            inline_body_limit: None,
+            import_budget: std::time::Duration::from_secs(780),
         }
     }
 }

@@ -593,17 +593,14 @@ pub async fn set_attributes(
             .await;
         match updated {
             Ok(_) => {
-                for name in values.keys() {
-                    let key = keys::attribute_definition(tenant, name);
-                    let entry = Item::new(key.pk, key.sk)
-                        .with("surface", surface)
-                        .with("created", now_millis);
-                    match app.table.put(entry, Condition::NotExists).await {
-                        Ok(()) | Err(StorageError::ConditionFailed { .. }) => {}
-                        Err(other) => return Err(other),
-                    }
-                }
-                return Ok(());
+                return register_attributes(
+                    app,
+                    tenant,
+                    values.keys().map(String::as_str),
+                    surface,
+                    now_millis,
+                )
+                .await;
             }
             Err(StorageError::ConditionFailed { .. } | StorageError::Contention(_)) => continue,
             Err(other) => return Err(other),
@@ -612,6 +609,311 @@ pub async fn set_attributes(
     Err(StorageError::Contention(
         "the customer's attributes are being changed by other requests".into(),
     ))
+}
+
+/// Adds attribute names to the tenant's catalog (names already there are left as they are).
+pub async fn register_attributes(
+    app: &App,
+    tenant: &TenantId,
+    names: impl IntoIterator<Item = &str>,
+    surface: &str,
+    now_millis: i64,
+) -> Result<(), StorageError> {
+    for name in names {
+        let key = keys::attribute_definition(tenant, name);
+        let entry = Item::new(key.pk, key.sk)
+            .with("surface", surface)
+            .with("created", now_millis);
+        match app.table.put(entry, Condition::NotExists).await {
+            Ok(()) | Err(StorageError::ConditionFailed { .. }) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
+}
+
+/// One customer's changes in a bulk upsert: found (or created) by its customer `key`, its
+/// further `identifiers` linked, its `attributes` set, and the calling surface's own `items`
+/// (stamped with the customer's `tid`) written in the same transaction as the profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upsert {
+    pub key: Identifier,
+    pub identifiers: Vec<Identifier>,
+    pub attributes: BTreeMap<String, Value>,
+    pub items: Vec<Item>,
+}
+
+/// What became of one [`Upsert`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    /// Applied; `not_linked` are identifiers that already belong to another customer (or
+    /// would exceed [`MAX_IDENTIFIERS`]) and were left out.
+    Applied {
+        tid: String,
+        created: bool,
+        not_linked: Vec<Identifier>,
+    },
+    /// Not applied, and why (a suppressed customer).
+    Refused(String),
+}
+
+/// An upsert's writes, planned from what the store held when it was read.
+struct Planned {
+    actions: Vec<TransactAction>,
+    outcome: UpsertOutcome,
+}
+
+/// Transactions group up to this many actions (DynamoDB's TransactWriteItems limit)...
+const MAX_TRANSACTION_ACTIONS: usize = 100;
+/// ... and about this many bytes (DynamoDB's limit is 4 MB per transaction).
+const MAX_TRANSACTION_BYTES: usize = 3_000_000;
+
+/// Roughly the bytes an action writes: enough to keep a group under the size limit.
+fn approximate_bytes(action: &TransactAction) -> usize {
+    let key = action.key();
+    let values: usize = match action {
+        TransactAction::Put { item, .. } => item
+            .attrs
+            .iter()
+            .map(|(name, value)| name.len() + value.to_string().len())
+            .sum(),
+        TransactAction::Update { update, .. } => update
+            .set
+            .iter()
+            .map(|(name, value)| name.len() + value.to_string().len())
+            .sum(),
+        TransactAction::Delete { .. } | TransactAction::Check { .. } => 0,
+    };
+    key.pk.len() + key.sk.len() + values
+}
+
+/// Customers whose writes commit in one transaction: no item twice, within the limits.
+#[derive(Default)]
+struct Group {
+    indices: Vec<usize>,
+    actions: Vec<TransactAction>,
+    keys: std::collections::HashSet<Key>,
+    bytes: usize,
+}
+
+impl Group {
+    fn fits(&self, actions: &[TransactAction], max_customers: usize) -> bool {
+        self.indices.is_empty()
+            || (self.indices.len() < max_customers
+                && self.actions.len() + actions.len() <= MAX_TRANSACTION_ACTIONS
+                && self.bytes + actions.iter().map(approximate_bytes).sum::<usize>()
+                    <= MAX_TRANSACTION_BYTES
+                && actions
+                    .iter()
+                    .all(|action| !self.keys.contains(&action.key())))
+    }
+
+    fn add(&mut self, index: usize, actions: Vec<TransactAction>) {
+        self.indices.push(index);
+        self.bytes += actions.iter().map(approximate_bytes).sum::<usize>();
+        self.keys.extend(actions.iter().map(TransactAction::key));
+        self.actions.extend(actions);
+    }
+}
+
+async fn plan_upsert(
+    app: &App,
+    tenant: &TenantId,
+    upsert: &Upsert,
+    surface: &str,
+    now_millis: i64,
+) -> Result<Planned, StorageError> {
+    let mut named = CustomerRef::default();
+    named.identifiers.push(upsert.key.clone());
+    named.identifiers.extend(upsert.identifiers.iter().cloned());
+    if let Some(what) = suppressed(app, tenant, &named).await? {
+        return Ok(Planned {
+            actions: Vec::new(),
+            outcome: UpsertOutcome::Refused(format!(
+                "the customer was erased on request and is suppressed ({what}); an admin can lift it"
+            )),
+        });
+    }
+    let existing = find(
+        app,
+        tenant,
+        &CustomerRef {
+            tid: None,
+            identifiers: vec![upsert.key.clone()],
+        },
+    )
+    .await?;
+    let (tid, known, mut attributes, rev) = match &existing {
+        Some(customer) => (
+            customer.tid.clone(),
+            customer.identifiers.clone(),
+            customer
+                .profile
+                .get("attributes")
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+            Some(customer.profile.i64("rev").unwrap_or(0)),
+        ),
+        None => (
+            uuid::Uuid::new_v4().to_string(),
+            Vec::new(),
+            json!({}),
+            None,
+        ),
+    };
+    let mut linked = known.clone();
+    let mut to_link = Vec::new();
+    let mut not_linked = Vec::new();
+    for identifier in named.identifiers.iter() {
+        if linked.contains(identifier) {
+            continue;
+        }
+        let owner = app
+            .table
+            .get(&keys::customer_identifier(tenant, &identifier.hash(app)))
+            .await?;
+        let taken = owner.is_some_and(|entry| entry.str("tid") != Some(tid.as_str()));
+        if taken || linked.len() >= MAX_IDENTIFIERS {
+            not_linked.push(identifier.clone());
+        } else {
+            linked.push(identifier.clone());
+            to_link.push(identifier);
+        }
+    }
+    linked.sort();
+    for (name, value) in &upsert.attributes {
+        attributes[name] = json!({"value": value, "surface": surface, "at": now_millis});
+    }
+    let profile_key = keys::customer_profile(tenant, &tid);
+    let mut actions = vec![match rev {
+        Some(rev) => TransactAction::Update {
+            key: profile_key,
+            update: Update::default()
+                .set("identifiers", json!(linked))
+                .set("attributes", attributes)
+                .set("updated", now_millis)
+                .set("rev", rev + 1),
+            condition: Condition::equals("rev", rev),
+        },
+        None => TransactAction::Put {
+            item: Item::new(profile_key.pk, profile_key.sk)
+                .with("tid", tid.as_str())
+                .with("identifiers", json!(linked))
+                .with("attributes", attributes)
+                .with("created", now_millis)
+                .with("updated", now_millis)
+                .with("rev", 1),
+            condition: Condition::NotExists,
+        },
+    }];
+    actions.extend(to_link.iter().map(|identifier| TransactAction::Put {
+        item: index_item(app, tenant, identifier, &tid),
+        condition: Condition::NotExists,
+    }));
+    if !to_link.is_empty() {
+        actions.extend(not_suppressed(app, tenant, &tid, &to_link));
+    }
+    actions.extend(upsert.items.iter().map(|item| TransactAction::Put {
+        item: item.clone().with("tid", tid.as_str()),
+        condition: Condition::Always,
+    }));
+    Ok(Planned {
+        actions,
+        outcome: UpsertOutcome::Applied {
+            tid,
+            created: existing.is_none(),
+            not_linked,
+        },
+    })
+}
+
+/// Applies many customers' upserts with few writes: each customer's profile, new identifier
+/// entries and surface items are planned from one read of its state and committed in
+/// transactions that group several customers (up to 100 actions, no item twice). A
+/// transaction that meets a concurrent change is re-planned customer by customer, so one
+/// busy customer never holds up the rest. Outcomes are in the order of `upserts`.
+pub async fn upsert_many(
+    app: &App,
+    tenant: &TenantId,
+    upserts: &[Upsert],
+    surface: &str,
+    now_millis: i64,
+) -> Result<Vec<UpsertOutcome>, CustomerError> {
+    use futures::StreamExt;
+    let mut outcomes: Vec<Option<UpsertOutcome>> = vec![None; upserts.len()];
+    let mut pending: Vec<usize> = (0..upserts.len()).collect();
+    for attempt in 0..6 {
+        if pending.is_empty() {
+            break;
+        }
+        let plans: Vec<(usize, Planned)> = futures::stream::iter(pending.iter().copied())
+            .map(|index| async move {
+                plan_upsert(app, tenant, &upserts[index], surface, now_millis)
+                    .await
+                    .map(|plan| (index, plan))
+            })
+            .buffered(16)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        // After a conflict, each customer commits on its own.
+        let per_group = if attempt == 0 {
+            MAX_TRANSACTION_ACTIONS
+        } else {
+            1
+        };
+        let mut groups: Vec<Group> = vec![Group::default()];
+        for (index, plan) in plans {
+            if plan.actions.is_empty() {
+                outcomes[index] = Some(plan.outcome);
+                continue;
+            }
+            let open = groups.last_mut().expect("one group at least");
+            if !open.fits(&plan.actions, per_group) {
+                groups.push(Group::default());
+            }
+            groups
+                .last_mut()
+                .expect("one group at least")
+                .add(index, plan.actions);
+            outcomes[index] = Some(plan.outcome);
+        }
+        let mut retry = Vec::new();
+        for Group {
+            indices, actions, ..
+        } in groups.into_iter().filter(|group| !group.indices.is_empty())
+        {
+            match app.table.transact(actions).await {
+                Ok(()) => {}
+                Err(StorageError::TransactionCanceled { .. } | StorageError::Contention(_)) => {
+                    for index in indices {
+                        outcomes[index] = None;
+                        retry.push(index);
+                    }
+                }
+                // A customer whose writes cannot be stored (an item over the size limit)
+                // is refused alone; the others of its group are tried again.
+                Err(StorageError::InvalidRequest(why)) if indices.len() == 1 => {
+                    outcomes[indices[0]] = Some(UpsertOutcome::Refused(format!(
+                        "the customer's data cannot be stored: {why}"
+                    )));
+                }
+                Err(StorageError::InvalidRequest(_)) => {
+                    for index in indices {
+                        outcomes[index] = None;
+                        retry.push(index);
+                    }
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        pending = retry;
+    }
+    if !pending.is_empty() {
+        return Err(CustomerError::Busy);
+    }
+    Ok(outcomes.into_iter().flatten().collect())
 }
 
 /// Whether the tenant's catalog has an attribute of this name.

@@ -41,11 +41,11 @@ pub enum Vendor {
 }
 
 /// One complaint about the input: which row, which field, which rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
 pub struct Problem {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     pub rule: String,
 }
@@ -361,7 +361,8 @@ pub struct ScheduledTask {
     pub name: &'static str,
     /// How often the local server runs it (template.yaml sets the AWS schedule).
     pub local_interval: std::time::Duration,
-    pub run: fn(Arc<App>) -> TaskFuture,
+    /// Runs once for an event: the EventBridge or S3 event in AWS, `null` for a local tick.
+    pub run: fn(Arc<App>, Value) -> TaskFuture,
 }
 
 impl std::fmt::Debug for ScheduledTask {
@@ -396,8 +397,14 @@ pub async fn dispatch(app: Arc<App>, family: &'static Family, request: Request) 
     let span = tracing::info_span!("request", request_id = %id, family = family.name, method = %request.method(), path = %request.uri().path());
     async move {
         let size = body_bytes(&request).len();
-        let outcome = if size > family.max_body_bytes {
-            Err(body_too_large(family.max_body_bytes))
+        let limit = app
+            .settings
+            .inline_body_limit
+            .map_or(family.max_body_bytes, |inline| {
+                inline.min(family.max_body_bytes)
+            });
+        let outcome = if size > limit {
+            Err(body_too_large(family.vendor, limit))
         } else {
             (family.handler)(app, request).await
         };
@@ -416,11 +423,17 @@ pub async fn dispatch(app: Arc<App>, family: &'static Family, request: Request) 
 }
 
 /// The 413 every route gives above its limit.
-pub fn body_too_large(limit: usize) -> ApiError {
+pub fn body_too_large(vendor: Vendor, limit: usize) -> ApiError {
+    let instead = match vendor {
+        Vendor::Aixon => {
+            "POST /custdata/v1/aixon/csv-upload/{resourceId}/uploads for a presigned upload URL, which takes bodies of any size"
+        }
+        _ => "split the request",
+    };
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "PAYLOAD_TOO_LARGE",
-        format!("the request body exceeds this route's limit of {limit} bytes; upload larger bodies through the presigned-upload extension under /custdata/v1"),
+        format!("the request body exceeds this route's inline limit of {limit} bytes; {instead}"),
     )
     .with_problem(None, Some("body"), format!("at most {limit} bytes"))
 }

@@ -34,7 +34,9 @@ pub fn init_readable_logs() {
 /// Runs one family as a Lambda function until the runtime stops it.
 pub async fn run(family: &'static Family) -> Result<(), lambda_http::Error> {
     init_json_logs();
-    let app = Arc::new(App::from_env().await?);
+    let mut app = App::from_env().await?;
+    app.settings.inline_body_limit = Some(crate::app::LAMBDA_INLINE_BODY_LIMIT);
+    let app = Arc::new(app);
     lambda_http::run(lambda_http::service_fn(move |request| {
         let app = app.clone();
         async move { Ok::<_, Infallible>(dispatch(app, family, request).await) }
@@ -47,10 +49,10 @@ pub async fn run_scheduled(task: &'static ScheduledTask) -> Result<(), lambda_ru
     init_json_logs();
     let app = Arc::new(App::from_env().await?);
     lambda_runtime::run(lambda_runtime::service_fn(
-        move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let app = app.clone();
             async move {
-                let report = (task.run)(app).await?;
+                let report = (task.run)(app, event.payload).await?;
                 tracing::info!(task = task.name, %report, "scheduled task done");
                 Ok::<_, lambda_runtime::Error>(report)
             }

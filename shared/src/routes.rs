@@ -2,6 +2,7 @@
 //! local server, for the same route) runs. template.yaml names the binary per route; this
 //! maps it to code.
 
+use crate::aixon;
 use crate::http::{Family, ScheduledTask};
 use crate::mxo::{customer, datastores};
 
@@ -14,10 +15,11 @@ pub static FAMILIES: &[&Family] = &[
     &customer::ACTIVITY_FAMILY,
     &customer::STRUCTURE_FAMILY,
     &customer::DELETE_FAMILY,
+    &aixon::UPLOAD_FAMILY,
 ];
 
 /// Every scheduled task; a test checks it against template.yaml's Schedule events.
-pub static SCHEDULED: &[&ScheduledTask] = &[&datastores::SWEEP_TASK];
+pub static SCHEDULED: &[&ScheduledTask] = &[&datastores::SWEEP_TASK, &aixon::IMPORT_TASK];
 
 /// The family a binary runs.
 pub fn family(binary: &str) -> Option<&'static Family> {

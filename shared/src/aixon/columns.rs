@@ -8,10 +8,20 @@ use std::io::Read;
 
 use serde::Serialize;
 
+use super::body::{Format, Record, read_records};
+use super::store::Mode;
 use crate::http::Problem;
 
 /// Problems listed in one rejection; the count says how many there were in all.
 pub const MAX_LISTED_PROBLEMS: usize = 100;
+/// Columns of one data cell.
+pub const MAX_COLUMNS: usize = 200;
+/// Characters of a column name.
+pub const MAX_NAME_CHARS: usize = 128;
+/// Characters of one value (a multi-value counts as one value).
+pub const MAX_VALUE_CHARS: usize = 1_000;
+/// Characters of a customuid.
+pub const MAX_CUSTOMUID_CHARS: usize = 256;
 
 /// The goal names a `goal_` column may carry.
 const GOALS: [&str; 8] = [
@@ -116,28 +126,53 @@ fn problem(row: Option<usize>, column: Option<&str>, rule: impl Into<String>) ->
 }
 
 impl Header {
+    pub fn names(&self) -> Vec<String> {
+        self.columns.iter().map(|(name, _)| name.clone()).collect()
+    }
+
     /// Checks a header: names trimmed, every name allowed, none twice, `customuid` present.
-    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Header, Vec<Problem>> {
+    pub fn parse<'a>(
+        row: Option<usize>,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Header, Vec<Problem>> {
         let mut columns = Vec::new();
         let mut problems = Vec::new();
         let mut seen = HashSet::new();
         for raw in names {
             let name = raw.trim();
+            if name.chars().count() > MAX_NAME_CHARS {
+                problems.push(problem(
+                    row,
+                    Some(name),
+                    format!("column names have at most {MAX_NAME_CHARS} characters"),
+                ));
+                continue;
+            }
             if !seen.insert(name.to_string()) {
-                problems.push(problem(Some(1), Some(name), "appears twice in the header"));
+                problems.push(problem(row, Some(name), "appears twice in the header"));
                 continue;
             }
             match ColumnKind::of(name) {
                 Ok(kind) => columns.push((name.to_string(), kind)),
-                Err(rule) => problems.push(problem(Some(1), Some(name), rule)),
+                Err(rule) => problems.push(problem(row, Some(name), rule)),
             }
+        }
+        if seen.len() > MAX_COLUMNS {
+            problems.push(problem(
+                row,
+                None,
+                format!(
+                    "a data cell has at most {MAX_COLUMNS} columns, the header has {}",
+                    seen.len()
+                ),
+            ));
         }
         if !columns
             .iter()
             .any(|(_, kind)| *kind == ColumnKind::CustomUid)
         {
             problems.push(problem(
-                Some(1),
+                row,
                 Some("customuid"),
                 "the header needs a customuid column",
             ));
@@ -151,8 +186,11 @@ impl Header {
 
     /// Checks one row's values against the header.
     pub fn check_row(&self, number: usize, values: &[&str]) -> Result<Row, Vec<Problem>> {
+        let mut problems = Vec::new();
+        // A row of the wrong width is refused, never padded (padding would shift values into
+        // the wrong columns); the values it has are still checked, to name every problem.
         if values.len() != self.columns.len() {
-            return Err(vec![problem(
+            problems.push(problem(
                 Some(number),
                 None,
                 format!(
@@ -160,9 +198,8 @@ impl Header {
                     values.len(),
                     self.columns.len()
                 ),
-            )]);
+            ));
         }
-        let mut problems = Vec::new();
         let mut cells = BTreeMap::new();
         let mut customuid = String::new();
         for ((name, kind), raw) in self.columns.iter().zip(values) {
@@ -171,6 +208,19 @@ impl Header {
                 if *kind == ColumnKind::CustomUid {
                     problems.push(problem(Some(number), Some(name), "customuid is required"));
                 }
+                continue;
+            }
+            let limit = if *kind == ColumnKind::CustomUid {
+                MAX_CUSTOMUID_CHARS
+            } else {
+                MAX_VALUE_CHARS
+            };
+            if value.chars().count() > limit {
+                problems.push(problem(
+                    Some(number),
+                    Some(name),
+                    format!("values of this column have at most {limit} characters"),
+                ));
                 continue;
             }
             match check_value(*kind, value) {
@@ -191,6 +241,46 @@ impl Header {
             })
         } else {
             Err(problems)
+        }
+    }
+}
+
+/// The header a cell has after an update with `new`: PATCH and the rows of a new cell keep
+/// it exactly (same names, same order); PUT keeps every existing column and may add more.
+pub fn fit_header(
+    current: &[String],
+    new: &Header,
+    mode: Mode,
+) -> Result<Vec<String>, Vec<Problem>> {
+    let names = new.names();
+    match mode {
+        Mode::Create | Mode::Patch if names == current => Ok(names),
+        Mode::Create | Mode::Patch => Err(vec![problem(
+            None,
+            None,
+            format!(
+                "PATCH needs the cell's columns in the cell's order ({}); got ({}). Use PUT /api_upload/v1/csv-upload/{{resourceId}} to add columns",
+                current.join(", "),
+                names.join(", ")
+            ),
+        )]),
+        Mode::Put => {
+            let missing: Vec<Problem> = current
+                .iter()
+                .filter(|column| !names.contains(column))
+                .map(|column| {
+                    problem(
+                        None,
+                        Some(column),
+                        "PUT may add columns but keeps every existing one: this column is missing (send it with empty values to leave them empty)",
+                    )
+                })
+                .collect();
+            if missing.is_empty() {
+                Ok(names)
+            } else {
+                Err(missing)
+            }
         }
     }
 }
@@ -242,99 +332,131 @@ pub struct Checked {
 /// there were. Nothing of a refused body is applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejection {
+    /// The body's header, when it was readable (a PATCH or PUT also checks it against the cell).
+    pub header: Option<Header>,
     pub problems: Vec<Problem>,
     pub total: usize,
     pub rows_rejected: usize,
 }
 
-impl Rejection {
-    fn of(problems: Vec<Problem>) -> Rejection {
-        let rows: HashSet<Option<usize>> = problems.iter().map(|p| p.row).collect();
+/// Problems as they are found, in row order: the first [`MAX_LISTED_PROBLEMS`] kept, the
+/// rest only counted, so a body of a million bad rows costs no more memory than one.
+#[derive(Debug, Default)]
+struct Problems {
+    listed: Vec<Problem>,
+    total: usize,
+    rows_rejected: usize,
+    last_row: Option<Option<usize>>,
+}
+
+impl Problems {
+    fn push(&mut self, found: Problem) {
+        if self.last_row != Some(found.row) {
+            self.rows_rejected += 1;
+            self.last_row = Some(found.row);
+        }
+        self.total += 1;
+        if self.listed.len() < MAX_LISTED_PROBLEMS {
+            self.listed.push(found);
+        }
+    }
+
+    fn append(&mut self, found: &mut Vec<Problem>) {
+        for one in found.drain(..) {
+            self.push(one);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    fn into_rejection(self, header: Option<Header>) -> Rejection {
         Rejection {
-            total: problems.len(),
-            rows_rejected: rows.len(),
-            problems: problems.into_iter().take(MAX_LISTED_PROBLEMS).collect(),
+            header,
+            problems: self.listed,
+            total: self.total,
+            rows_rejected: self.rows_rejected,
         }
     }
 }
 
-/// Streams a CSV body through the column rules, handing each valid row to `on_row`. The
-/// whole body is checked: a body with any bad row is rejected with every problem found
-/// (duplicate customuids included), so the caller applies rows only after `Ok` — or, as the
-/// import step does, checks first and applies in a second pass.
-pub fn check_csv(body: impl Read, mut on_row: impl FnMut(Row)) -> Result<Checked, Rejection> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(body);
-    let mut records = reader.records();
-    let header = match records.next() {
-        None => {
-            return Err(Rejection::of(vec![problem(
-                Some(1),
-                None,
-                "the body is empty: it needs a header line",
-            )]));
-        }
-        Some(Err(error)) => {
-            return Err(Rejection::of(vec![problem(
-                Some(1),
-                None,
-                format!("not CSV: {error}"),
-            )]));
-        }
-        Some(Ok(record)) => Header::parse(record.iter()).map_err(Rejection::of)?,
-    };
-    let customuid_column = header
-        .columns
-        .iter()
-        .position(|(_, kind)| *kind == ColumnKind::CustomUid)
-        .unwrap_or(0);
-    let mut problems = Vec::new();
+/// Streams a body through the column rules, handing each valid row to `on_row`. The whole
+/// body is checked: a body with any bad row is rejected with every problem found (duplicate
+/// customuids included), and `on_row` stops being called at the first problem, so a caller
+/// applies rows only after `Ok` — or, as the import step does, checks first and applies in
+/// a second pass.
+pub fn check_body(
+    format: Format,
+    body: impl Read,
+    mut on_row: impl FnMut(Row),
+) -> Result<Checked, Rejection> {
+    let header_row = (format == Format::Csv).then_some(1);
+    let mut header: Option<Header> = None;
+    let mut customuid_column = 0;
+    let mut problems = Problems::default();
     let mut seen = HashSet::new();
     let mut rows = 0;
-    for (index, record) in records.enumerate() {
-        let number = index + 2;
-        let record = match record {
-            Ok(record) => record,
-            Err(error) => {
-                problems.push(problem(Some(number), None, format!("not CSV: {error}")));
-                continue;
-            }
-        };
-        let values: Vec<&str> = record.iter().collect();
-        // A customuid counts once per request, whether or not the rest of its row is valid;
-        // duplicates are found by hash, so memory stays small however long the body.
-        let customuid = values
-            .get(customuid_column)
-            .map(|value| value.trim())
-            .filter(|value| !value.is_empty());
-        if let Some(customuid) = customuid {
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            customuid.hash(&mut hasher);
-            if !seen.insert(hasher.finish()) {
-                problems.push(problem(
-                    Some(number),
-                    Some("customuid"),
-                    format!("customuid {customuid:?} appears twice in this request"),
-                ));
-                continue;
-            }
-        }
-        match header.check_row(number, &values) {
-            Ok(row) => {
-                rows += 1;
-                if problems.is_empty() {
-                    on_row(row);
+    let read = read_records(format, body, |record| {
+        match record {
+            Record::Header(names) => {
+                match Header::parse(header_row, names.iter().map(String::as_str)) {
+                    Ok(parsed) => {
+                        customuid_column = parsed
+                            .columns
+                            .iter()
+                            .position(|(_, kind)| *kind == ColumnKind::CustomUid)
+                            .unwrap_or(0);
+                        header = Some(parsed);
+                    }
+                    Err(mut found) => {
+                        problems.append(&mut found);
+                        return false;
+                    }
                 }
             }
-            Err(mut found) => problems.append(&mut found),
+            Record::BadRow { number, rule } => problems.push(problem(Some(number), None, rule)),
+            Record::Row { number, values } => {
+                let Some(header) = &header else { return false };
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                // A customuid counts once per request, whether or not the rest of its row is
+                // valid; duplicates are found by a 64-bit hash, so memory stays at 8 bytes a
+                // row however wide the rows are.
+                let customuid = values
+                    .get(customuid_column)
+                    .map(|value| value.trim())
+                    .filter(|value| !value.is_empty());
+                if let Some(customuid) = customuid {
+                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                    customuid.hash(&mut hasher);
+                    if !seen.insert(hasher.finish()) {
+                        problems.push(problem(
+                            Some(number),
+                            Some("customuid"),
+                            format!("customuid {customuid:?} appears twice in this request"),
+                        ));
+                        return true;
+                    }
+                }
+                match header.check_row(number, &values) {
+                    Ok(row) => {
+                        rows += 1;
+                        if problems.is_empty() {
+                            on_row(row);
+                        }
+                    }
+                    Err(mut found) => problems.append(&mut found),
+                }
+            }
         }
+        true
+    });
+    if let Err(unreadable) = read {
+        problems.push(problem(unreadable.row, None, unreadable.rule));
     }
-    if problems.is_empty() {
-        Ok(Checked { header, rows })
-    } else {
-        Err(Rejection::of(problems))
+    match header {
+        Some(header) if problems.is_empty() => Ok(Checked { header, rows }),
+        header => Err(problems.into_rejection(header)),
     }
 }
 
@@ -366,7 +488,8 @@ mod tests {
                     crm001,\"x1,x2\",31,\"cooking, writing\",1,1600000000\n\
                     crm002,,,,0,0\n";
         let mut seen = Vec::new();
-        let checked = check_csv(body.as_bytes(), |row| seen.push(row)).expect("valid");
+        let checked =
+            check_body(Format::Csv, body.as_bytes(), |row| seen.push(row)).expect("valid");
         assert_eq!(checked.rows, 2);
         assert_eq!(seen[0].customuid, "crm001");
         assert_eq!(
@@ -393,7 +516,7 @@ mod tests {
                     c3,1\n\
                     c1,2,0,0\n\
                     ,1,1,0\n";
-        let rejection = check_csv(body.as_bytes(), |_| {
+        let rejection = check_body(Format::Csv, body.as_bytes(), |_| {
             panic!("no row is applied from a bad body")
         })
         .expect_err("refused");
@@ -428,15 +551,20 @@ mod tests {
 
     #[test]
     fn a_bad_header_is_refused_before_any_row() {
-        let rejection = check_csv("customuid,age,customuid\nc1,1,c1\n".as_bytes(), |_| {})
-            .expect_err("refused");
+        let rejection = check_body(
+            Format::Csv,
+            "customuid,age,customuid\nc1,1,c1\n".as_bytes(),
+            |_| {},
+        )
+        .expect_err("refused");
         let fields: Vec<&str> = rejection
             .problems
             .iter()
             .filter_map(|p| p.field.as_deref())
             .collect();
         assert_eq!(fields, vec!["age", "customuid"]);
-        let missing = check_csv("email\nx@y\n".as_bytes(), |_| {}).expect_err("refused");
+        let missing =
+            check_body(Format::Csv, "email\nx@y\n".as_bytes(), |_| {}).expect_err("refused");
         assert!(missing.problems[0].rule.contains("needs a customuid"));
     }
 }

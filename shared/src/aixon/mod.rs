@@ -1,6 +1,436 @@
-//! Appier AIXON csv-upload (contract: `../shared/contracts/aixon.md`).
-//!
-//! So far: the column rules and the streamed CSV check ([`columns`]). The routes, the queued
-//! imports through the blob store and the customer-store writes are issue 6's remaining work.
+//! Appier AIXON csv-upload (contracts/aixon.md): data cells of customer data, written
+//! through `x-api-key`, in JSON or CSV. A write is checked whole (all or nothing), stored in
+//! the blob store and answered as soon as it is durable; the import step applies it to the
+//! cell and to the shared customer store (customuid is the tenant's customer key).
 
+pub mod body;
 pub mod columns;
+pub mod import;
+pub mod store;
+
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use self::body::Format;
+use self::columns::{Rejection, check_body, fit_header};
+use self::store::{Cell, Mode, Status, UpdateRecord};
+use crate::app::App;
+use crate::customers::{self, CustomerRef, Identifier};
+use crate::http::{
+    ApiError, Family, Request, Response, ScheduledTask, Vendor, body_bytes, header, json_response,
+    media_type, path_parameter,
+};
+use crate::storage::{BlobReader, keys};
+use crate::tenancy::{CredentialKind, Presented, TenantId, authenticate};
+
+/// The vendor's request limit; the local server takes bodies this large inline.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Characters of `x-node-description`.
+pub const MAX_DESCRIPTION_CHARS: usize = 256;
+/// How long a presigned upload URL works.
+pub const UPLOAD_URL_SECONDS: u64 = 3600;
+
+/// Every csv-upload route and the `/custdata/v1/aixon` extensions.
+pub static UPLOAD_FAMILY: Family = Family {
+    name: "aixon-upload",
+    vendor: Vendor::Aixon,
+    max_body_bytes: MAX_BODY_BYTES,
+    handler: |app, request| Box::pin(upload(app, request)),
+};
+
+/// Applies queued bodies: S3 events and a schedule in AWS, a timer locally.
+pub static IMPORT_TASK: ScheduledTask = ScheduledTask {
+    name: "aixon-import",
+    local_interval: std::time::Duration::from_millis(500),
+    run: |app, event| Box::pin(import::handle_event(app, event)),
+};
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+}
+
+fn not_found(what: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", what)
+}
+
+/// The tenant of the request's `x-api-key`.
+async fn api_key_tenant(app: &App, request: &Request) -> Result<TenantId, ApiError> {
+    let secret = header(request, "x-api-key").unwrap_or_default().trim();
+    if secret.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "the x-api-key header is required",
+        ));
+    }
+    let presented = Presented::Bearer {
+        kind: CredentialKind::AixonApiKey,
+        secret,
+    };
+    Ok(authenticate(app.table.as_ref(), presented).await?.tenant)
+}
+
+fn success(message: Value) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({"message": message, "status": "success"}),
+    )
+}
+
+/// What a request asks for, by method and path.
+enum Route {
+    List,
+    Create,
+    Update(Mode),
+    NewUpload,
+    UpdateStatus,
+    ReadRow,
+    EraseCustomer,
+}
+
+fn route(request: &Request) -> Option<Route> {
+    let path = request.uri().path();
+    let method = request.method();
+    let has = |name: &str| path_parameter(request, name).is_some();
+    Some(if path.starts_with("/custdata/v1/aixon/customers/") {
+        Route::EraseCustomer
+    } else if path.starts_with("/custdata/v1/aixon/") {
+        if has("updateId") {
+            Route::UpdateStatus
+        } else if has("customuid") {
+            Route::ReadRow
+        } else {
+            Route::NewUpload
+        }
+    } else if !has("resourceId") {
+        match *method {
+            Method::GET => Route::List,
+            Method::PUT => Route::Create,
+            _ => return None,
+        }
+    } else {
+        match *method {
+            Method::PUT => Route::Update(Mode::Put),
+            // curl without -X sends POST (the seed's examples): the non-destructive PATCH.
+            Method::PATCH | Method::POST => Route::Update(Mode::Patch),
+            _ => return None,
+        }
+    })
+}
+
+async fn upload(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+    let tenant = api_key_tenant(&app, &request).await?;
+    let resource = path_parameter(&request, "resourceId").unwrap_or_default();
+    match route(&request) {
+        Some(Route::List) => list(&app, &tenant).await,
+        Some(Route::Create) => create(&app, &tenant, &request).await,
+        Some(Route::Update(mode)) => update(&app, &tenant, &resource, mode, &request).await,
+        Some(Route::NewUpload) => new_upload(&app, &tenant, &resource, &request).await,
+        Some(Route::UpdateStatus) => {
+            let update_id = path_parameter(&request, "updateId").unwrap_or_default();
+            let update = store::get_update(&app, &tenant, &resource, &update_id)
+                .await?
+                .ok_or_else(|| {
+                    not_found(format!("no update {update_id} of data cell {resource}"))
+                })?;
+            Ok(json_response(StatusCode::OK, &update.to_status()))
+        }
+        Some(Route::ReadRow) => {
+            let customuid = path_parameter(&request, "customuid").unwrap_or_default();
+            let row = store::get_row(&app, &tenant, &resource, &customuid)
+                .await?
+                .ok_or_else(|| {
+                    not_found(format!(
+                        "data cell {resource} has no row for this customuid"
+                    ))
+                })?;
+            Ok(json_response(StatusCode::OK, &row))
+        }
+        Some(Route::EraseCustomer) => {
+            let customuid = path_parameter(&request, "customuid").unwrap_or_default();
+            erase(&app, &tenant, &customuid).await
+        }
+        None => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            format!("{} is not allowed here", request.method()),
+        )),
+    }
+}
+
+async fn list(app: &App, tenant: &TenantId) -> Result<Response, ApiError> {
+    let mut entries = vec![
+        json!({"DESCRIPTION": "GET all csv-upload resources", "SUPPORT_METHODS": ["GET"], "URL": "/api_upload/v1/csv-upload"}),
+        json!({"DESCRIPTION": "Create a new CSV Upload node", "SUPPORT_METHODS": ["PUT"], "URL": "/api_upload/v1/csv-upload"}),
+    ];
+    entries.extend(
+        store::list_cells(app, tenant)
+            .await?
+            .into_iter()
+            .map(|cell| {
+                json!({
+                    "DESCRIPTION": format!("Upload csv data {}: {}", cell.id, cell.description),
+                    "SUPPORT_METHODS": ["PUT", "PATCH"],
+                    "URL": format!("/api_upload/v1/csv-upload/{}", cell.id),
+                })
+            }),
+    );
+    Ok(success(Value::Array(entries)))
+}
+
+/// The body's format from its content type; 415 for any other.
+fn body_format(request: &Request) -> Result<Format, ApiError> {
+    let media = media_type(request).unwrap_or_default();
+    Format::of_media_type(&media).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            format!(
+                "Content-Type {media:?} is not taken: send application/json ({{\"header\", \"data\"}}) or text/csv"
+            ),
+        )
+    })
+}
+
+fn rejected(rejection: Rejection) -> ApiError {
+    let mut error = bad_request(format!(
+        "{} rows rejected, {} problems{}; nothing was written",
+        rejection.rows_rejected,
+        rejection.total,
+        if rejection.total > rejection.problems.len() {
+            format!(" (the first {} are listed)", rejection.problems.len())
+        } else {
+            String::new()
+        }
+    ));
+    error.problems = rejection.problems;
+    error
+}
+
+fn header_refused(problems: Vec<crate::http::Problem>) -> ApiError {
+    let mut error = bad_request("the header does not fit the data cell; nothing was written");
+    error.problems = problems;
+    error
+}
+
+/// Checks an inline body whole; its header if it passes.
+fn check_inline(format: Format, request: &Request) -> Result<columns::Checked, ApiError> {
+    check_body(format, body_bytes(request), |_| {}).map_err(rejected)
+}
+
+async fn create(app: &App, tenant: &TenantId, request: &Request) -> Result<Response, ApiError> {
+    let description = header(request, "x-node-description")
+        .unwrap_or_default()
+        .trim();
+    if description.is_empty() || description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(
+            bad_request("the x-node-description header names the new data cell").with_problem(
+                None,
+                Some("x-node-description"),
+                format!("required, 1 to {MAX_DESCRIPTION_CHARS} characters"),
+            ),
+        );
+    }
+    let format = body_format(request)?;
+    let checked = check_inline(format, request)?;
+    let cell = store::create_cell(
+        app,
+        tenant,
+        description,
+        &checked.header.names(),
+        app.clock.now_millis(),
+    )
+    .await?
+    .map_err(|rule| bad_request(rule.clone()).with_problem(None, None, rule))?;
+    let update = accept(
+        app,
+        tenant,
+        &cell,
+        Mode::Create,
+        format,
+        checked.rows,
+        request,
+    )
+    .await?;
+    Ok(success(
+        json!({"RESOURCE_ID": cell.id, "STATUS": "CREATED", "UPDATE_ID": update.id}),
+    ))
+}
+
+async fn update(
+    app: &App,
+    tenant: &TenantId,
+    resource: &str,
+    mode: Mode,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let format = body_format(request)?;
+    let checked = match check_body(format, body_bytes(request), |_| {}) {
+        Ok(checked) => checked,
+        Err(mut rejection) => {
+            // Name the columns the header drops too, not only the bad rows.
+            let cell = store::get_cell(app, tenant, resource).await?;
+            if let (Some(cell), Some(header)) = (cell, &rejection.header)
+                && let Err(mut dropped) = fit_header(&cell.header, header, mode)
+            {
+                rejection.total += dropped.len();
+                dropped.append(&mut rejection.problems);
+                dropped.truncate(columns::MAX_LISTED_PROBLEMS);
+                rejection.problems = dropped;
+            }
+            return Err(rejected(rejection));
+        }
+    };
+    for _ in 0..6 {
+        let cell = store::get_cell(app, tenant, resource)
+            .await?
+            .ok_or_else(|| not_found(format!("no data cell {resource}")))?;
+        let header = fit_header(&cell.header, &checked.header, mode).map_err(header_refused)?;
+        if header != cell.header && !store::set_header(app, tenant, &cell, &header).await? {
+            continue;
+        }
+        let update = accept(app, tenant, &cell, mode, format, checked.rows, request).await?;
+        return Ok(success(
+            json!({"RESOURCE_ID": cell.id, "STATUS": "RECEIVED", "UPDATE_ID": update.id}),
+        ));
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "CONFLICT",
+        "the data cell's columns are being changed by other requests; retry",
+    ))
+}
+
+/// Queues a checked inline body: its update record, then the body itself in the blob store
+/// (whose arrival is what triggers the import). Answered only once both are durable.
+async fn accept(
+    app: &App,
+    tenant: &TenantId,
+    cell: &Cell,
+    mode: Mode,
+    format: Format,
+    rows: usize,
+    request: &Request,
+) -> Result<UpdateRecord, ApiError> {
+    let now = app.clock.now_millis();
+    let id = store::next_update_id(app, tenant, &cell.id).await?;
+    let mut update = UpdateRecord::new(id, &cell.id, mode, format, now);
+    update.checked = true;
+    update.rows = rows;
+    store::put_update(app, tenant, &update, None).await?;
+    let bytes = body_bytes(request).to_vec();
+    let reader: BlobReader = Box::pin(std::io::Cursor::new(bytes));
+    app.blobs
+        .put(
+            &keys::aixon_blob(tenant, &cell.id, &update.id),
+            format.media_type(),
+            reader,
+        )
+        .await?;
+    Ok(update)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadRequest {
+    mode: String,
+    #[serde(rename = "contentType")]
+    content_type: String,
+}
+
+/// The presigned-upload extension: a URL to PUT a body of any size to; the body is checked
+/// and applied when it arrives, like an inline PATCH or PUT.
+async fn new_upload(
+    app: &App,
+    tenant: &TenantId,
+    resource: &str,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let asked: UploadRequest = serde_json::from_slice(body_bytes(request)).map_err(|error| {
+        bad_request(format!("the body is {{\"mode\": \"PATCH\"|\"PUT\", \"contentType\": \"text/csv\"|\"application/json\"}}: {error}"))
+    })?;
+    let mode = match asked.mode.to_ascii_uppercase().as_str() {
+        "PATCH" => Mode::Patch,
+        "PUT" => Mode::Put,
+        _ => {
+            return Err(bad_request("mode is PATCH or PUT").with_problem(
+                None,
+                Some("mode"),
+                "PATCH or PUT",
+            ));
+        }
+    };
+    let format = Format::of_media_type(&asked.content_type).ok_or_else(|| {
+        bad_request("contentType is text/csv or application/json").with_problem(
+            None,
+            Some("contentType"),
+            "text/csv or application/json",
+        )
+    })?;
+    let cell = store::get_cell(app, tenant, resource)
+        .await?
+        .ok_or_else(|| not_found(format!("no data cell {resource}")))?;
+    let now = app.clock.now_millis();
+    let id = store::next_update_id(app, tenant, &cell.id).await?;
+    let mut update = UpdateRecord::new(id, &cell.id, mode, format, now);
+    let presigned = app
+        .blobs
+        .presign_put(
+            &keys::aixon_blob(tenant, &cell.id, &update.id),
+            format.media_type(),
+            std::time::Duration::from_secs(UPLOAD_URL_SECONDS),
+        )
+        .await?;
+    update.status = Status::WaitingForUpload;
+    update.upload_expires_at = Some(presigned.expires_at);
+    store::put_update(app, tenant, &update, None).await?;
+    let headers: serde_json::Map<String, Value> = presigned
+        .headers
+        .iter()
+        .map(|(name, value)| (name.clone(), json!(value)))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "UPLOAD_ID": update.id,
+            "UPDATE_ID": update.id,
+            "RESOURCE_ID": cell.id,
+            "UPLOAD_URL": presigned.url,
+            "METHOD": presigned.method,
+            "HEADERS": headers,
+            "EXPIRES_AT": presigned.expires_at,
+        }),
+    ))
+}
+
+/// The erasure extension: the customer leaves every cell and the customer store, and stays
+/// suppressed (later rows for it are refused, per row).
+async fn erase(app: &App, tenant: &TenantId, customuid: &str) -> Result<Response, ApiError> {
+    if customuid.is_empty() || customuid.chars().count() > columns::MAX_CUSTOMUID_CHARS {
+        return Err(not_found("no such customer"));
+    }
+    let named = CustomerRef {
+        tid: None,
+        identifiers: vec![Identifier::customer_key(customuid)],
+    };
+    let erased = customers::erase(app, tenant, &named, app.clock.now_millis())
+        .await
+        .map_err(|error| match error {
+            customers::CustomerError::Storage(storage) => storage.into(),
+            busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "BUSY", busy.to_string())
+                .with_header("retry-after", "1"),
+        })?;
+    let cells = store::delete_rows(app, tenant, customuid).await?;
+    if erased.is_none() && cells == 0 {
+        return Err(not_found("no customer with this customuid"));
+    }
+    Ok(success(json!({
+        "CUSTOMUID": customuid,
+        "STATUS": "ERASED",
+        "CELLS": cells,
+        "COMPLETE": erased.is_none_or(|erased| erased.complete),
+    })))
+}

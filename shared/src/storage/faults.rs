@@ -101,3 +101,77 @@ impl ItemTable for RefusingPartOfBatches {
         self.inner.scan_prefix(pk_prefix).await
     }
 }
+
+/// Passes reads through and lets `writes` writes (puts, updates, deletes, batch chunks,
+/// transactions) through; every later write fails as if the process had died between two
+/// writes — nothing after the cut is written.
+pub struct CrashingAfterWrites {
+    inner: Arc<dyn ItemTable>,
+    writes_left: AtomicUsize,
+}
+
+impl CrashingAfterWrites {
+    pub fn new(inner: Arc<dyn ItemTable>, writes: usize) -> Self {
+        CrashingAfterWrites {
+            inner,
+            writes_left: AtomicUsize::new(writes),
+        }
+    }
+
+    fn write_allowed(&self) -> Result<(), StorageError> {
+        self.writes_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .map(|_| ())
+            .map_err(|_| StorageError::Unavailable("injected crash: no more writes".into()))
+    }
+}
+
+#[async_trait]
+impl ItemTable for CrashingAfterWrites {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StorageError> {
+        self.inner.get(key).await
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StorageError> {
+        self.write_allowed()?;
+        self.inner.put(item, condition).await
+    }
+
+    async fn update(
+        &self,
+        key: &Key,
+        update: Update,
+        condition: Condition,
+    ) -> Result<Item, StorageError> {
+        self.write_allowed()?;
+        self.inner.update(key, update, condition).await
+    }
+
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<Option<Item>, StorageError> {
+        self.write_allowed()?;
+        self.inner.delete(key, condition).await
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StorageError> {
+        self.inner.query(query).await
+    }
+
+    async fn write_chunk(
+        &self,
+        chunk: Vec<WriteRequest>,
+    ) -> Result<Vec<WriteRequest>, StorageError> {
+        self.write_allowed()?;
+        self.inner.write_chunk(chunk).await
+    }
+
+    async fn transact(&self, actions: Vec<TransactAction>) -> Result<(), StorageError> {
+        self.write_allowed()?;
+        self.inner.transact(actions).await
+    }
+
+    async fn scan_prefix(&self, pk_prefix: &str) -> Result<Vec<Item>, StorageError> {
+        self.inner.scan_prefix(pk_prefix).await
+    }
+}

@@ -19,6 +19,10 @@
 //! | attribute catalog | `T#{tenant}#ATTRDEF` | `{name}` | attribute writers | structure validation |
 //! | pull structure | `T#{tenant}#STRUCT` | `{structureApiName}` | admin route | customer-structure |
 //! | erasure status | `T#{tenant}#ERASURE` | `{hmac(tid)}` | customer-delete | sweep, admin |
+//! | AIXON data cell | `T#{tenant}#AIXCELL` | `CELL#{resourceId}` | aixon-upload | aixon-upload, aixon-import |
+//! | AIXON import lease of a cell | `T#{tenant}#AIXCELL` | `LEASE#{resourceId}` (expires) | aixon-import | aixon-import |
+//! | AIXON update (queued import) | `T#{tenant}#AIXUPD#{resourceId}` | `{updateId}` (time-ordered) | aixon-upload, aixon-import | status extension |
+//! | AIXON row of a cell | `T#{tenant}#AIXROW#{resourceId}#{hmac(customuid)[..2]}` | `{hmac(customuid)}` | aixon-import (with the customer) | row extension, erasure |
 //!
 //! Lookup ids of secrets are SHA-256 hashes, never the secret itself. Surfaces add their
 //! own item types here, one row each, keeping the tenant prefix.
@@ -198,4 +202,50 @@ pub fn structure(tenant: &TenantId, api_name: &str) -> Key {
 /// the tid; the admin reads their status.
 pub fn erasure(tenant: &TenantId, tid_hash: &str) -> Key {
     Key::new(tenant_scoped_pk(tenant, "ERASURE"), tid_hash)
+}
+
+/// AIXON data cells and their import leases.
+pub fn aixon_cells_pk(tenant: &TenantId) -> String {
+    tenant_scoped_pk(tenant, "AIXCELL")
+}
+
+/// Sort-key prefix of [`aixon_cell`] keys.
+pub const AIXON_CELL_PREFIX: &str = "CELL#";
+
+pub fn aixon_cell(tenant: &TenantId, resource_id: &str) -> Key {
+    Key::new(
+        aixon_cells_pk(tenant),
+        format!("{AIXON_CELL_PREFIX}{resource_id}"),
+    )
+}
+
+/// Held by the one import step working through a cell's queue; it expires, so a crashed
+/// holder's work is taken over.
+pub fn aixon_lease(tenant: &TenantId, resource_id: &str) -> Key {
+    Key::new(aixon_cells_pk(tenant), format!("LEASE#{resource_id}"))
+}
+
+pub fn aixon_update(tenant: &TenantId, resource_id: &str, update_id: &str) -> Key {
+    Key::new(
+        tenant_scoped_pk(tenant, &format!("AIXUPD#{resource_id}")),
+        update_id,
+    )
+}
+
+/// A cell's row of one customer; rows spread over 256 partitions by their hash, so an
+/// import never makes one partition hot.
+pub fn aixon_row(tenant: &TenantId, resource_id: &str, customuid_hash: &str) -> Key {
+    let shard = customuid_hash.get(..2).unwrap_or("00");
+    Key::new(
+        tenant_scoped_pk(tenant, &format!("AIXROW#{resource_id}#{shard}")),
+        customuid_hash,
+    )
+}
+
+/// The blob-store prefix of every queued AIXON body.
+pub const AIXON_BLOB_PREFIX: &str = "aixon/";
+
+/// The object holding one queued body; keys sort by update id, which sorts by time.
+pub fn aixon_blob(tenant: &TenantId, resource_id: &str, update_id: &str) -> String {
+    format!("{AIXON_BLOB_PREFIX}{tenant}/{resource_id}/{update_id}")
 }

@@ -64,7 +64,7 @@ pub const SWEEP_ROWS_PER_RUN: usize = 200_000;
 pub static SWEEP_TASK: ScheduledTask = ScheduledTask {
     name: "datastore-sweep",
     local_interval: std::time::Duration::from_secs(10),
-    run: |app| {
+    run: |app, _event| {
         Box::pin(async move {
             let report = store::sweep_due(
                 app.table.as_ref(),

@@ -1,0 +1,352 @@
+//! Imports a generated AIXON CSV (1,000,000 rows of realistic columns, about 150 MB) into
+//! the local server — the real `custdata-local` binary, as a child process, through the
+//! presigned-upload extension — and prints rows/s, MB/s and the server's peak RSS. Baseline,
+//! measured in the same run on the same file: parsing it with the `csv` crate alone. Then,
+//! on the AWS emulator, DynamoDB write requests per 1,000 imported rows.
+//!
+//! `cargo build --release -p custdata-local && cargo run --release -p custdata-bench --bin bench-aixon`
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use custdata::aixon::import;
+use custdata::app::{App, Settings};
+use custdata::clock::{Clock, SystemClock};
+use custdata::storage::metered::Metered;
+use custdata::storage::{ItemTable, keys};
+use custdata::tenancy::{TenantId, create_tenant};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+struct Args {
+    /// Rows in the generated file.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
+    /// Rows imported on the AWS emulator to count DynamoDB requests (0 skips it).
+    #[arg(long, default_value_t = 1_000)]
+    emulator_rows: usize,
+    /// The custdata-local binary to measure.
+    #[arg(long, default_value = "target/release/custdata-local")]
+    server: PathBuf,
+}
+
+const HEADER: &str = "customuid,emailsha256,idfa,txt_gender,txt_region,num_spending,num_visits,attr_interest,goal_purchase_any,goal_purchase_any_timestamp\n";
+
+fn write_row(out: &mut impl Write, n: usize) -> std::io::Result<()> {
+    let regions = ["north", "south", "central", "east"];
+    let interests = [
+        "cooking,writing",
+        "reading,biking",
+        "travel",
+        "music,film,games",
+    ];
+    writeln!(
+        out,
+        "crm{n:08},{:064x},{:08X}-{:04X}-4{:03X}-A{:03X}-{:012X},{},{},{},{},\"{}\",{},{}",
+        (n as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835),
+        n,
+        n % 0xFFFF,
+        n % 0xFFF,
+        (n / 7) % 0xFFF,
+        n * 31,
+        ["M", "F"][n % 2],
+        regions[n % 4],
+        (n * 37) % 10_000,
+        n % 50,
+        interests[n % 4],
+        n % 2,
+        if n % 2 == 1 { 1_500_000_000 + n } else { 0 },
+    )
+}
+
+fn generate(path: &Path, rows: usize) -> u64 {
+    let mut out = BufWriter::new(std::fs::File::create(path).expect("file"));
+    out.write_all(HEADER.as_bytes()).expect("write");
+    for n in 0..rows {
+        write_row(&mut out, n).expect("write");
+    }
+    out.flush().expect("flush");
+    std::fs::metadata(path).expect("size").len()
+}
+
+/// The `csv` crate alone: every record read and every field touched.
+fn parse_only(path: &Path) -> (usize, Duration) {
+    let started = Instant::now();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(path)
+        .expect("open");
+    let mut record = csv::StringRecord::new();
+    let mut rows = 0;
+    let mut bytes = 0;
+    while reader.read_record(&mut record).expect("csv") {
+        rows += 1;
+        bytes += record.iter().map(str::len).sum::<usize>();
+    }
+    std::hint::black_box(bytes);
+    (rows, started.elapsed())
+}
+
+/// kB from a line of /proc/{pid}/status.
+fn status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|line| line.starts_with(field))
+        .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Server {
+    child: Child,
+    base_url: String,
+    key: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(binary: &Path, data_dir: &Path) -> Server {
+    let port = custdata_tests::free_port();
+    let child = Command::new(binary)
+        .args(["--port", &port.to_string(), "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} starts ({e}); build it with --release first",
+                binary.display()
+            )
+        });
+    let credentials = data_dir.join("dev-credentials.json");
+    let started = Instant::now();
+    while !credentials.exists() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let bundle: Value =
+        serde_json::from_slice(&std::fs::read(&credentials).expect("credentials")).expect("json");
+    Server {
+        child,
+        base_url: format!("http://127.0.0.1:{port}"),
+        key: bundle["aixon"]["api_key"]
+            .as_str()
+            .expect("key")
+            .to_string(),
+    }
+}
+
+async fn through_the_local_server(args: &Args, file: &Path, size: u64) -> Value {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = start_server(&args.server, dir.path());
+    let pid = server.child.id();
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .put(format!("{}/api_upload/v1/csv-upload", server.base_url))
+        .header("x-api-key", &server.key)
+        .header("content-type", "text/csv")
+        .header("x-node-description", "bench")
+        .body(HEADER)
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let cell = created["message"]["RESOURCE_ID"]
+        .as_str()
+        .expect("cell")
+        .to_string();
+    let rss_idle_kb = status_kb(pid, "VmRSS:");
+    let upload: Value = client
+        .post(format!(
+            "{}/custdata/v1/aixon/csv-upload/{cell}/uploads",
+            server.base_url
+        ))
+        .header("x-api-key", &server.key)
+        .json(&json!({"mode": "PATCH", "contentType": "text/csv"}))
+        .send()
+        .await
+        .expect("uploads")
+        .json()
+        .await
+        .expect("json");
+    let update = upload["UPDATE_ID"].as_str().expect("update").to_string();
+    let started = Instant::now();
+    let stream =
+        tokio_util::io::ReaderStream::new(tokio::fs::File::open(file).await.expect("file"));
+    let mut put = client.put(upload["UPLOAD_URL"].as_str().expect("url"));
+    for (name, value) in upload["HEADERS"].as_object().expect("headers") {
+        put = put.header(name.as_str(), value.as_str().expect("value"));
+    }
+    let uploaded = put
+        .header("content-length", size)
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .expect("upload");
+    assert!(
+        uploaded.status().is_success(),
+        "upload: {}",
+        uploaded.status()
+    );
+    let upload_time = started.elapsed();
+    let status_url = format!(
+        "{}/custdata/v1/aixon/csv-upload/{cell}/updates/{update}",
+        server.base_url
+    );
+    let imported = Instant::now();
+    let status = loop {
+        let status: Value = client
+            .get(&status_url)
+            .header("x-api-key", &server.key)
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("json");
+        if status["status"] == "DONE" || status["status"] == "FAILED" {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let import_time = imported.elapsed();
+    let total = started.elapsed();
+    json!({
+        "status": status["status"],
+        "rows": status["rows"],
+        "applied": status["applied"],
+        "errors": status["errorCount"],
+        "upload_seconds": upload_time.as_secs_f64(),
+        "import_seconds": import_time.as_secs_f64(),
+        "rows_per_second": args.rows as f64 / total.as_secs_f64(),
+        "mb_per_second": size as f64 / 1e6 / total.as_secs_f64(),
+        "peak_rss_mb": status_kb(pid, "VmHWM:") as f64 / 1024.0,
+        "idle_rss_mb": rss_idle_kb as f64 / 1024.0,
+    })
+}
+
+async fn on_the_emulator(rows: usize) -> Value {
+    let clock = Arc::new(SystemClock);
+    let stores = custdata_tests::aws_stores(clock.clone()).await;
+    let metered = Arc::new(Metered::new(Arc::new(stores.table)));
+    let table: Arc<dyn ItemTable> = metered.clone();
+    let bundle = create_tenant(table.as_ref(), "bench", "http://bench", clock.now_millis())
+        .await
+        .expect("tenant");
+    let app = Arc::new(App {
+        table,
+        blobs: Arc::new(stores.blobs),
+        clock,
+        settings: Settings::default(),
+        hash_key: Arc::new(b"bench-key-bench-key-bench-key-32".to_vec()),
+    });
+    let mut body = Vec::from(HEADER.as_bytes());
+    for n in 0..rows {
+        write_row(&mut body, n).expect("write");
+    }
+    let request = http::Request::builder()
+        .method("PUT")
+        .uri("http://bench/api_upload/v1/csv-upload")
+        .header("x-api-key", &bundle.aixon.api_key)
+        .header("content-type", "text/csv")
+        .header("x-node-description", "bench")
+        .body(lambda_http::Body::Text(
+            String::from_utf8(body).expect("utf-8"),
+        ))
+        .expect("request");
+    let response =
+        custdata::http::dispatch(app.clone(), &custdata::aixon::UPLOAD_FAMILY, request).await;
+    let created: Value = match response.body() {
+        lambda_http::Body::Text(text) => serde_json::from_str(text).expect("json"),
+        _ => panic!("a text body"),
+    };
+    let cell = created["message"]["RESOURCE_ID"]
+        .as_str()
+        .expect("cell")
+        .to_string();
+    let before = metered.counts();
+    let started = Instant::now();
+    let tenant = TenantId::parse(&bundle.tenant).expect("tenant");
+    let report = import::import_cell(
+        &app,
+        &tenant,
+        &cell,
+        Instant::now() + Duration::from_secs(3600),
+    )
+    .await
+    .expect("import");
+    let elapsed = started.elapsed();
+    let after = metered.counts();
+    let per_thousand = |n: u64| n as f64 * 1000.0 / rows as f64;
+    assert!(
+        app.blobs
+            .list(&format!("{}{tenant}/{cell}/", keys::AIXON_BLOB_PREFIX))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    json!({
+        "rows": report.rows_processed,
+        "rows_per_second": rows as f64 / elapsed.as_secs_f64(),
+        "write_requests_per_1000_rows": per_thousand(after.write_requests() - before.write_requests()),
+        "read_requests_per_1000_rows": per_thousand(after.read_requests() - before.read_requests()),
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("customers.csv");
+    let size = generate(&file, args.rows);
+    println!("generated {} rows, {:.1} MB", args.rows, size as f64 / 1e6);
+    let (parsed, parse_time) = parse_only(&file);
+    let parse_rate = parsed as f64 / parse_time.as_secs_f64();
+    println!(
+        "baseline  csv crate alone:        {parse_rate:>10.0} rows/s  {:>7.1} MB/s",
+        size as f64 / 1e6 / parse_time.as_secs_f64()
+    );
+    let local = through_the_local_server(&args, &file, size).await;
+    let rate = local["rows_per_second"].as_f64().unwrap_or_default();
+    println!(
+        "custdata  upload + import:        {rate:>10.0} rows/s  {:>7.1} MB/s  (upload {:.1} s, import {:.1} s; {} of {} rows applied, {} errors)",
+        local["mb_per_second"].as_f64().unwrap_or_default(),
+        local["upload_seconds"].as_f64().unwrap_or_default(),
+        local["import_seconds"].as_f64().unwrap_or_default(),
+        local["applied"],
+        local["rows"],
+        local["errors"],
+    );
+    println!("ratio     custdata / csv alone:   {:.4}", rate / parse_rate);
+    println!(
+        "memory    custdata-local peak RSS: {:.1} MB (idle before the upload: {:.1} MB)",
+        local["peak_rss_mb"].as_f64().unwrap_or_default(),
+        local["idle_rss_mb"].as_f64().unwrap_or_default()
+    );
+    if args.emulator_rows > 0 {
+        let emulator = on_the_emulator(args.emulator_rows).await;
+        println!(
+            "emulator  {} rows imported on DynamoDB/S3 (moto): {:.0} rows/s, {:.1} write requests and {:.1} read requests per 1,000 rows",
+            emulator["rows"],
+            emulator["rows_per_second"].as_f64().unwrap_or_default(),
+            emulator["write_requests_per_1000_rows"]
+                .as_f64()
+                .unwrap_or_default(),
+            emulator["read_requests_per_1000_rows"]
+                .as_f64()
+                .unwrap_or_default(),
+        );
+    }
+}

@@ -1,0 +1,560 @@
+//! The import step: applies accepted bodies from the blob store to the cell's rows and the
+//! customer store. In AWS the `aixon-import` function runs it for each S3 object-created
+//! event (and on a schedule, for anything an event missed); the local server runs it on a
+//! timer. Every run is safe to repeat:
+//!
+//! - one importer per cell at a time (an expiring lease), working through the cell's
+//!   objects in key order — the order the bodies were accepted in;
+//! - progress is checkpointed on the update after every chunk of rows; a run that stops
+//!   (crash, time budget) is resumed by the next from the row after the checkpoint, and
+//!   the chunk in flight is written again with the same values, so nothing is lost and
+//!   nothing counts twice;
+//! - a finished update's object is deleted, and an event for a finished or unknown object
+//!   does nothing (S3 delivers events at least once, sometimes late).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio_util::io::SyncIoBridge;
+
+use super::body::{Record, read_records};
+use super::columns::{self, Cell, ColumnKind, Header, Row};
+use super::store::{self, Status, UpdateRecord};
+use crate::app::App;
+use crate::customers::{self, CustomerError, Identifier, Upsert, UpsertOutcome};
+use crate::http::Problem;
+use crate::storage::{BlobError, Condition, Item, StorageError, Update, keys};
+use crate::tenancy::TenantId;
+
+/// Rows applied between two checkpoints.
+pub const CHUNK_ROWS: usize = 250;
+/// How long a lease lasts without renewal (it is renewed after every chunk).
+pub const LEASE_SECONDS: i64 = 60;
+/// The surface name attributes are recorded with.
+pub const SURFACE: &str = "aixon";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error(transparent)]
+    Customer(#[from] CustomerError),
+    #[error("the cell's import lease was taken over; the new holder continues")]
+    LeaseLost,
+    #[error("the body reader stopped: {0}")]
+    Reader(String),
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub updates_finished: usize,
+    pub rows_processed: usize,
+    /// Cells skipped because another importer holds their lease.
+    pub cells_busy: usize,
+    /// The time budget ran out with work left; the next run continues.
+    pub paused: bool,
+}
+
+impl ImportReport {
+    fn add(&mut self, other: ImportReport) {
+        self.updates_finished += other.updates_finished;
+        self.rows_processed += other.rows_processed;
+        self.cells_busy += other.cells_busy;
+        self.paused |= other.paused;
+    }
+}
+
+/// Runs the import for an event: S3 object-created notifications (`Records`) and
+/// EventBridge "Object Created" events import the cells they name; anything else (the
+/// schedule, the local timer) imports every cell with queued objects.
+pub async fn handle_event(app: Arc<App>, event: Value) -> Result<Value, String> {
+    let deadline = Instant::now() + app.settings.import_budget;
+    let keys = object_keys(&event);
+    let report = if keys.is_empty() {
+        import_pending(&app, deadline).await
+    } else {
+        let mut report = ImportReport::default();
+        for key in keys {
+            if let Some((tenant, cell)) = cell_of_key(&key) {
+                report.add(
+                    import_cell(&app, &tenant, &cell, deadline)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                );
+            } else {
+                tracing::warn!(key, "object outside the AIXON queue; ignored");
+            }
+        }
+        Ok(report)
+    };
+    report
+        .map(|report| json!(report))
+        .map_err(|e| e.to_string())
+}
+
+/// The object keys an S3 notification or EventBridge event names (S3 notifications
+/// URL-encode keys, with `+` for spaces).
+pub fn object_keys(event: &Value) -> Vec<String> {
+    if let Some(records) = event.get("Records").and_then(Value::as_array) {
+        return records
+            .iter()
+            .filter(|record| {
+                record
+                    .get("eventName")
+                    .and_then(Value::as_str)
+                    .is_some_and(|name| name.starts_with("ObjectCreated"))
+            })
+            .filter_map(|record| record.pointer("/s3/object/key")?.as_str())
+            .map(|key| {
+                url::form_urlencoded::parse(format!("k={key}").as_bytes())
+                    .next()
+                    .map(|(_, value)| value.into_owned())
+                    .unwrap_or_default()
+            })
+            .collect();
+    }
+    if event.get("detail-type").and_then(Value::as_str) == Some("Object Created") {
+        return event
+            .pointer("/detail/object/key")
+            .and_then(Value::as_str)
+            .map(|key| vec![key.to_string()])
+            .unwrap_or_default();
+    }
+    Vec::new()
+}
+
+/// `aixon/{tenant}/{cell}/{update}` → tenant and cell.
+fn cell_of_key(key: &str) -> Option<(TenantId, String)> {
+    let rest = key.strip_prefix(keys::AIXON_BLOB_PREFIX)?;
+    let mut parts = rest.split('/');
+    let tenant = TenantId::parse(parts.next()?).ok()?;
+    let cell = parts.next()?.to_string();
+    let update = parts.next()?;
+    (parts.next().is_none() && !cell.is_empty() && !update.is_empty()).then_some((tenant, cell))
+}
+
+/// Imports every cell that has queued objects, oldest object first, until the deadline.
+pub async fn import_pending(app: &App, deadline: Instant) -> Result<ImportReport, ImportError> {
+    let mut cells: Vec<(TenantId, String)> = Vec::new();
+    for object in app.blobs.list(keys::AIXON_BLOB_PREFIX).await? {
+        if let Some(cell) = cell_of_key(&object.key)
+            && !cells.contains(&cell)
+        {
+            cells.push(cell);
+        }
+    }
+    let mut report = ImportReport::default();
+    for (tenant, cell) in cells {
+        if Instant::now() >= deadline {
+            report.paused = true;
+            break;
+        }
+        report.add(import_cell(app, &tenant, &cell, deadline).await?);
+    }
+    Ok(report)
+}
+
+struct Lease<'a> {
+    app: &'a App,
+    key: crate::storage::Key,
+    holder: String,
+}
+
+impl<'a> Lease<'a> {
+    async fn acquire(
+        app: &'a App,
+        tenant: &TenantId,
+        cell: &str,
+    ) -> Result<Option<Lease<'a>>, StorageError> {
+        let key = keys::aixon_lease(tenant, cell);
+        let holder = crate::tenancy::new_id("imp");
+        let item = Item::new(key.pk.clone(), key.sk.clone())
+            .with("holder", holder.as_str())
+            .expiring_at(app.clock.now_seconds() + LEASE_SECONDS);
+        match app.table.put(item, Condition::NotExists).await {
+            Ok(()) => Ok(Some(Lease { app, key, holder })),
+            Err(StorageError::ConditionFailed { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn renew(&self) -> Result<(), ImportError> {
+        let renewed = self
+            .app
+            .table
+            .update(
+                &self.key,
+                Update::default()
+                    .set("holder", self.holder.as_str())
+                    .expiring_at(self.app.clock.now_seconds() + LEASE_SECONDS),
+                Condition::equals("holder", self.holder.as_str()),
+            )
+            .await;
+        match renewed {
+            Ok(_) => Ok(()),
+            Err(StorageError::ConditionFailed { .. }) => Err(ImportError::LeaseLost),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn release(self) {
+        let released = self
+            .app
+            .table
+            .delete(&self.key, Condition::equals("holder", self.holder.as_str()))
+            .await;
+        if let Err(error) = released
+            && !matches!(error, StorageError::ConditionFailed { .. })
+        {
+            tracing::warn!(%error, "could not release an import lease; it expires by itself");
+        }
+    }
+}
+
+/// Works through one cell's queued objects in order, under the cell's lease.
+pub async fn import_cell(
+    app: &App,
+    tenant: &TenantId,
+    cell: &str,
+    deadline: Instant,
+) -> Result<ImportReport, ImportError> {
+    let prefix = format!("{}{tenant}/{cell}/", keys::AIXON_BLOB_PREFIX);
+    let mut report = ImportReport::default();
+    loop {
+        let Some(lease) = Lease::acquire(app, tenant, cell).await? else {
+            report.cells_busy += 1;
+            return Ok(report);
+        };
+        let outcome = drain_queue(app, tenant, cell, &prefix, &lease, deadline, &mut report).await;
+        lease.release().await;
+        outcome?;
+        // An object accepted while the lease was being released has an event of its own,
+        // but that event may have found the lease still held: look once more.
+        if report.paused || app.blobs.list(&prefix).await?.is_empty() {
+            return Ok(report);
+        }
+    }
+}
+
+async fn drain_queue(
+    app: &App,
+    tenant: &TenantId,
+    cell: &str,
+    prefix: &str,
+    lease: &Lease<'_>,
+    deadline: Instant,
+    report: &mut ImportReport,
+) -> Result<(), ImportError> {
+    loop {
+        let Some(object) = app.blobs.list(prefix).await?.into_iter().next() else {
+            return Ok(());
+        };
+        let update_id = object
+            .key
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let Some(update) = store::get_update(app, tenant, cell, &update_id).await? else {
+            tracing::warn!(
+                key = object.key,
+                "queued object without an update record; removed"
+            );
+            app.blobs.delete(&object.key).await?;
+            continue;
+        };
+        let finished =
+            import_update(app, tenant, &object.key, update, lease, deadline, report).await?;
+        if !finished {
+            report.paused = true;
+            return Ok(());
+        }
+        report.updates_finished += 1;
+        app.blobs.delete(&object.key).await?;
+    }
+}
+
+/// Imports one update from its object; `false` when the deadline came first.
+async fn import_update(
+    app: &App,
+    tenant: &TenantId,
+    object_key: &str,
+    mut update: UpdateRecord,
+    lease: &Lease<'_>,
+    deadline: Instant,
+    report: &mut ImportReport,
+) -> Result<bool, ImportError> {
+    if matches!(update.status, Status::Done | Status::Failed) {
+        return Ok(true);
+    }
+    let now = app.clock.now_millis();
+    if !update.checked {
+        let previous = update.clone();
+        match check_upload(app, tenant, object_key, &update).await? {
+            Ok(rows) => {
+                update.checked = true;
+                update.rows = rows;
+                update.status = Status::Processing;
+            }
+            Err(problems) => {
+                update.status = Status::Failed;
+                update.finished = Some(now);
+                update.add_errors(problems);
+            }
+        }
+        store::put_update(app, tenant, &update, Some(&previous)).await?;
+        if update.status == Status::Failed {
+            return Ok(true);
+        }
+    } else if update.status != Status::Processing {
+        let previous = update.clone();
+        update.status = Status::Processing;
+        store::put_update(app, tenant, &update, Some(&previous)).await?;
+    }
+    let attribute_columns = columns_of(app, object_key, &update).await?;
+    customers::register_attributes(
+        app,
+        tenant,
+        attribute_columns.iter().map(String::as_str),
+        SURFACE,
+        now,
+    )
+    .await?;
+    let (chunks, parser) = stream_rows(app, object_key, &update).await?;
+    let mut chunks = chunks;
+    let mut finished = true;
+    while let Some(rows) = chunks.recv().await {
+        let previous = update.clone();
+        let (applied, problems) = apply_rows(app, tenant, &update, &rows).await?;
+        update.rows_done += rows.len();
+        update.last_row = rows.last().map_or(update.last_row, |row| row.number);
+        update.applied += applied;
+        update.add_errors(problems);
+        store::put_update(app, tenant, &update, Some(&previous)).await?;
+        report.rows_processed += rows.len();
+        lease.renew().await?;
+        if Instant::now() >= deadline {
+            finished = false;
+            break;
+        }
+    }
+    drop(chunks);
+    parser
+        .await
+        .map_err(|e| ImportError::Reader(e.to_string()))?
+        .map_err(|e| ImportError::Reader(e.rule))?;
+    if !finished {
+        return Ok(false);
+    }
+    let previous = update.clone();
+    update.status = Status::Done;
+    update.finished = Some(app.clock.now_millis());
+    store::put_update(app, tenant, &update, Some(&previous)).await?;
+    Ok(true)
+}
+
+async fn open_blocking(
+    app: &App,
+    object_key: &str,
+) -> Result<SyncIoBridge<crate::storage::BlobReader>, ImportError> {
+    let (_, reader) = app
+        .blobs
+        .get(object_key)
+        .await?
+        .ok_or_else(|| ImportError::Reader(format!("object {object_key} vanished")))?;
+    Ok(SyncIoBridge::new(reader))
+}
+
+/// The first pass over an uploaded body: the column rules, and its header against the
+/// cell's (PATCH: the same; PUT: every existing column), which a PUT then extends.
+async fn check_upload(
+    app: &App,
+    tenant: &TenantId,
+    object_key: &str,
+    update: &UpdateRecord,
+) -> Result<Result<usize, Vec<Problem>>, ImportError> {
+    let reader = open_blocking(app, object_key).await?;
+    let format = update.format();
+    let checked = tokio::task::spawn_blocking(move || columns::check_body(format, reader, |_| {}))
+        .await
+        .map_err(|e| ImportError::Reader(e.to_string()))?;
+    let checked = match checked {
+        Ok(checked) => checked,
+        Err(rejection) => return Ok(Err(rejection.problems)),
+    };
+    for _ in 0..6 {
+        let Some(cell) = store::get_cell(app, tenant, &update.cell).await? else {
+            return Ok(Err(vec![Problem {
+                row: None,
+                field: None,
+                rule: format!("data cell {} no longer exists", update.cell),
+            }]));
+        };
+        let header = match columns::fit_header(&cell.header, &checked.header, update.mode) {
+            Ok(header) => header,
+            Err(problems) => return Ok(Err(problems)),
+        };
+        if header == cell.header || store::set_header(app, tenant, &cell, &header).await? {
+            return Ok(Ok(checked.rows));
+        }
+    }
+    Err(StorageError::Contention("the data cell's header keeps changing".into()).into())
+}
+
+/// The body's columns that become customer attributes.
+async fn columns_of(
+    app: &App,
+    object_key: &str,
+    update: &UpdateRecord,
+) -> Result<Vec<String>, ImportError> {
+    let reader = open_blocking(app, object_key).await?;
+    let format = update.format();
+    let names = tokio::task::spawn_blocking(move || {
+        let mut names = Vec::new();
+        let _ = read_records(format, reader, |record| {
+            if let Record::Header(header) = record {
+                names = header;
+            }
+            false
+        });
+        names
+    })
+    .await
+    .map_err(|e| ImportError::Reader(e.to_string()))?;
+    Ok(names
+        .iter()
+        .map(|name| name.trim().to_string())
+        .filter(|name| {
+            ColumnKind::of(name).is_ok_and(|kind| {
+                !matches!(
+                    kind,
+                    ColumnKind::CustomUid | ColumnKind::Identifier | ColumnKind::MultiIdentifier
+                )
+            })
+        })
+        .collect())
+}
+
+type RowChunks = tokio::sync::mpsc::Receiver<Vec<Row>>;
+type Parser = tokio::task::JoinHandle<Result<(), super::body::Unreadable>>;
+
+/// Reads the body on a blocking thread and hands on chunks of checked rows after the
+/// update's checkpoint; at most two chunks wait in memory, whatever the body's size.
+async fn stream_rows(
+    app: &App,
+    object_key: &str,
+    update: &UpdateRecord,
+) -> Result<(RowChunks, Parser), ImportError> {
+    let reader = open_blocking(app, object_key).await?;
+    let format = update.format();
+    let after = update.last_row;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Vec<Row>>(2);
+    let parser = tokio::task::spawn_blocking(move || {
+        let mut header: Option<Header> = None;
+        let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+        read_records(format, reader, |record| match record {
+            Record::Header(names) => {
+                header = Header::parse(None, names.iter().map(String::as_str)).ok();
+                header.is_some()
+            }
+            Record::Row { number, values } if number > after => {
+                let Some(header) = &header else { return false };
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                // The body passed the rules before; a row cannot fail them now.
+                if let Ok(row) = header.check_row(number, &values) {
+                    chunk.push(row);
+                }
+                chunk.len() < CHUNK_ROWS || sender.blocking_send(std::mem::take(&mut chunk)).is_ok()
+            }
+            _ => true,
+        })?;
+        if !chunk.is_empty() {
+            let _ = sender.blocking_send(chunk);
+        }
+        Ok(())
+    });
+    Ok((receiver, parser))
+}
+
+/// A row as the customer store takes it: customuid is the customer key, the identifier
+/// columns further identifiers, every other column an attribute typed by its prefix; and
+/// the cell's own copy of the row, written in the same transaction.
+fn upsert_of(app: &App, tenant: &TenantId, update: &UpdateRecord, row: &Row, now: i64) -> Upsert {
+    let mut identifiers = Vec::new();
+    let mut attributes = BTreeMap::new();
+    for (column, value) in &row.cells {
+        match (ColumnKind::of(column), value) {
+            (Ok(ColumnKind::CustomUid), _) => {}
+            (Ok(ColumnKind::MultiIdentifier), Cell::Many(values)) => identifiers.extend(
+                values
+                    .iter()
+                    .map(|value| Identifier::new(column.as_str(), value.as_str())),
+            ),
+            (Ok(ColumnKind::Identifier), Cell::Text(value)) => {
+                identifiers.push(Identifier::new(column.as_str(), value.as_str()));
+            }
+            _ => {
+                attributes.insert(column.clone(), json!(value));
+            }
+        }
+    }
+    let key = keys::aixon_row(tenant, &update.cell, &store::row_hash(app, &row.customuid));
+    let values = serde_json::to_string(&row.cells).unwrap_or_else(|_| "{}".into());
+    let item = Item::new(key.pk, key.sk)
+        .with("customuid", row.customuid.as_str())
+        .with("values", values)
+        .with("update", update.id.as_str())
+        .with("updated", now);
+    Upsert {
+        key: Identifier::customer_key(row.customuid.as_str()),
+        identifiers,
+        attributes,
+        items: vec![item],
+    }
+}
+
+/// Applies a chunk of rows: how many were applied, and the per-row problems (refused
+/// rows, identifiers left unlinked).
+async fn apply_rows(
+    app: &App,
+    tenant: &TenantId,
+    update: &UpdateRecord,
+    rows: &[Row],
+) -> Result<(usize, Vec<Problem>), ImportError> {
+    let now = app.clock.now_millis();
+    let upserts: Vec<Upsert> = rows
+        .iter()
+        .map(|row| upsert_of(app, tenant, update, row, now))
+        .collect();
+    let outcomes = customers::upsert_many(app, tenant, &upserts, SURFACE, now).await?;
+    let mut applied = 0;
+    let mut problems = Vec::new();
+    for (row, outcome) in rows.iter().zip(outcomes) {
+        match outcome {
+            UpsertOutcome::Applied { not_linked, .. } => {
+                applied += 1;
+                problems.extend(not_linked.into_iter().map(|identifier| Problem {
+                    row: Some(row.number),
+                    field: Some(identifier.api_name.clone()),
+                    rule: format!(
+                        "a value of {} already identifies another customer (or the customer has {} identifiers); the row was applied without linking it",
+                        identifier.api_name,
+                        customers::MAX_IDENTIFIERS
+                    ),
+                }));
+            }
+            UpsertOutcome::Refused(why) => problems.push(Problem {
+                row: Some(row.number),
+                field: Some("customuid".into()),
+                rule: format!("row not applied: {why}"),
+            }),
+        }
+    }
+    Ok((applied, problems))
+}

@@ -1,0 +1,339 @@
+//! What AIXON keeps: data cells (name and accepted header), updates (one per accepted body,
+//! with the import's progress) and each cell's rows. Keys are in `storage::keys`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::body::Format;
+use crate::app::App;
+use crate::http::Problem;
+use crate::storage::{Condition, Item, Query, StorageError, Update, keys, read_all};
+use crate::tenancy::TenantId;
+
+/// Data cells per tenant.
+pub const MAX_CELLS: usize = 1_000;
+/// Per-row errors kept on an update (the count says how many there were).
+pub const MAX_KEPT_ERRORS: usize = 100;
+
+/// A data cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cell {
+    pub id: String,
+    pub description: String,
+    /// The header the next update must match (PATCH) or extend (PUT): the header of the
+    /// last accepted update, applied or not, so a client may send updates back to back.
+    pub header: Vec<String>,
+    pub rev: i64,
+}
+
+impl Cell {
+    fn from_item(item: &Item) -> Option<Cell> {
+        Some(Cell {
+            id: item.str("id")?.to_string(),
+            description: item.str("description")?.to_string(),
+            header: serde_json::from_value(item.get("header")?.clone()).ok()?,
+            rev: item.i64("rev").unwrap_or(0),
+        })
+    }
+}
+
+pub async fn create_cell(
+    app: &App,
+    tenant: &TenantId,
+    description: &str,
+    header: &[String],
+    now_millis: i64,
+) -> Result<Result<Cell, String>, StorageError> {
+    if list_cells(app, tenant).await?.len() >= MAX_CELLS {
+        return Ok(Err(format!("a tenant has at most {MAX_CELLS} data cells")));
+    }
+    let id = crate::tenancy::new_id("dc");
+    let key = keys::aixon_cell(tenant, &id);
+    let item = Item::new(key.pk, key.sk)
+        .with("id", id.as_str())
+        .with("description", description)
+        .with("header", json!(header))
+        .with("created", now_millis)
+        .with("rev", 1);
+    app.table.put(item, Condition::NotExists).await?;
+    Ok(Ok(Cell {
+        id,
+        description: description.to_string(),
+        header: header.to_vec(),
+        rev: 1,
+    }))
+}
+
+pub async fn get_cell(
+    app: &App,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<Cell>, StorageError> {
+    if id.is_empty() || id.len() > 64 {
+        return Ok(None);
+    }
+    Ok(app
+        .table
+        .get(&keys::aixon_cell(tenant, id))
+        .await?
+        .as_ref()
+        .and_then(Cell::from_item))
+}
+
+/// The tenant's cells, oldest first.
+pub async fn list_cells(app: &App, tenant: &TenantId) -> Result<Vec<Cell>, StorageError> {
+    let items = read_all(
+        app.table.as_ref(),
+        Query::partition(keys::aixon_cells_pk(tenant)).prefix(keys::AIXON_CELL_PREFIX),
+    )
+    .await?;
+    let mut cells: Vec<(i64, Cell)> = items
+        .iter()
+        .filter_map(|item| Some((item.i64("created")?, Cell::from_item(item)?)))
+        .collect();
+    cells.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    Ok(cells.into_iter().map(|(_, cell)| cell).collect())
+}
+
+/// Replaces the accepted header if the cell is still at `cell.rev`; `false` when another
+/// request changed it first.
+pub async fn set_header(
+    app: &App,
+    tenant: &TenantId,
+    cell: &Cell,
+    header: &[String],
+) -> Result<bool, StorageError> {
+    match app
+        .table
+        .update(
+            &keys::aixon_cell(tenant, &cell.id),
+            Update::default()
+                .set("header", json!(header))
+                .set("rev", cell.rev + 1),
+            Condition::equals("rev", cell.rev),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(StorageError::ConditionFailed { .. }) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
+/// What an update does to its cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Mode {
+    /// The rows of `PUT /csv-upload` (the cell was created with their header).
+    Create,
+    /// `PATCH`: the same columns in the same order.
+    Patch,
+    /// `PUT /{resourceId}`: every existing column, maybe more.
+    Put,
+}
+
+/// Where an update is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// A presigned upload whose object has not arrived.
+    WaitingForUpload,
+    Queued,
+    Processing,
+    Done,
+    /// The body was refused when it was imported (only uploads are checked that late).
+    Failed,
+}
+
+/// One accepted body and its import's progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateRecord {
+    pub id: String,
+    pub cell: String,
+    pub mode: Mode,
+    pub media_type: String,
+    pub status: Status,
+    /// The body passed the column rules (inline bodies when accepted, uploads on import).
+    pub checked: bool,
+    /// Data rows in the body, once checked.
+    pub rows: usize,
+    /// Rows imported so far, applied or refused; the import resumes after `last_row`.
+    pub rows_done: usize,
+    pub last_row: usize,
+    pub applied: usize,
+    pub error_count: usize,
+    pub errors: Vec<Problem>,
+    pub created: i64,
+    pub finished: Option<i64>,
+    /// Presigned uploads: when the upload URL stops working.
+    pub upload_expires_at: Option<i64>,
+}
+
+impl UpdateRecord {
+    pub fn new(id: String, cell: &str, mode: Mode, format: Format, now_millis: i64) -> Self {
+        UpdateRecord {
+            id,
+            cell: cell.to_string(),
+            mode,
+            media_type: format.media_type().to_string(),
+            status: Status::Queued,
+            checked: false,
+            rows: 0,
+            rows_done: 0,
+            last_row: 0,
+            applied: 0,
+            error_count: 0,
+            errors: Vec::new(),
+            created: now_millis,
+            finished: None,
+            upload_expires_at: None,
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        Format::of_media_type(&self.media_type).unwrap_or(Format::Csv)
+    }
+
+    /// Adds per-row errors, keeping the first [`MAX_KEPT_ERRORS`].
+    pub fn add_errors(&mut self, problems: impl IntoIterator<Item = Problem>) {
+        for problem in problems {
+            self.error_count += 1;
+            if self.errors.len() < MAX_KEPT_ERRORS {
+                self.errors.push(problem);
+            }
+        }
+    }
+
+    /// The status extension's body.
+    pub fn to_status(&self) -> Value {
+        json!({
+            "status": self.status,
+            "mode": self.mode,
+            "rows": self.rows,
+            "processed": self.rows_done,
+            "applied": self.applied,
+            "errorCount": self.error_count,
+            "errors": self.errors.iter().map(|p| json!({"row": p.row, "column": p.field, "rule": p.rule})).collect::<Vec<_>>(),
+            "created": self.created,
+            "finished": self.finished,
+            "uploadExpiresAt": self.upload_expires_at,
+        })
+    }
+}
+
+/// A new update id for the cell: its sequence number first (one atomic increment on the
+/// cell), so ids — and the blob keys made of them, which the import works through in key
+/// order — sort in the order the cell's updates were accepted, whatever the clocks say.
+pub async fn next_update_id(
+    app: &App,
+    tenant: &TenantId,
+    cell: &str,
+) -> Result<String, StorageError> {
+    let item = app
+        .table
+        .update(
+            &keys::aixon_cell(tenant, cell),
+            Update::default().add("seq", 1),
+            Condition::Exists,
+        )
+        .await?;
+    let seq = item.i64("seq").unwrap_or(0);
+    let suffix = crate::tenancy::new_id("");
+    Ok(format!("{seq:012}{}", &suffix[..8]))
+}
+
+/// Stores an update record; with `expected` (the record as read), only if nobody else
+/// changed it since.
+pub async fn put_update(
+    app: &App,
+    tenant: &TenantId,
+    update: &UpdateRecord,
+    expected: Option<&UpdateRecord>,
+) -> Result<(), StorageError> {
+    let key = keys::aixon_update(tenant, &update.cell, &update.id);
+    let body =
+        serde_json::to_string(update).map_err(|e| StorageError::Unavailable(e.to_string()))?;
+    let condition = match expected {
+        None => Condition::NotExists,
+        Some(previous) => Condition::All(vec![
+            Condition::equals("rows_done", previous.rows_done as i64),
+            Condition::equals("status", status_name(previous.status)),
+        ]),
+    };
+    let item = Item::new(key.pk, key.sk)
+        .with("record", body)
+        .with("rows_done", update.rows_done as i64)
+        .with("status", status_name(update.status));
+    app.table.put(item, condition).await
+}
+
+fn status_name(status: Status) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+pub async fn get_update(
+    app: &App,
+    tenant: &TenantId,
+    cell: &str,
+    update_id: &str,
+) -> Result<Option<UpdateRecord>, StorageError> {
+    if update_id.is_empty() || update_id.len() > 64 || cell.is_empty() || cell.len() > 64 {
+        return Ok(None);
+    }
+    Ok(app
+        .table
+        .get(&keys::aixon_update(tenant, cell, update_id))
+        .await?
+        .and_then(|item| serde_json::from_str(item.str("record")?).ok()))
+}
+
+/// The keyed hash a customuid's row is stored under.
+pub fn row_hash(app: &App, customuid: &str) -> String {
+    app.keyed_hash(&format!("aixon-row\u{0}{customuid}"))
+}
+
+/// A cell's row of one customer, as the row extension shows it.
+pub async fn get_row(
+    app: &App,
+    tenant: &TenantId,
+    cell: &str,
+    customuid: &str,
+) -> Result<Option<Value>, StorageError> {
+    let item = app
+        .table
+        .get(&keys::aixon_row(tenant, cell, &row_hash(app, customuid)))
+        .await?;
+    Ok(item.map(|item| {
+        let values: Value = item
+            .str("values")
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_else(|| json!({}));
+        json!({
+            "customuid": item.str("customuid"),
+            "values": values,
+            "updateId": item.str("update"),
+            "updated": item.i64("updated"),
+        })
+    }))
+}
+
+/// Deletes the customer's row from every cell; how many cells had one.
+pub async fn delete_rows(
+    app: &App,
+    tenant: &TenantId,
+    customuid: &str,
+) -> Result<usize, StorageError> {
+    let hash = row_hash(app, customuid);
+    let mut deleted = 0;
+    for cell in list_cells(app, tenant).await? {
+        let removed = app
+            .table
+            .delete(&keys::aixon_row(tenant, &cell.id, &hash), Condition::Always)
+            .await?;
+        deleted += usize::from(removed.is_some());
+    }
+    Ok(deleted)
+}

@@ -1,0 +1,1095 @@
+//! AIXON csv-upload over HTTP: the seed's example requests replayed verbatim, every column
+//! rule, all-or-nothing, queued imports (double delivery, crash and resume, restart),
+//! presigned uploads, suppression and tenant isolation. Every case runs on the embedded
+//! store and on DynamoDB/S3 in the emulator, where the import is driven by the S3 event a
+//! Lambda would receive.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use custdata::aixon::import::{self, ImportReport};
+use custdata::app::App;
+use custdata::customers::{self, CustomerRef, Identifier};
+use custdata::storage::faults::CrashingAfterWrites;
+use custdata::storage::keys;
+use custdata::tenancy::TenantId;
+use custdata_tests::{Adapter, TestApp, create_tenant, on_both_adapters};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const CELLS: &str = "/api_upload/v1/csv-upload";
+const JSON: &str = "application/json; charset=utf-8";
+const CSV: &str = "text/csv";
+
+const SEED_CREATE: &str = include_str!("../fixtures/aixon/create.json");
+const SEED_PATCH: &str = include_str!("../fixtures/aixon/patch.json");
+const SEED_OVERWRITE: &str = include_str!("../fixtures/aixon/overwrite.json");
+const SEED_FORMAT_JSON: &str = include_str!("../fixtures/aixon/format-example.json");
+const SEED_FORMAT_CSV: &str = include_str!("../fixtures/aixon/format-example.csv");
+
+/// A client of one tenant's AIXON surface.
+struct Aixon<'a> {
+    app: &'a TestApp,
+    key: String,
+    tenant: TenantId,
+}
+
+impl<'a> Aixon<'a> {
+    fn dev(app: &'a TestApp) -> Aixon<'a> {
+        Aixon {
+            app,
+            key: app.server.credentials.aixon.api_key.clone(),
+            tenant: TenantId::parse(&app.server.credentials.tenant).expect("dev tenant"),
+        }
+    }
+
+    async fn of(app: &'a TestApp, name: &str) -> Aixon<'a> {
+        let bundle = create_tenant(app, name).await;
+        Aixon {
+            app,
+            key: bundle.aixon.api_key,
+            tenant: TenantId::parse(&bundle.tenant).expect("tenant"),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .app
+            .client
+            .request(method, self.app.url(path))
+            .header("x-api-key", &self.key);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(body.to_string());
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("a JSON body, got {status} {text:?}"));
+        (status, body)
+    }
+
+    /// Creates a data cell with a body and returns its resource id and update id.
+    async fn create(&self, description: &str, content_type: &str, body: &str) -> (String, String) {
+        let (status, reply) = self
+            .send(
+                Method::PUT,
+                CELLS,
+                Some(content_type),
+                Some(body),
+                &[("x-node-description", description)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        assert_eq!(reply["status"], "success");
+        assert_eq!(reply["message"]["STATUS"], "CREATED");
+        (
+            reply["message"]["RESOURCE_ID"]
+                .as_str()
+                .expect("id")
+                .to_string(),
+            reply["message"]["UPDATE_ID"]
+                .as_str()
+                .expect("update")
+                .to_string(),
+        )
+    }
+
+    /// Sends an update and returns its update id (asserting RECEIVED).
+    async fn update(&self, method: Method, cell: &str, content_type: &str, body: &str) -> String {
+        let (status, reply) = self
+            .send(
+                method,
+                &format!("{CELLS}/{cell}"),
+                Some(content_type),
+                Some(body),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        assert_eq!(
+            reply,
+            json!({"message": {"RESOURCE_ID": cell, "STATUS": "RECEIVED", "UPDATE_ID": reply["message"]["UPDATE_ID"]}, "status": "success"})
+        );
+        reply["message"]["UPDATE_ID"]
+            .as_str()
+            .expect("update")
+            .to_string()
+    }
+
+    /// Runs the import the way the deployment would for this update's object: on AWS the
+    /// S3 object-created notification Lambda receives, locally the worker's tick.
+    /// Runs the import of one cell until it has nothing left: on AWS through the S3
+    /// object-created notification Lambda receives for this update's object, locally as the
+    /// worker does (runs are time slices; each resumes where the last stopped).
+    async fn import(&self, cell: &str, update: &str) -> ImportReport {
+        let mut total = ImportReport::default();
+        for _ in 0..200 {
+            let report = match self.app.adapter {
+                Adapter::Aws => {
+                    let event = s3_event(&keys::aixon_blob(&self.tenant, cell, update));
+                    let report = import::handle_event(self.app.server.app.clone(), event)
+                        .await
+                        .expect("the import runs");
+                    serde_json::from_value(report).expect("a report")
+                }
+                Adapter::Embedded => {
+                    let deadline = Instant::now() + self.app.server.app.settings.import_budget;
+                    import::import_cell(&self.app.server.app, &self.tenant, cell, deadline)
+                        .await
+                        .expect("the import runs")
+                }
+            };
+            total.updates_finished += report.updates_finished;
+            total.rows_processed += report.rows_processed;
+            total.cells_busy += report.cells_busy;
+            if !report.paused {
+                return total;
+            }
+        }
+        panic!("the import did not finish in 200 runs");
+    }
+
+    async fn status(&self, cell: &str, update: &str) -> Value {
+        let (status, body) = self
+            .send(
+                Method::GET,
+                &format!("/custdata/v1/aixon/csv-upload/{cell}/updates/{update}"),
+                None,
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    async fn row(&self, cell: &str, customuid: &str) -> (StatusCode, Value) {
+        self.send(
+            Method::GET,
+            &format!("/custdata/v1/aixon/csv-upload/{cell}/rows/{customuid}"),
+            None,
+            None,
+            &[],
+        )
+        .await
+    }
+
+    async fn customer(&self, customuid: &str) -> Option<customers::Customer> {
+        customers::find(
+            &self.app.server.app,
+            &self.tenant,
+            &CustomerRef {
+                tid: None,
+                identifiers: vec![Identifier::customer_key(customuid)],
+            },
+        )
+        .await
+        .expect("the store answers")
+    }
+}
+
+/// An S3 event notification as Lambda receives it (keys URL-encoded).
+fn s3_event(key: &str) -> Value {
+    let encoded: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
+    json!({"Records": [{
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "us-east-1",
+        "eventTime": "2026-11-23T05:00:00.000Z",
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "aixon-import",
+            "bucket": {"name": "custdata-test", "arn": "arn:aws:s3:::custdata-test"},
+            "object": {"key": encoded, "size": 1, "sequencer": "0A1B2C3D4E5F678901"}
+        }
+    }]})
+}
+
+/// The same object's event as EventBridge delivers it (the deployed rule's shape).
+fn eventbridge_event(key: &str) -> Value {
+    json!({
+        "version": "0",
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {"bucket": {"name": "custdata-test"}, "object": {"key": key, "size": 1}, "reason": "PutObject"}
+    })
+}
+
+fn rules(body: &Value) -> Vec<(Value, Value, String)> {
+    body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            (
+                e["row"].clone(),
+                e["column"].clone(),
+                e["rule"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn the_seed_examples_replayed_verbatim_get_the_documented_answers(app: TestApp) {
+    let aixon = Aixon::dev(&app);
+    let (status, listed) = aixon.send(Method::GET, CELLS, Some(JSON), None, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        listed,
+        json!({"message": [
+            {"DESCRIPTION": "GET all csv-upload resources", "SUPPORT_METHODS": ["GET"], "URL": "/api_upload/v1/csv-upload"},
+            {"DESCRIPTION": "Create a new CSV Upload node", "SUPPORT_METHODS": ["PUT"], "URL": "/api_upload/v1/csv-upload"}
+        ], "status": "success"})
+    );
+
+    // Create: the rows end in `, ,]` (not JSON) and read as two empty values.
+    let (cell, created) = aixon.create("This new node name", JSON, SEED_CREATE).await;
+    assert_eq!(aixon.status(&cell, &created).await["status"], "QUEUED");
+    let report = aixon.import(&cell, &created).await;
+    assert_eq!(report.rows_processed, 5);
+    let status = aixon.status(&cell, &created).await;
+    assert_eq!(
+        (
+            &status["status"],
+            &status["rows"],
+            &status["applied"],
+            &status["errorCount"]
+        ),
+        (&json!("DONE"), &json!(5), &json!(5), &json!(0)),
+        "{status}"
+    );
+    let (found, row) = aixon.row(&cell, "crm002").await;
+    assert_eq!(found, StatusCode::OK, "{row}");
+    assert_eq!(row["values"]["attr_interest"], json!(["reading", "biking"]));
+    assert_eq!(
+        row["values"]["emailsha256"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert!(row["values"].get("goal_conversion_subscription").is_none());
+    let crm001 = aixon
+        .customer("crm001")
+        .await
+        .expect("crm001 is a customer");
+    assert_eq!(crm001.attributes["num_spending"], json!(2135.0));
+    assert_eq!(
+        crm001.attributes["goal_conversion_subscription"],
+        json!(true)
+    );
+    assert_eq!(
+        crm001.attributes["goal_conversion_subscription_timestamp"],
+        json!(1514254499)
+    );
+    assert_eq!(
+        crm001.attributes["attr_interest"],
+        json!(["cooking", "writing"])
+    );
+    assert_eq!(
+        crm001.identifier("emailsha256"),
+        Some("f660ab912ec121d1b1e928a0bb4bc61b15f5ad44d5efdc4e1c92a25e99b8e44a")
+    );
+    assert_eq!(crm001.identifier("customerKey"), Some("crm001"));
+
+    // Update, as the seed's curl sends it (no -X: POST, served as PATCH).
+    let patched = aixon.update(Method::POST, &cell, JSON, SEED_PATCH).await;
+    aixon.import(&cell, &patched).await;
+    assert_eq!(aixon.status(&cell, &patched).await["applied"], 5);
+    let crm001 = aixon.customer("crm001").await.expect("crm001");
+    assert_eq!(crm001.attributes["num_spending"], json!(5321.0));
+    assert!(crm001.identifiers.contains(&Identifier::new(
+        "emailsha256",
+        "2b96e23f4121c0d939da02ac6c842ee508496d0de2bfbc37ad6c3fe1c161d618"
+    )));
+    let (found, crm007) = aixon.row(&cell, "crm007").await;
+    assert_eq!(found, StatusCode::OK);
+    assert_eq!(crm007["values"]["num_spending"], json!(1234.0));
+    let (_, crm005) = aixon.row(&cell, "crm005").await;
+    assert_eq!(
+        crm005["values"]["num_spending"],
+        json!(7291.0),
+        "rows not in the PATCH stay"
+    );
+
+    // Overwrite, both as written (POST) and as meant (PUT): 12 columns, 9 values a row,
+    // original columns dropped, "M" in num_a. Refused whole.
+    for method in [Method::POST, Method::PUT] {
+        let (status, refused) = aixon
+            .send(
+                method.clone(),
+                &format!("{CELLS}/{cell}"),
+                Some(JSON),
+                Some(SEED_OVERWRITE),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {refused}");
+        assert_eq!(refused["status"], "error");
+        let found = rules(&refused);
+        for row in 1..=5 {
+            assert!(
+                found
+                    .iter()
+                    .any(|(r, _, rule)| *r == json!(row)
+                        && rule == "row has 9 values, header has 12"),
+                "row {row} in {refused}"
+            );
+        }
+        assert!(found.iter().any(|(r, c, rule)| *r == json!(1)
+            && *c == json!("num_a")
+            && rule.contains("got \"M\"")));
+        if method == Method::PUT {
+            for dropped in ["txt_region", "num_spending", "attr_interest"] {
+                assert!(
+                    found.iter().any(|(_, c, _)| *c == json!(dropped)),
+                    "{dropped} in {refused}"
+                );
+            }
+        }
+    }
+    let (_, crm001_row) = aixon.row(&cell, "crm001").await;
+    assert_eq!(
+        crm001_row["values"]["num_spending"],
+        json!(5321.0),
+        "nothing of a refused body is written"
+    );
+
+    // The two format examples, each as a new cell.
+    let (csv_cell, csv_update) = aixon.create("csv example", CSV, SEED_FORMAT_CSV).await;
+    let (json_cell, json_update) = aixon.create("json example", JSON, SEED_FORMAT_JSON).await;
+    aixon.import(&csv_cell, &csv_update).await;
+    aixon.import(&json_cell, &json_update).await;
+    for (cell, update) in [(&csv_cell, &csv_update), (&json_cell, &json_update)] {
+        let status = aixon.status(cell, update).await;
+        assert_eq!(
+            (&status["status"], &status["applied"]),
+            (&json!("DONE"), &json!(6)),
+            "{status}"
+        );
+        let (_, row) = aixon.row(cell, "crm002").await;
+        assert_eq!(row["values"]["attr_interest"], json!(["reading", "biking"]));
+        assert_eq!(row["values"]["txt_gender"], json!("F"));
+    }
+    let (_, listed) = aixon.send(Method::GET, CELLS, None, None, &[]).await;
+    let entries = listed["message"].as_array().expect("entries");
+    assert_eq!(entries.len(), 5);
+    let url = format!("{CELLS}/{cell}");
+    let entry = entries.iter().find(|entry| entry["URL"] == json!(url));
+    assert_eq!(
+        entry,
+        Some(
+            &json!({"DESCRIPTION": format!("Upload csv data {cell}: This new node name"), "SUPPORT_METHODS": ["PUT", "PATCH"], "URL": url})
+        )
+    );
+}
+
+async fn each_column_rule_gives_a_400_naming_row_column_and_rule_and_writes_nothing(app: TestApp) {
+    let aixon = Aixon::dev(&app);
+    let (cell, first) = aixon
+        .create(
+            "rules",
+            CSV,
+            "customuid,num_a,goal_click_x,goal_click_x_timestamp,attr_t\nc0,1,1,0,a\n",
+        )
+        .await;
+    aixon.import(&cell, &first).await;
+    let bad = "customuid,num_a,goal_click_x,goal_click_x_timestamp,attr_t\n\
+               c1,M,1,0,a\n\
+               c2,1,2,1.5,b\n\
+               c3,1\n\
+               c1,2,0,0,c\n\
+               ,1,1,0,d\n\
+               c9,1,1,0,fine\n";
+    let (status, refused) = aixon
+        .send(
+            Method::PATCH,
+            &format!("{CELLS}/{cell}"),
+            Some(CSV),
+            Some(bad),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(
+        refused["message"],
+        "5 rows rejected, 6 problems; nothing was written"
+    );
+    let found: Vec<(Value, Value)> = rules(&refused)
+        .into_iter()
+        .map(|(r, c, _)| (r, c))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (json!(2), json!("num_a")),
+            (json!(3), json!("goal_click_x")),
+            (json!(3), json!("goal_click_x_timestamp")),
+            (json!(4), Value::Null),
+            (json!(5), json!("customuid")),
+            (json!(6), json!("customuid")),
+        ]
+    );
+    let (missing, _) = aixon.row(&cell, "c9").await;
+    assert_eq!(
+        missing,
+        StatusCode::NOT_FOUND,
+        "the good row of a refused body is not written"
+    );
+
+    let cases: Vec<(
+        Method,
+        &str,
+        Option<&str>,
+        String,
+        StatusCode,
+        Option<&str>,
+        &str,
+    )> = vec![
+        (
+            Method::PUT,
+            CELLS,
+            Some(CSV),
+            "customuid,age\nc1,1\n".into(),
+            StatusCode::BAD_REQUEST,
+            Some("age"),
+            "not an AIXON column",
+        ),
+        (
+            Method::PUT,
+            CELLS,
+            Some(CSV),
+            "email\nx@y\n".into(),
+            StatusCode::BAD_REQUEST,
+            Some("customuid"),
+            "needs a customuid column",
+        ),
+        (
+            Method::PUT,
+            CELLS,
+            Some(JSON),
+            r#"{"header":["customuid","goal_churn_a"],"data":[["c1",true]]}"#.into(),
+            StatusCode::BAD_REQUEST,
+            None,
+            "true/false",
+        ),
+        (
+            Method::PUT,
+            CELLS,
+            Some(JSON),
+            r#"{"header":["customuid"],"data":[["c1"] ["c2"]]}"#.into(),
+            StatusCode::BAD_REQUEST,
+            None,
+            "body is not valid JSON at line 1",
+        ),
+        (
+            Method::PUT,
+            CELLS,
+            Some("text/plain"),
+            "customuid\nc1\n".into(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            "",
+        ),
+        (
+            Method::PUT,
+            CELLS,
+            Some(CSV),
+            format!("customuid,txt_a\nc1,{}\n", "x".repeat(1001)),
+            StatusCode::BAD_REQUEST,
+            Some("txt_a"),
+            "at most 1000 characters",
+        ),
+        (
+            Method::PATCH,
+            "/api_upload/v1/csv-upload/nosuchcell",
+            Some(CSV),
+            "customuid\nc1\n".into(),
+            StatusCode::NOT_FOUND,
+            None,
+            "",
+        ),
+    ];
+    for (method, path, content_type, body, expected, column, rule) in cases {
+        let (status, reply) = aixon
+            .send(
+                method,
+                path,
+                content_type,
+                Some(&body),
+                &[("x-node-description", "x")],
+            )
+            .await;
+        assert_eq!(status, expected, "{path} {body:.60}: {reply}");
+        assert_eq!(reply["status"], "error", "{reply}");
+        if !rule.is_empty() {
+            assert!(
+                rules(&reply)
+                    .iter()
+                    .any(|(_, c, r)| column.is_none_or(|c2| *c == json!(c2)) && r.contains(rule)),
+                "{rule} on {column:?} in {reply}"
+            );
+        }
+    }
+    let (status, reply) = aixon
+        .send(Method::PUT, CELLS, Some(CSV), Some("customuid\nc1\n"), &[])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(rules(&reply)[0].1, json!("x-node-description"));
+
+    // PATCH must repeat the columns in order; PUT may add but not drop.
+    let (status, reply) = aixon
+        .send(
+            Method::PATCH,
+            &format!("{CELLS}/{cell}"),
+            Some(CSV),
+            Some("customuid,goal_click_x,num_a,goal_click_x_timestamp,attr_t\nc1,1,1,0,a\n"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert!(
+        rules(&reply)[0]
+            .2
+            .contains("PATCH needs the cell's columns in the cell's order")
+    );
+    let (status, reply) = aixon
+        .send(
+            Method::PUT,
+            &format!("{CELLS}/{cell}"),
+            Some(CSV),
+            Some("customuid,num_a\nc1,1\n"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    let dropped: Vec<Value> = rules(&reply).into_iter().map(|(_, c, _)| c).collect();
+    assert_eq!(
+        dropped,
+        vec![
+            json!("goal_click_x"),
+            json!("goal_click_x_timestamp"),
+            json!("attr_t")
+        ]
+    );
+    let widened =
+        "customuid,num_a,goal_click_x,goal_click_x_timestamp,attr_t,txt_new\nc1,1,1,0,a,hello\n";
+    let put = aixon.update(Method::PUT, &cell, CSV, widened).await;
+    // The widened header is the cell's at once: a PATCH sent before the import fits it.
+    let patch = aixon
+        .update(
+            Method::PATCH,
+            &cell,
+            CSV,
+            "customuid,num_a,goal_click_x,goal_click_x_timestamp,attr_t,txt_new\nc1,2,,,,\n",
+        )
+        .await;
+    aixon.import(&cell, &put).await;
+    aixon.import(&cell, &patch).await;
+    let (_, row) = aixon.row(&cell, "c1").await;
+    assert_eq!(
+        row["values"],
+        json!({"customuid": "c1", "num_a": 2.0}),
+        "applied in order; a row is replaced whole"
+    );
+    let (_, row) = aixon.row(&cell, "c0").await;
+    assert_eq!(
+        row["values"]["num_a"],
+        json!(1.0),
+        "customers absent from a PUT keep their rows"
+    );
+
+    // Credentials.
+    for key in ["", "not-a-key", &app.server.credentials.optimove.api_key] {
+        let response = app
+            .client
+            .get(app.url(CELLS))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "key {key:?}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["status"], "error");
+    }
+}
+
+async fn a_double_delivered_or_late_event_applies_once(app: TestApp) {
+    let aixon = Aixon::dev(&app);
+    let (cell, created) = aixon.create("twice", JSON, SEED_CREATE).await;
+    let blob = keys::aixon_blob(&aixon.tenant, &cell, &created);
+    let first = aixon.import(&cell, &created).await;
+    assert_eq!((first.updates_finished, first.rows_processed), (1, 5));
+    let before = aixon.customer("crm003").await.expect("crm003");
+    for event in [s3_event(&blob), eventbridge_event(&blob), s3_event(&blob)] {
+        let again = import::handle_event(app.server.app.clone(), event)
+            .await
+            .expect("runs");
+        assert_eq!(
+            again["rows_processed"], 0,
+            "a finished object is not imported again: {again}"
+        );
+    }
+    let status = aixon.status(&cell, &created).await;
+    assert_eq!(
+        (&status["applied"], &status["processed"]),
+        (&json!(5), &json!(5))
+    );
+    let after = aixon.customer("crm003").await.expect("crm003");
+    assert_eq!(before, after);
+    assert!(
+        app.server
+            .app
+            .blobs
+            .get(&blob)
+            .await
+            .expect("blob store")
+            .is_none(),
+        "a finished body is removed"
+    );
+}
+
+fn generated_csv(rows: usize, seed: usize) -> String {
+    let mut body =
+        String::from("customuid,emailsha256,num_score,txt_tier,attr_tags,goal_purchase_any\n");
+    for i in 0..rows {
+        body.push_str(&format!(
+            "cust{i:05},{:064x},{},{},\"t{},t{}\",{}\n",
+            i + 1,
+            i * seed,
+            ["gold", "silver"][i % 2],
+            i % 7,
+            i % 3,
+            i % 2
+        ));
+    }
+    body
+}
+
+async fn a_crash_mid_import_resumes_to_the_state_of_a_clean_run(app: TestApp) {
+    // moto answers a request in tens of milliseconds: fewer rows there.
+    let rows = match app.adapter {
+        Adapter::Embedded => 1_000,
+        Adapter::Aws => 60,
+    };
+    let body = generated_csv(rows, 3);
+    let crashed = Aixon::dev(&app);
+    let clean = Aixon::of(&app, "clean").await;
+    let (cell, update) = crashed.create("crash", CSV, &body).await;
+    let (clean_cell, clean_update) = clean.create("clean", CSV, &body).await;
+    clean.import(&clean_cell, &clean_update).await;
+
+    // The importer dies at its 8th write (lease, status, four attribute names, one customer
+    // transaction, then the crash): customers of the first chunk half written, the lease
+    // held, the checkpoint behind.
+    let real = app.server.app.clone();
+    let dying = Arc::new(App {
+        table: Arc::new(CrashingAfterWrites::new(real.table.clone(), 7)),
+        blobs: real.blobs.clone(),
+        clock: real.clock.clone(),
+        settings: real.settings.clone(),
+        hash_key: real.hash_key.clone(),
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let crash = import::import_cell(&dying, &crashed.tenant, &cell, deadline).await;
+    assert!(crash.is_err(), "the injected crash stops the import");
+    let midway = crashed.status(&cell, &update).await;
+    assert_eq!(midway["status"], "PROCESSING", "{midway}");
+    assert_eq!(midway["processed"], 0, "{midway}");
+    assert!(
+        crashed.customer("cust00000").await.is_some()
+            && crashed
+                .customer(&format!("cust{:05}", rows - 1))
+                .await
+                .is_none(),
+        "the crash came after the first customers were written and before the last"
+    );
+
+    // Another importer finds the lease held until it expires, then resumes.
+    let blocked = crashed.import(&cell, &update).await;
+    assert_eq!((blocked.cells_busy, blocked.rows_processed), (1, 0));
+    app.clock.advance_seconds(import::LEASE_SECONDS + 1);
+    crashed.import(&cell, &update).await;
+    let done = crashed.status(&cell, &update).await;
+    assert_eq!(
+        (
+            &done["status"],
+            &done["rows"],
+            &done["processed"],
+            &done["applied"],
+            &done["errorCount"]
+        ),
+        (
+            &json!("DONE"),
+            &json!(rows),
+            &json!(rows),
+            &json!(rows),
+            &json!(0)
+        ),
+        "{done}"
+    );
+    for i in 0..rows {
+        let customuid = format!("cust{i:05}");
+        let (_, resumed_row) = crashed.row(&cell, &customuid).await;
+        let (_, clean_row) = clean.row(&clean_cell, &customuid).await;
+        assert_eq!(resumed_row["values"], clean_row["values"], "{customuid}");
+        let resumed = crashed.customer(&customuid).await.expect("customer");
+        let reference = clean.customer(&customuid).await.expect("customer");
+        assert_eq!(resumed.attributes, reference.attributes, "{customuid}");
+        assert_eq!(
+            resumed.identifiers.len(),
+            reference.identifiers.len(),
+            "{customuid}"
+        );
+    }
+}
+
+async fn a_suppressed_customer_is_refused_per_row(app: TestApp) {
+    let aixon = Aixon::dev(&app);
+    let (cell, created) = aixon.create("erasure", JSON, SEED_CREATE).await;
+    aixon.import(&cell, &created).await;
+    let (status, erased) = aixon
+        .send(
+            Method::DELETE,
+            "/custdata/v1/aixon/customers/crm001",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    assert_eq!(erased["message"]["CELLS"], 1);
+    assert!(aixon.customer("crm001").await.is_none());
+    assert_eq!(aixon.row(&cell, "crm001").await.0, StatusCode::NOT_FOUND);
+    let patched = aixon.update(Method::PATCH, &cell, JSON, SEED_CREATE).await;
+    aixon.import(&cell, &patched).await;
+    let status = aixon.status(&cell, &patched).await;
+    assert_eq!(
+        (&status["status"], &status["applied"], &status["errorCount"]),
+        (&json!("DONE"), &json!(4), &json!(1))
+    );
+    let refused = rules(&status);
+    assert_eq!(
+        (refused[0].0.clone(), refused[0].1.clone()),
+        (json!(1), json!("customuid"))
+    );
+    assert!(refused[0].2.contains("suppressed"), "{status}");
+    assert!(
+        aixon.customer("crm001").await.is_none(),
+        "an erased customer is not re-created"
+    );
+    assert_eq!(aixon.row(&cell, "crm001").await.0, StatusCode::NOT_FOUND);
+    let (status, _) = aixon
+        .send(
+            Method::DELETE,
+            "/custdata/v1/aixon/customers/nobody",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn presigned_uploads_take_bodies_above_the_inline_limit(app: TestApp) {
+    let aixon = Aixon::dev(&app);
+    // 100 MB in rows of 10 KB on the embedded store; on the emulator, where each request
+    // takes tens of milliseconds, 6 MB (over Lambda's inline limit) in rows of 100 KB.
+    let (target, columns): (usize, usize) = match app.adapter {
+        Adapter::Embedded => (100 * 1024 * 1024, 10),
+        Adapter::Aws => (6 * 1024 * 1024, 100),
+    };
+    let names: Vec<String> = (0..columns).map(|i| format!("txt_{i}")).collect();
+    let header = format!("customuid,{}", names.join(","));
+    let (cell, created) = aixon
+        .create(
+            "large",
+            CSV,
+            &format!("{header}\nc0{}\n", ",".repeat(columns)),
+        )
+        .await;
+    aixon.import(&cell, &created).await;
+    let value = "v".repeat(990);
+    let mut body = format!("{header}\n");
+    let mut rows = 0;
+    while body.len() < target {
+        body.push_str(&format!("c{rows}"));
+        for _ in 0..columns {
+            body.push(',');
+            body.push_str(&value);
+        }
+        body.push('\n');
+        rows += 1;
+    }
+    let (status, upload) = aixon
+        .send(
+            Method::POST,
+            &format!("/custdata/v1/aixon/csv-upload/{cell}/uploads"),
+            Some("application/json"),
+            Some(r#"{"mode":"PATCH","contentType":"text/csv"}"#),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{upload}");
+    let update = upload["UPDATE_ID"].as_str().expect("update").to_string();
+    assert_eq!(
+        aixon.status(&cell, &update).await["status"],
+        "WAITING_FOR_UPLOAD"
+    );
+    let mut put = app.client.put(upload["UPLOAD_URL"].as_str().expect("url"));
+    for (name, value) in upload["HEADERS"].as_object().expect("headers") {
+        put = put.header(name.as_str(), value.as_str().expect("value"));
+    }
+    let uploaded = put.body(body.into_bytes()).send().await.expect("upload");
+    assert!(uploaded.status().is_success(), "{}", uploaded.status());
+    aixon.import(&cell, &update).await;
+    let status = aixon.status(&cell, &update).await;
+    assert_eq!(
+        (&status["status"], &status["applied"]),
+        (&json!("DONE"), &json!(rows)),
+        "{status}"
+    );
+    let (_, last) = aixon.row(&cell, &format!("c{}", rows - 1)).await;
+    assert_eq!(last["values"][&names[columns - 1]], json!(value));
+
+    // A bad uploaded body is refused whole when it is imported, and says why.
+    let (_, upload) = aixon
+        .send(
+            Method::POST,
+            &format!("/custdata/v1/aixon/csv-upload/{cell}/uploads"),
+            Some("application/json"),
+            Some(r#"{"mode":"PATCH","contentType":"application/json"}"#),
+            &[],
+        )
+        .await;
+    let update = upload["UPDATE_ID"].as_str().expect("update").to_string();
+    let bad = r#"{"header":["customuid","txt_a"],"data":[["zz1","x"]]}"#;
+    let mut put = app.client.put(upload["UPLOAD_URL"].as_str().expect("url"));
+    for (name, value) in upload["HEADERS"].as_object().expect("headers") {
+        put = put.header(name.as_str(), value.as_str().expect("value"));
+    }
+    assert!(
+        put.body(bad)
+            .send()
+            .await
+            .expect("upload")
+            .status()
+            .is_success()
+    );
+    aixon.import(&cell, &update).await;
+    let status = aixon.status(&cell, &update).await;
+    assert_eq!(
+        (&status["status"], &status["applied"]),
+        (&json!("FAILED"), &json!(0)),
+        "{status}"
+    );
+    assert!(
+        rules(&status)[0]
+            .2
+            .contains("PATCH needs the cell's columns")
+    );
+    assert_eq!(aixon.row(&cell, "zz1").await.0, StatusCode::NOT_FOUND);
+
+    // In Lambda a body above the inline limit is refused before the handler, pointing here.
+    let real = app.server.app.clone();
+    let mut settings = real.settings.clone();
+    settings.inline_body_limit = Some(custdata::app::LAMBDA_INLINE_BODY_LIMIT);
+    let lambda_app = Arc::new(App {
+        table: real.table.clone(),
+        blobs: real.blobs.clone(),
+        clock: real.clock.clone(),
+        settings,
+        hash_key: real.hash_key.clone(),
+    });
+    let request = http::Request::builder()
+        .method("PATCH")
+        .uri(format!("https://api.example{CELLS}/{cell}"))
+        .header("x-api-key", &aixon.key)
+        .header("content-type", CSV)
+        .body(lambda_http::Body::Text("x".repeat(5_500_000)))
+        .expect("request");
+    let response =
+        custdata::http::dispatch(lambda_app, &custdata::aixon::UPLOAD_FAMILY, request).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = match response.body() {
+        lambda_http::Body::Text(text) => serde_json::from_str(text).expect("json"),
+        other => panic!("a text body, got {other:?}"),
+    };
+    let message = body["message"].as_str().expect("message");
+    assert!(
+        message.contains("5000000 bytes")
+            && message.contains("/custdata/v1/aixon/csv-upload/{resourceId}/uploads"),
+        "{message}"
+    );
+}
+
+async fn another_tenant_reaches_nothing_through_any_route(app: TestApp) {
+    let owner = Aixon::dev(&app);
+    let other = Aixon::of(&app, "other").await;
+    let (cell, created) = owner.create("mine", JSON, SEED_CREATE).await;
+    owner.import(&cell, &created).await;
+    let (_, before) = owner.row(&cell, "crm001").await;
+
+    let (_, listed) = other.send(Method::GET, CELLS, None, None, &[]).await;
+    assert_eq!(
+        listed["message"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+    let attempts: Vec<(Method, String, Option<&str>, Option<&str>)> = vec![
+        (
+            Method::PATCH,
+            format!("{CELLS}/{cell}"),
+            Some(JSON),
+            Some(SEED_PATCH),
+        ),
+        (
+            Method::POST,
+            format!("{CELLS}/{cell}"),
+            Some(JSON),
+            Some(SEED_PATCH),
+        ),
+        (
+            Method::PUT,
+            format!("{CELLS}/{cell}"),
+            Some(JSON),
+            Some(SEED_CREATE),
+        ),
+        (
+            Method::POST,
+            format!("/custdata/v1/aixon/csv-upload/{cell}/uploads"),
+            Some("application/json"),
+            Some(r#"{"mode":"PUT","contentType":"text/csv"}"#),
+        ),
+        (
+            Method::GET,
+            format!("/custdata/v1/aixon/csv-upload/{cell}/updates/{created}"),
+            None,
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/custdata/v1/aixon/csv-upload/{cell}/rows/crm001"),
+            None,
+            None,
+        ),
+        (
+            Method::DELETE,
+            "/custdata/v1/aixon/customers/crm001".to_string(),
+            None,
+            None,
+        ),
+    ];
+    for (method, path, content_type, body) in &attempts {
+        let (status, reply) = other
+            .send(method.clone(), path, *content_type, *body, &[])
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {reply}");
+        let nobody = Aixon {
+            key: String::new(),
+            ..Aixon::dev(&app)
+        };
+        let (status, _) = nobody
+            .send(method.clone(), path, *content_type, *body, &[])
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} without a key"
+        );
+    }
+    let (found, after) = owner.row(&cell, "crm001").await;
+    assert_eq!(found, StatusCode::OK);
+    assert_eq!(before, after);
+    assert!(owner.customer("crm001").await.is_some());
+    assert!(other.customer("crm001").await.is_none());
+    let report = other.import(&cell, &created).await;
+    assert_eq!(report.rows_processed, 0);
+}
+
+on_both_adapters!(
+    the_seed_examples_replayed_verbatim_get_the_documented_answers,
+    each_column_rule_gives_a_400_naming_row_column_and_rule_and_writes_nothing,
+    a_double_delivered_or_late_event_applies_once,
+    a_crash_mid_import_resumes_to_the_state_of_a_clean_run,
+    a_suppressed_customer_is_refused_per_row,
+    presigned_uploads_take_bodies_above_the_inline_limit,
+    another_tenant_reaches_nothing_through_any_route,
+);
+
+/// The local worker imports by itself, including bodies left over from before a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_worker_imports_what_was_left_when_the_server_stopped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = |run_scheduled_tasks| custdata_local::Config {
+        port: 0,
+        data_dir: dir.path().to_path_buf(),
+        clock: Arc::new(custdata::clock::SystemClock),
+        backend: custdata_local::Backend::Embedded,
+        run_scheduled_tasks,
+    };
+    let server = custdata_local::start(config(false)).await.expect("starts");
+    let client = reqwest::Client::new();
+    let key = server.credentials.aixon.api_key.clone();
+    let reply: Value = client
+        .put(format!("{}{CELLS}", server.base_url))
+        .header("x-api-key", &key)
+        .header("content-type", CSV)
+        .header("x-node-description", "left over")
+        .body(generated_csv(50, 1))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let cell = reply["message"]["RESOURCE_ID"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let update = reply["message"]["UPDATE_ID"]
+        .as_str()
+        .expect("update")
+        .to_string();
+    server.shutdown().await;
+
+    let server = custdata_local::start(config(true)).await.expect("restarts");
+    let status_url = format!(
+        "{}/custdata/v1/aixon/csv-upload/{cell}/updates/{update}",
+        server.base_url
+    );
+    let started = Instant::now();
+    let status = loop {
+        let status: Value = client
+            .get(&status_url)
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("json");
+        if status["status"] == "DONE" || started.elapsed() > Duration::from_secs(20) {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (&status["status"], &status["applied"]),
+        (&json!("DONE"), &json!(50)),
+        "{status}"
+    );
+    server.shutdown().await;
+}
