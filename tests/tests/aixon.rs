@@ -396,6 +396,18 @@ async fn the_seed_examples_replayed_verbatim_get_the_documented_answers(app: Tes
     );
 }
 
+/// A request that must be refused: method, path, content type, body, status, and the
+/// column and rule the error names.
+struct Refusal<'a>(
+    Method,
+    &'a str,
+    Option<&'a str>,
+    String,
+    StatusCode,
+    Option<&'a str>,
+    &'a str,
+);
+
 async fn each_column_rule_gives_a_400_naming_row_column_and_rule_and_writes_nothing(app: TestApp) {
     let aixon = Aixon::dev(&app);
     let (cell, first) = aixon
@@ -449,16 +461,8 @@ async fn each_column_rule_gives_a_400_naming_row_column_and_rule_and_writes_noth
         "the good row of a refused body is not written"
     );
 
-    let cases: Vec<(
-        Method,
-        &str,
-        Option<&str>,
-        String,
-        StatusCode,
-        Option<&str>,
-        &str,
-    )> = vec![
-        (
+    let cases: Vec<Refusal> = vec![
+        Refusal(
             Method::PUT,
             CELLS,
             Some(CSV),
@@ -467,7 +471,7 @@ async fn each_column_rule_gives_a_400_naming_row_column_and_rule_and_writes_noth
             Some("age"),
             "not an AIXON column",
         ),
-        (
+        Refusal(
             Method::PUT,
             CELLS,
             Some(CSV),
@@ -476,7 +480,7 @@ async fn each_column_rule_gives_a_400_naming_row_column_and_rule_and_writes_noth
             Some("customuid"),
             "needs a customuid column",
         ),
-        (
+        Refusal(
             Method::PUT,
             CELLS,
             Some(JSON),
@@ -485,7 +489,7 @@ async fn each_column_rule_gives_a_400_naming_row_column_and_rule_and_writes_noth
             None,
             "true/false",
         ),
-        (
+        Refusal(
             Method::PUT,
             CELLS,
             Some(JSON),
@@ -494,7 +498,7 @@ async fn each_column_rule_gives_a_400_naming_row_column_and_rule_and_writes_noth
             None,
             "body is not valid JSON at line 1",
         ),
-        (
+        Refusal(
             Method::PUT,
             CELLS,
             Some("text/plain"),
@@ -503,7 +507,7 @@ async fn each_column_rule_gives_a_400_naming_row_column_and_rule_and_writes_noth
             None,
             "",
         ),
-        (
+        Refusal(
             Method::PUT,
             CELLS,
             Some(CSV),
@@ -512,7 +516,7 @@ async fn each_column_rule_gives_a_400_naming_row_column_and_rule_and_writes_noth
             Some("txt_a"),
             "at most 1000 characters",
         ),
-        (
+        Refusal(
             Method::PATCH,
             "/api_upload/v1/csv-upload/nosuchcell",
             Some(CSV),
@@ -522,7 +526,7 @@ async fn each_column_rule_gives_a_400_naming_row_column_and_rule_and_writes_noth
             "",
         ),
     ];
-    for (method, path, content_type, body, expected, column, rule) in cases {
+    for Refusal(method, path, content_type, body, expected, column, rule) in cases {
         let (status, reply) = aixon
             .send(
                 method,
