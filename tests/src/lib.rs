@@ -283,3 +283,88 @@ pub async fn create_tenant(app: &TestApp, name: &str) -> custdata::tenancy::Cred
     assert_eq!(response.status(), 200, "tenant creation refused");
     response.json().await.expect("a credential bundle")
 }
+
+/// The signing secret the Lambda harness gives function binaries (also their hash key).
+pub const LAMBDA_SIGNING_SECRET: &str = "a-signing-secret-of-at-least-32-bytes";
+
+/// A function binary running as a Lambda under `cargo lambda watch` (its runtime API
+/// emulator, loopback only), with the AWS adapters pointed at the emulator's table and
+/// bucket. Both processes stop when this drops.
+pub struct LambdaHarness {
+    pub port: u16,
+    _watch: ChildGuard,
+    _function: ChildGuard,
+}
+
+impl LambdaHarness {
+    pub async fn start(binary: &str, table: &str, bucket: &str) -> LambdaHarness {
+        use std::os::unix::process::CommandExt;
+        let port = free_port();
+        let venv_bin = workspace_root().join("target/venv/bin");
+        let path = format!(
+            "{}:{}",
+            venv_bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let watch = ChildGuard(
+            Command::new(venv_bin.join("cargo-lambda"))
+                .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
+                .args(["-P", &port.to_string()])
+                .env("PATH", &path)
+                .current_dir(workspace_root())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .expect("cargo lambda watch starts"),
+        );
+        wait_for_port(port, 60).await;
+        let function = ChildGuard(
+            Command::new(binary)
+                .env(
+                    "AWS_LAMBDA_RUNTIME_API",
+                    format!("http://127.0.0.1:{port}/.rt"),
+                )
+                .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+                .env("AWS_ENDPOINT_URL", &emulator().url)
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .env("CUSTDATA_TABLE", table)
+                .env("CUSTDATA_BUCKET", bucket)
+                .env("CUSTDATA_SIGNING_SECRET", LAMBDA_SIGNING_SECRET)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .expect("the function binary starts"),
+        );
+        LambdaHarness {
+            port,
+            _watch: watch,
+            _function: function,
+        }
+    }
+
+    /// The function URL of an HTTP function's route.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/lambda-url/_{path}", self.port)
+    }
+
+    /// Invokes the function with an event, as Lambda's Invoke API does.
+    pub async fn invoke(&self, event: &serde_json::Value) -> serde_json::Value {
+        let response = reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{}/2015-03-31/functions/_/invocations",
+                self.port
+            ))
+            .json(event)
+            .send()
+            .await
+            .expect("the Lambda answers");
+        assert!(response.status().is_success(), "{}", response.status());
+        response.json().await.expect("a JSON result")
+    }
+}

@@ -2,16 +2,12 @@
 //! emulator) with the AWS adapters pointed at the emulator: proves the Lambda wiring, not
 //! only the shared handler.
 
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use custdata::clock::{Clock, SystemClock};
 use custdata::storage::{ItemTable, keys};
 use custdata::tenancy::{CredentialKind, create_tenant, secret_hash};
-use custdata_tests::{
-    ChildGuard, aws_stores, basic, emulator, free_port, wait_for_port, workspace_root,
-};
+use custdata_tests::{LambdaHarness, aws_stores, basic};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_lambda_issues_a_token_and_stores_it_in_dynamodb() {
@@ -21,60 +17,14 @@ async fn the_token_lambda_issues_a_token_and_stores_it_in_dynamodb() {
         .await
         .expect("tenant");
 
-    let port = free_port();
-    let venv_bin = workspace_root().join("target/venv/bin");
-    let path = format!(
-        "{}:{}",
-        venv_bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let _watch = ChildGuard(
-        Command::new(venv_bin.join("cargo-lambda"))
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "-A",
-                "127.0.0.1",
-                "-P",
-                &port.to_string(),
-            ])
-            .env("PATH", &path)
-            .current_dir(workspace_root())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("cargo lambda watch starts"),
-    );
-    wait_for_port(port, 60).await;
-    let _function = ChildGuard(
-        Command::new(env!("CARGO_BIN_EXE_mxo-token"))
-            .env(
-                "AWS_LAMBDA_RUNTIME_API",
-                format!("http://127.0.0.1:{port}/.rt"),
-            )
-            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_ENDPOINT_URL", &emulator().url)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("CUSTDATA_TABLE", stores.table.table_name())
-            .env("CUSTDATA_BUCKET", stores.blobs.bucket())
-            .env(
-                "CUSTDATA_SIGNING_SECRET",
-                "a-signing-secret-of-at-least-32-bytes",
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("the function binary starts"),
-    );
+    let lambda = LambdaHarness::start(
+        env!("CARGO_BIN_EXE_mxo-token"),
+        stores.table.table_name(),
+        stores.blobs.bucket(),
+    )
+    .await;
 
-    let url = format!("http://127.0.0.1:{port}/lambda-url/_/one/oauth2token");
+    let url = lambda.url("/one/oauth2token");
     let client = reqwest::Client::new();
     let response = client
         .post(&url)

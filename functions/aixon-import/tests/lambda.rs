@@ -1,0 +1,96 @@
+//! The real `aixon-import` binary, run as a Lambda under `cargo lambda watch` on DynamoDB and
+//! S3 in the emulator, invoked with the S3 object-created notification Lambda receives for
+//! a queued body: it applies the body once, and the same event delivered again does nothing.
+
+use std::sync::Arc;
+
+use custdata::aixon::store;
+use custdata::app::{App, Settings};
+use custdata::clock::{Clock, SystemClock};
+use custdata::customers::{self, CustomerRef, Identifier};
+use custdata::storage::keys;
+use custdata::tenancy::{TenantId, create_tenant};
+use custdata_tests::{LAMBDA_SIGNING_SECRET, LambdaHarness, aws_stores};
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_event_imports_the_queued_body_once() {
+    let clock = Arc::new(SystemClock);
+    let stores = aws_stores(clock.clone()).await;
+    let (table_name, bucket) = (
+        stores.table.table_name().to_string(),
+        stores.blobs.bucket().to_string(),
+    );
+    let app = Arc::new(App {
+        table: Arc::new(stores.table),
+        blobs: Arc::new(stores.blobs),
+        clock: clock.clone(),
+        settings: Settings::default(),
+        hash_key: Arc::new(LAMBDA_SIGNING_SECRET.as_bytes().to_vec()),
+    });
+    let bundle = create_tenant(app.table.as_ref(), "Import Tenant", "", clock.now_millis())
+        .await
+        .expect("tenant");
+    let request = http::Request::builder()
+        .method("PUT")
+        .uri("https://api.example/api_upload/v1/csv-upload")
+        .header("x-api-key", &bundle.aixon.api_key)
+        .header("content-type", "text/csv")
+        .header("x-node-description", "from a lambda")
+        .body(lambda_http::Body::Text(
+            "customuid,num_score,attr_tags\nc1,1,\"a, b\"\nc2,2,\nc3,3,c\n".into(),
+        ))
+        .expect("request");
+    let response =
+        custdata::http::dispatch(app.clone(), &custdata::aixon::UPLOAD_FAMILY, request).await;
+    assert_eq!(response.status(), 200);
+    let created: Value = match response.body() {
+        lambda_http::Body::Text(text) => serde_json::from_str(text).expect("json"),
+        other => panic!("a text body, got {other:?}"),
+    };
+    let cell = created["message"]["RESOURCE_ID"].as_str().expect("cell");
+    let update = created["message"]["UPDATE_ID"].as_str().expect("update");
+    let tenant = TenantId::parse(&bundle.tenant).expect("tenant");
+    let key = keys::aixon_blob(&tenant, cell, update);
+
+    let lambda =
+        LambdaHarness::start(env!("CARGO_BIN_EXE_aixon-import"), &table_name, &bucket).await;
+    let event = json!({"Records": [{
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "us-east-1",
+        "eventTime": "2026-11-23T05:00:00.000Z",
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+            "object": {"key": key, "size": 60}
+        }
+    }]});
+    let first = lambda.invoke(&event).await;
+    assert_eq!(
+        (&first["updates_finished"], &first["rows_processed"]),
+        (&json!(1), &json!(3)),
+        "{first}"
+    );
+    let again = lambda.invoke(&event).await;
+    assert_eq!(again["rows_processed"], 0, "{again}");
+
+    let status = store::get_update(&app, &tenant, cell, update)
+        .await
+        .expect("read")
+        .expect("the update");
+    assert_eq!((status.status, status.applied), (store::Status::Done, 3));
+    let customer = customers::find(
+        &app,
+        &tenant,
+        &CustomerRef {
+            tid: None,
+            identifiers: vec![Identifier::customer_key("c1")],
+        },
+    )
+    .await
+    .expect("read")
+    .expect("c1 is a customer");
+    assert_eq!(customer.attributes["attr_tags"], json!(["a", "b"]));
+}
