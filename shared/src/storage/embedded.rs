@@ -83,6 +83,11 @@ pub struct EmbeddedTable {
     cursors: CursorSigner,
 }
 
+/// redb's page cache. Its default (1 GiB) is a ceiling the cache grows to and keeps, so a
+/// large import would leave the local server holding up to a gigabyte; 64 MiB holds the
+/// interior pages of a B-tree of many millions of items, which is what lookups re-read.
+pub const EMBEDDED_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 impl EmbeddedTable {
     /// Opens (or creates) the database file. Fails with a clear message when another
     /// process holds it: redb allows one writer process per file.
@@ -91,7 +96,10 @@ impl EmbeddedTable {
         clock: SharedClock,
         cursors: CursorSigner,
     ) -> Result<Self, StorageError> {
-        let db = Database::create(path).map_err(|error| match error {
+        let db = redb::Builder::new()
+            .set_cache_size(EMBEDDED_CACHE_BYTES)
+            .create(path)
+            .map_err(|error| match error {
             redb::DatabaseError::DatabaseAlreadyOpen => StorageError::Unavailable(format!(
                 "{} is open in another process (a running custdata-local?)",
                 path.display()
