@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 #[derive(Parser)]
 struct Args {
-    /// Rows in the generated file.
+    /// Rows in the generated file (0 skips the local server and the baseline).
     #[arg(long, default_value_t = 1_000_000)]
     rows: usize,
     /// Rows imported on the AWS emulator to count DynamoDB requests (0 skips it).
@@ -305,9 +305,7 @@ async fn on_the_emulator(rows: usize) -> Value {
     })
 }
 
-#[tokio::main]
-async fn main() {
-    let args = Args::parse();
+async fn on_the_local_server(args: &Args) {
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("customers.csv");
     let size = generate(&file, args.rows);
@@ -318,10 +316,10 @@ async fn main() {
         "baseline  csv crate alone:        {parse_rate:>10.0} rows/s  {:>7.1} MB/s",
         size as f64 / 1e6 / parse_time.as_secs_f64()
     );
-    let local = through_the_local_server(&args, &file, size).await;
+    let local = through_the_local_server(args, &file, size).await;
     let rate = local["rows_per_second"].as_f64().unwrap_or_default();
     println!(
-        "custdata  upload + import:        {rate:>10.0} rows/s  {:>7.1} MB/s  (upload {:.1} s, import {:.1} s; {} of {} rows applied, {} errors)",
+        "custdata  upload + import:        {rate:>10.0} rows/s  {:>7.2} MB/s  (upload {:.1} s, import {:.1} s; {} of {} rows applied, {} errors)",
         local["mb_per_second"].as_f64().unwrap_or_default(),
         local["upload_seconds"].as_f64().unwrap_or_default(),
         local["import_seconds"].as_f64().unwrap_or_default(),
@@ -335,6 +333,14 @@ async fn main() {
         local["peak_rss_mb"].as_f64().unwrap_or_default(),
         local["idle_rss_mb"].as_f64().unwrap_or_default()
     );
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if args.rows > 0 {
+        on_the_local_server(&args).await;
+    }
     if args.emulator_rows > 0 {
         let emulator = on_the_emulator(args.emulator_rows).await;
         println!(

@@ -100,12 +100,12 @@ impl EmbeddedTable {
             .set_cache_size(EMBEDDED_CACHE_BYTES)
             .create(path)
             .map_err(|error| match error {
-            redb::DatabaseError::DatabaseAlreadyOpen => StorageError::Unavailable(format!(
-                "{} is open in another process (a running custdata-local?)",
-                path.display()
-            )),
-            other => fault(other),
-        })?;
+                redb::DatabaseError::DatabaseAlreadyOpen => StorageError::Unavailable(format!(
+                    "{} is open in another process (a running custdata-local?)",
+                    path.display()
+                )),
+                other => fault(other),
+            })?;
         let txn = db.begin_write().map_err(fault)?;
         txn.open_table(ITEMS).map_err(fault)?;
         txn.commit().map_err(fault)?;
