@@ -863,22 +863,20 @@ pub async fn upsert_many(
         } else {
             1
         };
-        let mut groups: Vec<Group> = vec![Group::default()];
+        let mut groups: Vec<Group> = Vec::new();
+        let mut open = Group::default();
         for (index, plan) in plans {
             if plan.actions.is_empty() {
                 outcomes[index] = Some(plan.outcome);
                 continue;
             }
-            let open = groups.last_mut().expect("one group at least");
             if !open.fits(&plan.actions, per_group) {
-                groups.push(Group::default());
+                groups.push(std::mem::take(&mut open));
             }
-            groups
-                .last_mut()
-                .expect("one group at least")
-                .add(index, plan.actions);
+            open.add(index, plan.actions);
             outcomes[index] = Some(plan.outcome);
         }
+        groups.push(open);
         let mut retry = Vec::new();
         for Group {
             indices, actions, ..
