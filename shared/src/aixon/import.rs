@@ -32,9 +32,10 @@ use crate::tenancy::TenantId;
 /// Rows applied between two checkpoints.
 pub const CHUNK_ROWS: usize = 100;
 /// How long a lease lasts without renewal. It is renewed after every chunk, so it must
-/// outlast the slowest chunk (about 30 s for 100 rows on moto; 1 to 2 s on DynamoDB), and it
-/// is how long a crashed importer's cell waits before another run resumes it.
-pub const LEASE_SECONDS: i64 = 120;
+/// outlast the slowest chunk (moto, whose transactions copy the whole table, took over
+/// 120 s for 100 rows under load; DynamoDB takes a second or two), and it is how long a
+/// crashed importer's cell waits before another run resumes it.
+pub const LEASE_SECONDS: i64 = 300;
 /// The surface name attributes are recorded with.
 pub const SURFACE: &str = "aixon";
 
