@@ -368,3 +368,116 @@ impl LambdaHarness {
         response.json().await.expect("a JSON result")
     }
 }
+
+/// AIXON over plain HTTP or through `dispatch`, for tests and benchmarks alike.
+pub mod aixon {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use custdata::app::App;
+    use serde_json::{Value, json};
+
+    /// Creates a data cell (`PUT /api_upload/v1/csv-upload`); its resource and update ids.
+    pub async fn create_cell(
+        client: &reqwest::Client,
+        base_url: &str,
+        api_key: &str,
+        description: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (String, String) {
+        let reply: Value = client
+            .put(format!("{base_url}/api_upload/v1/csv-upload"))
+            .header("x-api-key", api_key)
+            .header("content-type", "text/csv")
+            .header("x-node-description", description)
+            .body(body)
+            .send()
+            .await
+            .expect("create")
+            .json()
+            .await
+            .expect("json");
+        let id = |name: &str| {
+            reply["message"][name]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} in {reply}"))
+                .to_string()
+        };
+        (id("RESOURCE_ID"), id("UPDATE_ID"))
+    }
+
+    /// Polls the update-status extension until the update is DONE or FAILED, or `limit`
+    /// passes; the last status read.
+    pub async fn wait_until_finished(
+        client: &reqwest::Client,
+        base_url: &str,
+        api_key: &str,
+        cell: &str,
+        update: &str,
+        limit: Duration,
+    ) -> Value {
+        let url = format!("{base_url}/custdata/v1/aixon/csv-upload/{cell}/updates/{update}");
+        let started = Instant::now();
+        loop {
+            let status: Value = client
+                .get(&url)
+                .header("x-api-key", api_key)
+                .send()
+                .await
+                .expect("status")
+                .json()
+                .await
+                .expect("json");
+            let finished = status["status"] == "DONE" || status["status"] == "FAILED";
+            if finished || started.elapsed() > limit {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// An S3 object-created notification as Lambda receives it (keys URL-encoded).
+    pub fn s3_event(bucket: &str, key: &str) -> Value {
+        let encoded: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
+        json!({"Records": [{
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": "us-east-1",
+            "eventTime": "2026-11-23T05:00:00.000Z",
+            "eventName": "ObjectCreated:Put",
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "aixon-import",
+                "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+                "object": {"key": encoded, "size": 1, "sequencer": "0A1B2C3D4E5F678901"}
+            }
+        }]})
+    }
+
+    /// Runs a request through the AIXON family as its Lambda does; status and JSON body.
+    pub async fn dispatch(app: Arc<App>, request: custdata::http::Request) -> (u16, Value) {
+        let response =
+            custdata::http::dispatch(app, &custdata::aixon::UPLOAD_FAMILY, request).await;
+        let body = match response.body() {
+            lambda_http::Body::Text(text) => serde_json::from_str(text).expect("a JSON body"),
+            other => panic!("a text body, got {other:?}"),
+        };
+        (response.status().as_u16(), body)
+    }
+
+    /// `PUT /api_upload/v1/csv-upload` with a CSV body, as API Gateway hands it to Lambda.
+    pub fn create_request(
+        api_key: &str,
+        description: &str,
+        csv: String,
+    ) -> custdata::http::Request {
+        http::Request::builder()
+            .method("PUT")
+            .uri("https://api.example/api_upload/v1/csv-upload")
+            .header("x-api-key", api_key)
+            .header("content-type", "text/csv")
+            .header("x-node-description", description)
+            .body(lambda_http::Body::Text(csv))
+            .expect("request")
+    }
+}

@@ -13,6 +13,7 @@ use custdata::customers::{self, CustomerRef, Identifier};
 use custdata::storage::faults::CrashingAfterWrites;
 use custdata::storage::keys;
 use custdata::tenancy::TenantId;
+use custdata_tests::aixon as aixon_http;
 use custdata_tests::{Adapter, TestApp, create_tenant, on_both_adapters};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -140,7 +141,8 @@ impl<'a> Aixon<'a> {
         for _ in 0..200 {
             let report = match self.app.adapter {
                 Adapter::Aws => {
-                    let event = s3_event(&keys::aixon_blob(&self.tenant, cell, update));
+                    let key = keys::aixon_blob(&self.tenant, cell, update);
+                    let event = aixon_http::s3_event("custdata-test", &key);
                     let report = import::handle_event(self.app.server.app.clone(), event)
                         .await
                         .expect("the import runs");
@@ -200,24 +202,6 @@ impl<'a> Aixon<'a> {
         .await
         .expect("the store answers")
     }
-}
-
-/// An S3 event notification as Lambda receives it (keys URL-encoded).
-fn s3_event(key: &str) -> Value {
-    let encoded: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
-    json!({"Records": [{
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "us-east-1",
-        "eventTime": "2026-11-23T05:00:00.000Z",
-        "eventName": "ObjectCreated:Put",
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "aixon-import",
-            "bucket": {"name": "custdata-test", "arn": "arn:aws:s3:::custdata-test"},
-            "object": {"key": encoded, "size": 1, "sequencer": "0A1B2C3D4E5F678901"}
-        }
-    }]})
 }
 
 /// The same object's event as EventBridge delivers it (the deployed rule's shape).
@@ -637,7 +621,11 @@ async fn a_double_delivered_or_late_event_applies_once(app: TestApp) {
     let first = aixon.import(&cell, &created).await;
     assert_eq!((first.updates_finished, first.rows_processed), (1, 5));
     let before = aixon.customer("crm003").await.expect("crm003");
-    for event in [s3_event(&blob), eventbridge_event(&blob), s3_event(&blob)] {
+    for event in [
+        aixon_http::s3_event("custdata-test", &blob),
+        eventbridge_event(&blob),
+        aixon_http::s3_event("custdata-test", &blob),
+    ] {
         let again = import::handle_event(app.server.app.clone(), event)
             .await
             .expect("runs");
@@ -1047,49 +1035,26 @@ async fn the_local_worker_imports_what_was_left_when_the_server_stopped() {
     let server = custdata_local::start(config(false)).await.expect("starts");
     let client = reqwest::Client::new();
     let key = server.credentials.aixon.api_key.clone();
-    let reply: Value = client
-        .put(format!("{}{CELLS}", server.base_url))
-        .header("x-api-key", &key)
-        .header("content-type", CSV)
-        .header("x-node-description", "left over")
-        .body(generated_csv(50, 1))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
-    let cell = reply["message"]["RESOURCE_ID"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let update = reply["message"]["UPDATE_ID"]
-        .as_str()
-        .expect("update")
-        .to_string();
+    let (cell, update) = aixon_http::create_cell(
+        &client,
+        &server.base_url,
+        &key,
+        "left over",
+        generated_csv(50, 1),
+    )
+    .await;
     server.shutdown().await;
 
     let server = custdata_local::start(config(true)).await.expect("restarts");
-    let status_url = format!(
-        "{}/custdata/v1/aixon/csv-upload/{cell}/updates/{update}",
-        server.base_url
-    );
-    let started = Instant::now();
-    let status = loop {
-        let status: Value = client
-            .get(&status_url)
-            .header("x-api-key", &key)
-            .send()
-            .await
-            .expect("status")
-            .json()
-            .await
-            .expect("json");
-        if status["status"] == "DONE" || started.elapsed() > Duration::from_secs(20) {
-            break status;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = aixon_http::wait_until_finished(
+        &client,
+        &server.base_url,
+        &key,
+        &cell,
+        &update,
+        Duration::from_secs(20),
+    )
+    .await;
     assert_eq!(
         (&status["status"], &status["applied"]),
         (&json!("DONE"), &json!(50)),

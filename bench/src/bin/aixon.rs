@@ -151,22 +151,9 @@ async fn through_the_local_server(args: &Args, file: &Path, size: u64) -> Value 
     let server = start_server(&args.server, dir.path());
     let pid = server.child.id();
     let client = reqwest::Client::new();
-    let created: Value = client
-        .put(format!("{}/api_upload/v1/csv-upload", server.base_url))
-        .header("x-api-key", &server.key)
-        .header("content-type", "text/csv")
-        .header("x-node-description", "bench")
-        .body(HEADER)
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
-    let cell = created["message"]["RESOURCE_ID"]
-        .as_str()
-        .expect("cell")
-        .to_string();
+    let (cell, _) =
+        custdata_tests::aixon::create_cell(&client, &server.base_url, &server.key, "bench", HEADER)
+            .await;
     let rss_idle_kb = status_kb(pid, "VmRSS:");
     let upload: Value = client
         .post(format!(
@@ -201,26 +188,16 @@ async fn through_the_local_server(args: &Args, file: &Path, size: u64) -> Value 
         uploaded.status()
     );
     let upload_time = started.elapsed();
-    let status_url = format!(
-        "{}/custdata/v1/aixon/csv-upload/{cell}/updates/{update}",
-        server.base_url
-    );
     let imported = Instant::now();
-    let status = loop {
-        let status: Value = client
-            .get(&status_url)
-            .header("x-api-key", &server.key)
-            .send()
-            .await
-            .expect("status")
-            .json()
-            .await
-            .expect("json");
-        if status["status"] == "DONE" || status["status"] == "FAILED" {
-            break status;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let status = custdata_tests::aixon::wait_until_finished(
+        &client,
+        &server.base_url,
+        &server.key,
+        &cell,
+        &update,
+        Duration::from_secs(24 * 3600),
+    )
+    .await;
     let import_time = imported.elapsed();
     let total = started.elapsed();
     json!({
@@ -256,22 +233,12 @@ async fn on_the_emulator(rows: usize) -> Value {
     for n in 0..rows {
         write_row(&mut body, n).expect("write");
     }
-    let request = http::Request::builder()
-        .method("PUT")
-        .uri("http://bench/api_upload/v1/csv-upload")
-        .header("x-api-key", &bundle.aixon.api_key)
-        .header("content-type", "text/csv")
-        .header("x-node-description", "bench")
-        .body(lambda_http::Body::Text(
-            String::from_utf8(body).expect("utf-8"),
-        ))
-        .expect("request");
-    let response =
-        custdata::http::dispatch(app.clone(), &custdata::aixon::UPLOAD_FAMILY, request).await;
-    let created: Value = match response.body() {
-        lambda_http::Body::Text(text) => serde_json::from_str(text).expect("json"),
-        _ => panic!("a text body"),
-    };
+    let request = custdata_tests::aixon::create_request(
+        &bundle.aixon.api_key,
+        "bench",
+        String::from_utf8(body).expect("utf-8"),
+    );
+    let (_, created) = custdata_tests::aixon::dispatch(app.clone(), request).await;
     let cell = created["message"]["RESOURCE_ID"]
         .as_str()
         .expect("cell")

@@ -10,8 +10,8 @@ use custdata::clock::{Clock, SystemClock};
 use custdata::customers::{self, CustomerRef, Identifier};
 use custdata::storage::keys;
 use custdata::tenancy::{TenantId, create_tenant};
-use custdata_tests::{LAMBDA_SIGNING_SECRET, LambdaHarness, aws_stores};
-use serde_json::{Value, json};
+use custdata_tests::{LAMBDA_SIGNING_SECRET, LambdaHarness, aixon, aws_stores};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_s3_event_imports_the_queued_body_once() {
@@ -31,23 +31,13 @@ async fn an_s3_event_imports_the_queued_body_once() {
     let bundle = create_tenant(app.table.as_ref(), "Import Tenant", "", clock.now_millis())
         .await
         .expect("tenant");
-    let request = http::Request::builder()
-        .method("PUT")
-        .uri("https://api.example/api_upload/v1/csv-upload")
-        .header("x-api-key", &bundle.aixon.api_key)
-        .header("content-type", "text/csv")
-        .header("x-node-description", "from a lambda")
-        .body(lambda_http::Body::Text(
-            "customuid,num_score,attr_tags\nc1,1,\"a, b\"\nc2,2,\nc3,3,c\n".into(),
-        ))
-        .expect("request");
-    let response =
-        custdata::http::dispatch(app.clone(), &custdata::aixon::UPLOAD_FAMILY, request).await;
-    assert_eq!(response.status(), 200);
-    let created: Value = match response.body() {
-        lambda_http::Body::Text(text) => serde_json::from_str(text).expect("json"),
-        other => panic!("a text body, got {other:?}"),
-    };
+    let request = aixon::create_request(
+        &bundle.aixon.api_key,
+        "from a lambda",
+        "customuid,num_score,attr_tags\nc1,1,\"a, b\"\nc2,2,\nc3,3,c\n".into(),
+    );
+    let (status, created) = aixon::dispatch(app.clone(), request).await;
+    assert_eq!(status, 200, "{created}");
     let cell = created["message"]["RESOURCE_ID"].as_str().expect("cell");
     let update = created["message"]["UPDATE_ID"].as_str().expect("update");
     let tenant = TenantId::parse(&bundle.tenant).expect("tenant");
@@ -55,18 +45,7 @@ async fn an_s3_event_imports_the_queued_body_once() {
 
     let lambda =
         LambdaHarness::start(env!("CARGO_BIN_EXE_aixon-import"), &table_name, &bucket).await;
-    let event = json!({"Records": [{
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "us-east-1",
-        "eventTime": "2026-11-23T05:00:00.000Z",
-        "eventName": "ObjectCreated:Put",
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
-            "object": {"key": key, "size": 60}
-        }
-    }]});
+    let event = aixon::s3_event(&bucket, &key);
     let first = lambda.invoke(&event).await;
     assert_eq!(
         (&first["updates_finished"], &first["rows_processed"]),
