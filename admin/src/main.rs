@@ -61,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         command: SuppressionCommand,
     },
+    /// Monetate API users and their RSA public keys.
+    Monetate {
+        #[command(subcommand)]
+        command: MonetateCommand,
+    },
     /// Erasures whose activity history is removed in the background.
     Erasure {
         #[command(subcommand)]
@@ -99,6 +104,36 @@ enum SuppressionCommand {
         api_name: Option<String>,
         #[arg(long)]
         value: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum MonetateCommand {
+    /// Creates an API user (a generated api-… name unless --username), with a first key
+    /// from --public-key (a PEM file) or, with --generate-key, a new key pair whose private
+    /// half is printed once.
+    CreateUser {
+        tenant: String,
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long, conflicts_with = "generate_key")]
+        public_key: Option<PathBuf>,
+        #[arg(long)]
+        generate_key: bool,
+    },
+    /// Registers a public key (PEM file: RSA 2048, 3072 or 4096 bits) for an API user.
+    AddKey {
+        tenant: String,
+        username: String,
+        public_key: PathBuf,
+    },
+    /// Lists API users and their keys.
+    ListUsers { tenant: String },
+    /// Deactivates a key: its assertions and tokens are refused (403) from now on.
+    DeactivateKey {
+        tenant: String,
+        username: String,
+        key_id: String,
     },
 }
 
@@ -193,7 +228,47 @@ fn admin_command(command: Command) -> Result<AdminCommand, String> {
         Command::Erasure {
             command: ErasureCommand::Status { tenant, tid },
         } => AdminCommand::ErasureStatus { tenant, tid },
+        Command::Monetate { command } => monetate_command(command)?,
         Command::Aws { .. } => return Err("not an admin command".into()),
+    })
+}
+
+fn read_pem(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn monetate_command(command: MonetateCommand) -> Result<AdminCommand, String> {
+    Ok(match command {
+        MonetateCommand::CreateUser {
+            tenant,
+            username,
+            public_key,
+            generate_key,
+        } => AdminCommand::MonetateCreateUser {
+            tenant,
+            username,
+            public_key_pem: public_key.as_deref().map(read_pem).transpose()?,
+            generate_key,
+        },
+        MonetateCommand::AddKey {
+            tenant,
+            username,
+            public_key,
+        } => AdminCommand::MonetateAddKey {
+            tenant,
+            username,
+            public_key_pem: read_pem(&public_key)?,
+        },
+        MonetateCommand::ListUsers { tenant } => AdminCommand::MonetateListUsers { tenant },
+        MonetateCommand::DeactivateKey {
+            tenant,
+            username,
+            key_id,
+        } => AdminCommand::MonetateDeactivateKey {
+            tenant,
+            username,
+            key_id,
+        },
     })
 }
 

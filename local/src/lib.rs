@@ -204,15 +204,18 @@ async fn dev_credentials(
         }
         None => {
             let now = app.clock.now_millis();
-            match create_tenant(app.table.as_ref(), DEV_TENANT, base_url, now).await {
-                Ok(bundle) => bundle,
-                Err(TenantError::Exists(_)) => {
-                    issue_bundle(app.table.as_ref(), DEV_TENANT, base_url, now)
-                        .await
-                        .map_err(|e| e.to_string())?
-                }
-                Err(error) => return Err(error.to_string()),
-            }
+            let mut bundle =
+                match create_tenant(app.table.as_ref(), DEV_TENANT, base_url, now).await {
+                    Ok(bundle) => bundle,
+                    Err(TenantError::Exists(_)) => {
+                        issue_bundle(app.table.as_ref(), DEV_TENANT, base_url, now)
+                            .await
+                            .map_err(|e| e.to_string())?
+                    }
+                    Err(error) => return Err(error.to_string()),
+                };
+            custdata::monetate::users::provision_key_pair(app, &mut bundle).await?;
+            bundle
         }
     };
     let text = serde_json::to_string_pretty(&bundle).map_err(|e| e.to_string())?;

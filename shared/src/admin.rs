@@ -15,6 +15,7 @@ use crate::customers::{self, CustomerRef, Identifier};
 use crate::http::{
     ApiError, Request, Response, Vendor, body_bytes, error_response, header, json_response,
 };
+use crate::monetate::users::{self, UserError};
 use crate::mxo::customer::structures::{self, SaveError};
 use crate::tenancy::{
     CredentialKind, TenantError, TenantId, create_tenant, issue_credential, list_credentials,
@@ -73,6 +74,30 @@ pub enum AdminCommand {
         tenant: String,
         tid: String,
     },
+    /// A Monetate API user, with a first public key given or generated (then the private
+    /// half is in the answer, and nowhere else).
+    MonetateCreateUser {
+        tenant: String,
+        #[serde(default)]
+        username: Option<String>,
+        #[serde(default)]
+        public_key_pem: Option<String>,
+        #[serde(default)]
+        generate_key: bool,
+    },
+    MonetateAddKey {
+        tenant: String,
+        username: String,
+        public_key_pem: String,
+    },
+    MonetateListUsers {
+        tenant: String,
+    },
+    MonetateDeactivateKey {
+        tenant: String,
+        username: String,
+        key_id: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +110,17 @@ pub enum AdminError {
     Conflict(String),
     #[error("storage: {0}")]
     Storage(#[from] crate::storage::StorageError),
+}
+
+impl From<UserError> for AdminError {
+    fn from(error: UserError) -> Self {
+        match error {
+            UserError::Invalid { .. } => AdminError::Invalid(error.to_string()),
+            UserError::NotFound(message) => AdminError::NotFound(message),
+            UserError::Conflict(message) => AdminError::Conflict(message),
+            UserError::Storage(storage) => AdminError::Storage(storage),
+        }
+    }
 }
 
 impl From<TenantError> for AdminError {
@@ -106,7 +142,7 @@ async fn existing_tenant(app: &App, raw: &str) -> Result<TenantId, AdminError> {
 }
 
 fn kind(raw: &str) -> Result<CredentialKind, AdminError> {
-    CredentialKind::parse(raw).filter(|kind| *kind != CredentialKind::MxoToken).ok_or_else(|| {
+    CredentialKind::parse(raw).filter(|kind| !matches!(kind, CredentialKind::MxoToken | CredentialKind::MonetateToken)).ok_or_else(|| {
         AdminError::Invalid(format!(
             "unknown credential kind {raw:?}; one of mxo-client, monetate-user, aixon-api-key, optimove-user, optimove-api-key"
         ))
@@ -123,7 +159,11 @@ pub async fn execute(
     let now = app.clock.now_millis();
     match command {
         AdminCommand::CreateTenant { name } => {
-            Ok(json!(create_tenant(table, &name, base_url, now).await?))
+            let mut bundle = create_tenant(table, &name, base_url, now).await?;
+            users::provision_key_pair(app, &mut bundle)
+                .await
+                .map_err(AdminError::Invalid)?;
+            Ok(json!(bundle))
         }
         AdminCommand::ListTenants => Ok(json!(list_tenants(table).await?)),
         AdminCommand::IssueCredential { tenant, kind: raw } => {
@@ -142,7 +182,12 @@ pub async fn execute(
             id,
         } => {
             let tenant = existing_tenant(app, &tenant).await?;
-            if revoke_credential(table, &tenant, kind(&raw)?, &id).await? {
+            let revoked = match kind(&raw)? {
+                // Its keys are deactivated too, so its live tokens stop working.
+                CredentialKind::MonetateUser => users::remove_user(app, &tenant, &id).await?,
+                kind => revoke_credential(table, &tenant, kind, &id).await?,
+            };
+            if revoked {
                 Ok(json!({"revoked": id}))
             } else {
                 Err(AdminError::NotFound(format!(
@@ -212,6 +257,50 @@ pub async fn execute(
             } else {
                 Err(AdminError::NotFound("no such suppression".into()))
             }
+        }
+        AdminCommand::MonetateCreateUser {
+            tenant,
+            username,
+            public_key_pem,
+            generate_key,
+        } => {
+            let tenant = existing_tenant(app, &tenant).await?;
+            let pair = if generate_key {
+                Some(users::generate_key_pair().map_err(AdminError::Invalid)?)
+            } else {
+                None
+            };
+            let public = pair
+                .as_ref()
+                .map(|pair| pair.public_key_pem.as_str())
+                .or(public_key_pem.as_deref());
+            let user = users::create_user(app, &tenant, username.as_deref(), public).await?;
+            let mut shown = json!(user);
+            if let Some(pair) = pair {
+                shown["private_key_pem"] = json!(pair.private_key_pem);
+            }
+            Ok(shown)
+        }
+        AdminCommand::MonetateAddKey {
+            tenant,
+            username,
+            public_key_pem,
+        } => {
+            let tenant = existing_tenant(app, &tenant).await?;
+            let key = users::add_key(app, &tenant, &username, &public_key_pem).await?;
+            Ok(json!({"key_id": key.key_id, "bits": key.bits, "active": key.active}))
+        }
+        AdminCommand::MonetateListUsers { tenant } => {
+            let tenant = existing_tenant(app, &tenant).await?;
+            Ok(json!(users::list_users(app, &tenant).await?))
+        }
+        AdminCommand::MonetateDeactivateKey {
+            tenant,
+            username,
+            key_id,
+        } => {
+            let tenant = existing_tenant(app, &tenant).await?;
+            Ok(users::deactivate_key(app, &tenant, &username, &key_id).await?)
         }
         AdminCommand::ErasureStatus { tenant, tid } => {
             let tenant = existing_tenant(app, &tenant).await?;

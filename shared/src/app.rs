@@ -23,6 +23,9 @@ pub struct Settings {
     /// import function's timeout is 900 s; the local server runs short slices so it can
     /// stop promptly).
     pub import_budget: std::time::Duration,
+    /// How far a Monetate assertion's `iat` may be from the server's clock, either way
+    /// (`CUSTDATA_MONETATE_IAT_SKEW_SECONDS`, default 300).
+    pub monetate_iat_skew_seconds: i64,
 }
 
 /// The largest body custdata takes inline in Lambda: the invocation payload is at most
@@ -35,6 +38,7 @@ impl Default for Settings {
             mxo_token_ttl_seconds: 3600,
             inline_body_limit: None,
             import_budget: std::time::Duration::from_secs(780),
+            monetate_iat_skew_seconds: 300,
         }
     }
 }
@@ -49,6 +53,15 @@ impl Settings {
                 .filter(|ttl| (60..=86_400).contains(ttl))
                 .ok_or_else(|| {
                     format!("CUSTDATA_MXO_TOKEN_TTL_SECONDS must be 60 to 86400, got {raw:?}")
+                })?;
+        }
+        if let Ok(raw) = std::env::var("CUSTDATA_MONETATE_IAT_SKEW_SECONDS") {
+            settings.monetate_iat_skew_seconds = raw
+                .parse()
+                .ok()
+                .filter(|skew| (1..=3600).contains(skew))
+                .ok_or_else(|| {
+                    format!("CUSTDATA_MONETATE_IAT_SKEW_SECONDS must be 1 to 3600, got {raw:?}")
                 })?;
         }
         Ok(settings)

@@ -43,7 +43,11 @@ impl ManualClock {
     }
 
     pub fn advance_seconds(&self, seconds: i64) {
-        self.millis.fetch_add(seconds * 1000, Ordering::SeqCst);
+        self.advance_millis(seconds * 1000);
+    }
+
+    pub fn advance_millis(&self, millis: i64) {
+        self.millis.fetch_add(millis, Ordering::SeqCst);
     }
 }
 
@@ -55,3 +59,10 @@ impl Clock for ManualClock {
 
 /// The clock most code is handed.
 pub type SharedClock = Arc<dyn Clock>;
+
+/// A time as ISO-8601 UTC with milliseconds, e.g. `2026-11-23T08:30:00.000Z`.
+pub fn iso8601_millis(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

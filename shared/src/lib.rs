@@ -11,6 +11,7 @@ pub mod customers;
 pub mod files;
 pub mod http;
 pub mod lambda;
+pub mod monetate;
 pub mod mxo;
 pub mod routes;
 pub mod storage;

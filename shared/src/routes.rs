@@ -16,6 +16,8 @@ pub static FAMILIES: &[&Family] = &[
     &customer::STRUCTURE_FAMILY,
     &customer::DELETE_FAMILY,
     &aixon::UPLOAD_FAMILY,
+    &crate::monetate::AUTH_FAMILY,
+    &crate::monetate::DATA_FAMILY,
 ];
 
 /// Every scheduled task; a test checks it against template.yaml's Schedule events.

@@ -156,10 +156,12 @@ enum Segment {
 }
 
 /// A route path such as `/datastores/1.0.0/{workspaceId}/{apiName}`, matched the way
-/// API Gateway HTTP APIs match: the most specific route wins.
+/// API Gateway HTTP APIs match: the most specific route wins, and a trailing slash (the
+/// Monetate routes have one) is part of the path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathPattern {
     segments: Vec<Segment>,
+    trailing_slash: bool,
 }
 
 impl PathPattern {
@@ -178,7 +180,10 @@ impl PathPattern {
                 },
             )
             .collect();
-        PathPattern { segments }
+        PathPattern {
+            segments,
+            trailing_slash: path.len() > 1 && path.ends_with('/'),
+        }
     }
 
     /// Higher is more specific: literal segments count most, a greedy tail least.
@@ -197,6 +202,11 @@ impl PathPattern {
 
     /// The path parameters, if `path` (already without the query) matches.
     pub fn matches(&self, path: &str) -> Option<HashMap<String, String>> {
+        let path = if self.trailing_slash {
+            path.strip_suffix('/').filter(|rest| !rest.is_empty())?
+        } else {
+            path
+        };
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let parts: Vec<&str> = if parts == [""] { Vec::new() } else { parts };
         let mut params = HashMap::new();

@@ -481,3 +481,56 @@ pub mod aixon {
             .expect("request")
     }
 }
+
+/// A Monetate client's side: signing assertions and fetching tokens, as the vendor's
+/// sample code does (RS256 over `{"username", "iat": time.time()}`).
+pub mod monetate {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use serde_json::{Value, json};
+
+    use super::TestApp;
+
+    /// An assertion for `username`, signed with a PKCS#8 PEM private key.
+    pub fn assertion(
+        private_key_pem: &str,
+        username: &str,
+        iat: f64,
+        algorithm: Algorithm,
+    ) -> String {
+        let key =
+            EncodingKey::from_rsa_pem(private_key_pem.as_bytes()).expect("an RSA private key");
+        jsonwebtoken::encode(
+            &Header::new(algorithm),
+            &json!({"username": username, "iat": iat}),
+            &key,
+        )
+        .expect("signs")
+    }
+
+    /// The server clock's now as a float, as `time.time()` gives it.
+    pub fn now(app: &TestApp) -> f64 {
+        use custdata::clock::Clock;
+        app.clock.now_millis() as f64 / 1000.0
+    }
+
+    /// `GET /api/auth/v0/refresh/` with an assertion: status and body.
+    pub async fn refresh(app: &TestApp, assertion: &str, query: &str) -> (u16, Value) {
+        let response = app
+            .client
+            .get(app.url(&format!("/api/auth/v0/refresh/{query}")))
+            .header("authorization", format!("JWT {assertion}"))
+            .send()
+            .await
+            .expect("refresh request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON envelope"))
+    }
+
+    /// A token for an API user whose private key is known.
+    pub async fn token(app: &TestApp, private_key_pem: &str, username: &str) -> String {
+        let signed = assertion(private_key_pem, username, now(app), Algorithm::RS256);
+        let (status, body) = refresh(app, &signed, "").await;
+        assert_eq!(status, 200, "token refused: {body}");
+        body["data"]["token"].as_str().expect("a token").to_string()
+    }
+}

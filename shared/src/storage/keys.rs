@@ -23,6 +23,12 @@
 //! | AIXON import lease of a cell | `T#{tenant}#AIXCELL` | `LEASE#{resourceId}` (expires) | aixon-import | aixon-import |
 //! | AIXON update (queued import) | `T#{tenant}#AIXUPD#{resourceId}` | `{updateId}` (time-ordered) | aixon-upload, aixon-import | status extension |
 //! | AIXON row of a cell | `T#{tenant}#AIXROW#{resourceId}#{hmac(customuid)[..2]}` | `{hmac(customuid)}` | aixon-import (with the customer) | row extension, erasure |
+//! | Monetate public key | `T#{tenant}#MONKEY` | `{keyId}` | admin, api-users extension | monetate-auth, every Data API call |
+//! | Monetate schema (and the id sequence) | `T#{tenant}#MONSCHEMA` | `{name}` (`#SEQ`) | monetate-data | monetate-data |
+//! | Monetate row | `T#{tenant}#MONROW#{schema}#{shard 0-f}` | `U{hmac(unique key)}` or `I{hmac(identifier)}#{rowId}` | monetate-data | spot check, lookup |
+//! | Monetate file upload | `T#{tenant}#MONUPLOAD#{schema}` | `{uploadId}` (time-ordered, expires) | monetate-data | `GET /upload/{schema}/` |
+//! | Monetate spot-check limiter | `T#{tenant}#MONRATE` | `{username}` (expires) | monetate-data | monetate-data |
+//! | Monetate default catalog | `T#{tenant}#MONCATALOG` | `{account}` | monetate-data | monetate-data |
 //!
 //! Lookup ids of secrets are SHA-256 hashes, never the secret itself. Surfaces add their
 //! own item types here, one row each, keeping the tenant prefix.
@@ -248,4 +254,51 @@ pub const AIXON_BLOB_PREFIX: &str = "aixon/";
 /// The object holding one queued body; keys sort by update id, which sorts by time.
 pub fn aixon_blob(tenant: &TenantId, resource_id: &str, update_id: &str) -> String {
     format!("{AIXON_BLOB_PREFIX}{tenant}/{resource_id}/{update_id}")
+}
+
+/// Monetate public keys of a tenant's API users, by key id.
+pub fn monetate_keys_pk(tenant: &TenantId) -> String {
+    tenant_scoped_pk(tenant, "MONKEY")
+}
+
+pub fn monetate_key(tenant: &TenantId, key_id: &str) -> Key {
+    Key::new(monetate_keys_pk(tenant), key_id)
+}
+
+/// Monetate schemas of a tenant, by name; `#SEQ` (never a name) hands out schema ids.
+pub fn monetate_schemas_pk(tenant: &TenantId) -> String {
+    tenant_scoped_pk(tenant, "MONSCHEMA")
+}
+
+pub fn monetate_schema(tenant: &TenantId, name: &str) -> Key {
+    Key::new(monetate_schemas_pk(tenant), name)
+}
+
+pub fn monetate_schema_sequence(tenant: &TenantId) -> Key {
+    Key::new(monetate_schemas_pk(tenant), "#SEQ")
+}
+
+/// A Monetate row, in one of 16 partitions of its schema by the first digit of its hash.
+/// `sk` is `U{hash}` (schemas with a unique key) or `I{hash}#{rowId}` (appended rows).
+pub fn monetate_row(tenant: &TenantId, schema: &str, sk: String) -> Key {
+    let shard = sk.get(1..2).unwrap_or("0").to_string();
+    Key::new(monetate_rows_pk(tenant, schema, &shard), sk)
+}
+
+pub fn monetate_rows_pk(tenant: &TenantId, schema: &str, shard: &str) -> String {
+    tenant_scoped_pk(tenant, &format!("MONROW#{schema}#{shard}"))
+}
+
+/// The file uploads of one schema; ids begin with the upload time, so they sort by it.
+pub fn monetate_uploads_pk(tenant: &TenantId, schema: &str) -> String {
+    tenant_scoped_pk(tenant, &format!("MONUPLOAD#{schema}"))
+}
+
+/// When an API user last made a rate-limited call.
+pub fn monetate_rate(tenant: &TenantId, username: &str) -> Key {
+    Key::new(tenant_scoped_pk(tenant, "MONRATE"), username)
+}
+
+pub fn monetate_catalogs_pk(tenant: &TenantId) -> String {
+    tenant_scoped_pk(tenant, "MONCATALOG")
 }

@@ -1,0 +1,561 @@
+//! Monetate Auth API v0 and Data API v1 (contracts/monetate.md): API users sign an
+//! assertion with their private key, exchange it for a token, and post rows into schemas
+//! they defined. Every answer, success or error, is the `{meta, data}` envelope.
+
+pub mod auth;
+pub mod catalog;
+pub mod records;
+pub mod schemas;
+pub mod users;
+
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use serde_json::{Map, Value, json};
+
+use self::auth::Caller;
+use self::records::Refusal;
+use self::schemas::{SaveError, Schema};
+use self::users::UserError;
+use crate::app::App;
+use crate::customers::CustomerError;
+use crate::http::{
+    ApiError, Family, Problem, Request, Response, Vendor, body_bytes, json_body, json_response,
+    path_parameter, query_parameters,
+};
+use crate::tenancy::{TenantId, load_profile};
+
+/// The Data API's inline body limit: API Gateway's 10 MB payload (Lambda lowers it to
+/// its own 6 MB through `Settings::inline_body_limit`).
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// Entries of the upload log one call lists.
+pub const MAX_LISTED_UPLOADS: usize = 100;
+/// Rows `row_count` counts before giving up (it reads them).
+pub const MAX_COUNTED_ROWS: usize = 100_000;
+
+/// `GET /api/auth/v0/refresh/` (binary `monetate-auth`).
+pub static AUTH_FAMILY: Family = Family {
+    name: "monetate-auth",
+    vendor: Vendor::Monetate,
+    max_body_bytes: 16 * 1024,
+    handler: |app, request| Box::pin(async move { auth::refresh(&app, &request).await }),
+};
+
+/// Every Data API route and the `/custdata/v1/monetate` extensions (binary `monetate-data`).
+pub static DATA_FAMILY: Family = Family {
+    name: "monetate-data",
+    vendor: Vendor::Monetate,
+    max_body_bytes: MAX_BODY_BYTES,
+    handler: |app, request| Box::pin(data(app, request)),
+};
+
+/// A success in the `{meta, data}` envelope.
+pub fn envelope(status: StatusCode, data: Value) -> Response {
+    envelope_with(status, data, Map::new(), &[])
+}
+
+fn envelope_with(
+    status: StatusCode,
+    data: Value,
+    extra_meta: Map<String, Value>,
+    warnings: &[Problem],
+) -> Response {
+    let warnings: Vec<Value> = warnings
+        .iter()
+        .map(|p| json!({"row": p.row, "field": p.field, "message": p.rule}))
+        .collect();
+    let mut meta = json!({"code": status.as_u16(), "errors": [], "warnings": warnings});
+    if let Some(meta) = meta.as_object_mut() {
+        meta.extend(extra_meta);
+    }
+    json_response(status, &json!({"meta": meta, "data": data}))
+}
+
+/// A list in the envelope: everything in one page, so `next` and `previous` are null.
+fn list_envelope(items: Vec<Value>) -> Response {
+    let mut meta = Map::new();
+    meta.insert("count".into(), json!(items.len()));
+    meta.insert("next".into(), Value::Null);
+    meta.insert("previous".into(), Value::Null);
+    envelope_with(StatusCode::OK, Value::Array(items), meta, &[])
+}
+
+pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+}
+
+fn not_found(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+}
+
+fn with_problems(mut error: ApiError, problems: Vec<Problem>) -> ApiError {
+    error.problems = problems;
+    error
+}
+
+impl From<UserError> for ApiError {
+    fn from(error: UserError) -> Self {
+        match error {
+            UserError::Invalid { field, message } => {
+                bad_request(format!("{field}: {message}")).with_problem(None, Some(field), message)
+            }
+            UserError::NotFound(message) => not_found(message),
+            UserError::Conflict(message) => {
+                ApiError::new(StatusCode::CONFLICT, "CONFLICT", message)
+            }
+            UserError::Storage(storage) => storage.into(),
+        }
+    }
+}
+
+impl From<SaveError> for ApiError {
+    fn from(error: SaveError) -> Self {
+        match error {
+            SaveError::Refused(message) => {
+                bad_request(message.clone()).with_problem(None, Some("name"), message)
+            }
+            SaveError::Storage(storage) => storage.into(),
+        }
+    }
+}
+
+impl From<CustomerError> for ApiError {
+    fn from(error: CustomerError) -> Self {
+        match error {
+            CustomerError::Storage(storage) => storage.into(),
+            busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "BUSY", busy.to_string())
+                .with_header("retry-after", "1"),
+        }
+    }
+}
+
+/// What a Data API request asks for.
+enum Route {
+    ListSchemas,
+    CreateSchema,
+    GetSchema(String),
+    PatchSchema(String),
+    ListSchemaTypes,
+    GetSchemaType(String),
+    ListUploads(String),
+    PostRows(String),
+    SpotCheck(String),
+    /// The seed's `/api/data/v1/{schema-name}/production/data/?id=` (contract decision 1).
+    SpotCheckAlias,
+    ListCatalogs,
+    AddCatalog,
+    BulkCatalogs,
+    ListUsers,
+    CreateUser,
+    AddKey(String),
+    DeactivateKey(String, String),
+    Lookup(String),
+}
+
+fn route(request: &Request) -> Option<Route> {
+    let path = request.uri().path();
+    let method = request.method().clone();
+    let param = |name: &str| path_parameter(request, name);
+    if path.starts_with("/custdata/v1/monetate/") {
+        return Some(
+            match (
+                method,
+                param("username"),
+                param("keyId"),
+                param("schemaName"),
+            ) {
+                (Method::POST, Some(user), Some(key), _) => Route::DeactivateKey(user, key),
+                (Method::POST, Some(user), None, _) => Route::AddKey(user),
+                (Method::POST, None, None, Some(schema)) => Route::Lookup(schema),
+                (Method::GET, None, None, None) => Route::ListUsers,
+                (Method::POST, None, None, None) => Route::CreateUser,
+                _ => return None,
+            },
+        );
+    }
+    // /api/data/v1/{retailer}/production/{collection}/[{name}/]
+    let collection = path.split('/').nth(6)?;
+    let name = param("schemaName").or_else(|| param("schemaType"));
+    Some(match (collection, method, name) {
+        ("schema", Method::GET, None) => Route::ListSchemas,
+        ("schema", Method::POST, None) => Route::CreateSchema,
+        ("schema", Method::GET, Some(name)) => Route::GetSchema(name),
+        ("schema", Method::PATCH, Some(name)) => Route::PatchSchema(name),
+        ("schematype", Method::GET, None) => Route::ListSchemaTypes,
+        ("schematype", Method::GET, Some(name)) => Route::GetSchemaType(name),
+        ("upload", Method::GET, Some(name)) => Route::ListUploads(name),
+        ("data", Method::POST, Some(name)) => Route::PostRows(name),
+        ("data", Method::GET, Some(name)) => Route::SpotCheck(name),
+        ("data", Method::GET, None) => Route::SpotCheckAlias,
+        ("defaultcatalog", Method::GET, None) => Route::ListCatalogs,
+        ("defaultcatalog", Method::POST, None) => Route::AddCatalog,
+        ("bulk-defaultcatalog", Method::POST, None) => Route::BulkCatalogs,
+        _ => return None,
+    })
+}
+
+/// Checks that the path's retailer is the token's; the seed's spot-check form names a
+/// schema where the retailer goes, and is served when it does.
+async fn resolve(app: &App, caller: &Caller, request: &Request) -> Result<Route, ApiError> {
+    let route = route(request).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            format!("{} is not allowed here", request.method()),
+        )
+    })?;
+    let retailer = path_parameter(request, "retailer").unwrap_or_default();
+    let owned = load_profile(app.table.as_ref(), &caller.tenant)
+        .await?
+        .is_some_and(|profile| profile.monetate_retailer == retailer);
+    if let Route::SpotCheckAlias = route {
+        if schemas::get(app, &caller.tenant, &retailer)
+            .await?
+            .is_some()
+        {
+            return Ok(Route::SpotCheck(retailer));
+        }
+        if owned {
+            return Err(
+                bad_request("name the schema: /data/{schema-name}/?id=").with_problem(
+                    None,
+                    Some("schema-name"),
+                    "required in the path",
+                ),
+            );
+        }
+    }
+    if !owned {
+        return Err(not_found(format!(
+            "this token has no retailer or schema {retailer:?}"
+        )));
+    }
+    Ok(route)
+}
+
+async fn data(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+    let caller = auth::caller(&app, &request).await?;
+    let tenant = &caller.tenant;
+    match resolve(&app, &caller, &request).await? {
+        Route::ListSchemas => list_schemas(&app, tenant, &request).await,
+        Route::CreateSchema => {
+            let schema = schemas::parse_new_schema(&json_body(&request)?).map_err(|problems| {
+                with_problems(bad_request("the schema is not valid"), problems)
+            })?;
+            let schema = schemas::create(&app, tenant, schema).await?;
+            Ok(envelope(StatusCode::CREATED, json!(schema)))
+        }
+        Route::GetSchema(name) => {
+            let (schema, _) = schema(&app, tenant, &name).await?;
+            let extras = schema_extras(&app, tenant, &schema, &request).await?;
+            Ok(envelope(StatusCode::OK, schemas::shown(&schema, extras)))
+        }
+        Route::PatchSchema(name) => {
+            let (schema, version) = schema(&app, tenant, &name).await?;
+            let updated = schemas::patched(&schema, &json_body(&request)?).map_err(|problems| {
+                with_problems(bad_request("the change is not valid"), problems)
+            })?;
+            schemas::replace(&app, tenant, &updated, version).await?;
+            Ok(envelope(StatusCode::OK, json!(updated)))
+        }
+        Route::ListSchemaTypes => Ok(list_envelope(schemas::schema_types())),
+        Route::GetSchemaType(name) => schemas::schema_types()
+            .into_iter()
+            .find(|entry| entry["name"] == name.as_str())
+            .map(|entry| envelope(StatusCode::OK, entry))
+            .ok_or_else(|| not_found(format!("no schema type {name:?}"))),
+        Route::ListUploads(name) => {
+            schema(&app, tenant, &name).await?;
+            let uploads = records::uploads(&app, tenant, &name, MAX_LISTED_UPLOADS).await?;
+            Ok(list_envelope(uploads.iter().map(|u| json!(u)).collect()))
+        }
+        Route::PostRows(name) => post_rows(&app, tenant, &name, &request).await,
+        Route::SpotCheck(name) => spot_check(&app, &caller, &name, &request).await,
+        Route::SpotCheckAlias => Err(not_found("no such schema")),
+        Route::ListCatalogs => Ok(list_envelope(catalog::list(&app, tenant).await?)),
+        Route::AddCatalog => {
+            let entry = catalog::parse_entry(&json_body(&request)?, None).map_err(|problems| {
+                with_problems(bad_request("the entry is not valid"), problems)
+            })?;
+            save_catalogs(&app, tenant, vec![entry]).await
+        }
+        Route::BulkCatalogs => bulk_catalogs(&app, tenant, &request).await,
+        Route::ListUsers => {
+            let users = users::list_users(&app, tenant).await?;
+            Ok(list_envelope(users.iter().map(|u| json!(u)).collect()))
+        }
+        Route::CreateUser => {
+            let body = json_body(&request)?;
+            let text = |name: &str| body.get(name).and_then(Value::as_str);
+            let user =
+                users::create_user(&app, tenant, text("username"), text("public_key_pem")).await?;
+            Ok(envelope(StatusCode::CREATED, json!(user)))
+        }
+        Route::AddKey(username) => {
+            let body = json_body(&request)?;
+            let pem_text = body
+                .get("public_key_pem")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    bad_request("public_key_pem is required").with_problem(
+                        None,
+                        Some("public_key_pem"),
+                        "required: the PEM text of an RSA public key",
+                    )
+                })?;
+            let key = users::add_key(&app, tenant, &username, pem_text).await?;
+            Ok(envelope(
+                StatusCode::CREATED,
+                json!({"key_id": key.key_id, "bits": key.bits, "active": key.active}),
+            ))
+        }
+        Route::DeactivateKey(username, key_id) => {
+            let key = users::deactivate_key(&app, tenant, &username, &key_id).await?;
+            Ok(envelope(StatusCode::OK, key))
+        }
+        Route::Lookup(name) => lookup(&app, tenant, &name, &request).await,
+    }
+}
+
+async fn schema(app: &App, tenant: &TenantId, name: &str) -> Result<(Schema, i64), ApiError> {
+    schemas::get(app, tenant, name)
+        .await?
+        .ok_or_else(|| not_found(format!("no schema {name:?}")))
+}
+
+/// A boolean query parameter (`true`/`false`, `1`/`0`), absent meaning false.
+fn flag(request: &Request, name: &str) -> Result<bool, ApiError> {
+    match query_parameters(request)
+        .get(name)
+        .map(|v| v.to_ascii_lowercase())
+    {
+        None => Ok(false),
+        Some(value) if value == "true" || value == "1" => Ok(true),
+        Some(value) if value == "false" || value == "0" => Ok(false),
+        Some(value) => Err(
+            bad_request(format!("{name} is true or false, not {value:?}")).with_problem(
+                None,
+                Some(name),
+                "true or false",
+            ),
+        ),
+    }
+}
+
+/// `row_count` and `last_file_upload` when the query asks for them.
+async fn schema_extras(
+    app: &App,
+    tenant: &TenantId,
+    schema: &Schema,
+    request: &Request,
+) -> Result<Map<String, Value>, ApiError> {
+    let mut extras = Map::new();
+    flag(request, "usable_in_accounts")?;
+    if flag(request, "row_count")? {
+        let count = records::count_rows(app, tenant, &schema.name, MAX_COUNTED_ROWS).await?;
+        extras.insert("row_count".into(), json!(count));
+    }
+    if flag(request, "latest_upload")? {
+        let last = records::uploads(app, tenant, &schema.name, 1).await?.pop();
+        // Both spellings the vendor documents (contract decision 7).
+        let shown = last.map(|upload| {
+            let mut value = json!(upload);
+            value["validation_error"] = json!(upload.validation_errors.join("; "));
+            value
+        });
+        extras.insert("last_file_upload".into(), json!(shown));
+    }
+    Ok(extras)
+}
+
+async fn list_schemas(
+    app: &App,
+    tenant: &TenantId,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let mut shown = Vec::new();
+    for schema in schemas::list(app, tenant).await? {
+        let extras = schema_extras(app, tenant, &schema, request).await?;
+        shown.push(schemas::shown(&schema, extras));
+    }
+    Ok(list_envelope(shown))
+}
+
+fn refused(refusal: Refusal) -> ApiError {
+    let listed = if refusal.total > refusal.problems.len() {
+        format!(" (the first {} are listed)", refusal.problems.len())
+    } else {
+        String::new()
+    };
+    with_problems(
+        bad_request(format!(
+            "{} rows rejected, {} problems{listed}; nothing was written",
+            refusal.rows, refusal.total
+        )),
+        refusal.problems,
+    )
+}
+
+async fn post_rows(
+    app: &App,
+    tenant: &TenantId,
+    name: &str,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let (schema, _) = schema(app, tenant, name).await?;
+    let body = json_body(request)?;
+    let rows = match records::check_body(&schema, &body) {
+        Ok(rows) => rows,
+        Err(refusal) => {
+            records::log_refusal(app, tenant, &schema, &refusal).await?;
+            return Err(refused(refusal));
+        }
+    };
+    let posted = records::post(app, tenant, &schema, body_bytes(request), rows).await?;
+    Ok(envelope_with(
+        StatusCode::CREATED,
+        json!({"schema_rows": posted.rows}),
+        Map::new(),
+        &posted.warnings,
+    ))
+}
+
+async fn spot_check(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    if !records::take_spot_check(app, &caller.tenant, &caller.username).await? {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            "the spot check answers one request per second per API user; for lookups use POST /custdata/v1/monetate/{retailer}/data/{schema-name}/lookup",
+        )
+        .with_header("retry-after", "1"));
+    }
+    let id = query_parameters(request)
+        .remove("id")
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| {
+            bad_request("the id query parameter is required").with_problem(
+                None,
+                Some("id"),
+                "required: the record's unique key or identifier",
+            )
+        })?;
+    let (schema, _) = schema(app, &caller.tenant, name).await?;
+    let rows = records::find(app, &caller.tenant, &schema, &id).await?;
+    if rows.is_empty() {
+        return Err(not_found(format!(
+            "schema {name} has no record with this id"
+        )));
+    }
+    Ok(envelope(StatusCode::OK, json!({"schema_rows": rows})))
+}
+
+/// The lookup extension: up to 100 ids in one call, without the spot check's limit.
+async fn lookup(
+    app: &App,
+    tenant: &TenantId,
+    name: &str,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let (schema, _) = schema(app, tenant, name).await?;
+    let body = json_body(request)?;
+    let ids: Vec<String> = body
+        .get("ids")
+        .and_then(Value::as_array)
+        .filter(|ids| (1..=records::MAX_LOOKUP_IDS).contains(&ids.len()))
+        .and_then(|ids| {
+            ids.iter()
+                .map(|id| id.as_str().map(str::to_string))
+                .collect()
+        })
+        .ok_or_else(|| {
+            let rule = format!("1 to {} strings", records::MAX_LOOKUP_IDS);
+            bad_request(format!("ids is {rule}")).with_problem(None, Some("ids"), rule)
+        })?;
+    let mut rows = Vec::new();
+    let mut missing = Vec::new();
+    for id in ids {
+        let found = records::find(app, tenant, &schema, &id).await?;
+        if found.is_empty() {
+            missing.push(id);
+        }
+        rows.extend(found);
+    }
+    Ok(envelope(
+        StatusCode::OK,
+        json!({"schema_rows": rows, "missing": missing}),
+    ))
+}
+
+async fn bulk_catalogs(
+    app: &App,
+    tenant: &TenantId,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let body = json_body(request)?;
+    let rule = format!("1 to {} entries of {{account, schema}}", catalog::MAX_BULK);
+    let entries = body
+        .get("defaultaccountcatalogs")
+        .and_then(Value::as_array)
+        .filter(|entries| (1..=catalog::MAX_BULK).contains(&entries.len()))
+        .ok_or_else(|| {
+            bad_request(format!("defaultaccountcatalogs is {rule}")).with_problem(
+                None,
+                Some("defaultaccountcatalogs"),
+                rule,
+            )
+        })?;
+    let mut checked = Vec::new();
+    let mut problems = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        match catalog::parse_entry(entry, Some(index + 1)) {
+            Ok(entry)
+                if checked
+                    .iter()
+                    .any(|seen: &catalog::DefaultCatalog| seen.account == entry.account) =>
+            {
+                problems.push(Problem {
+                    row: Some(index + 1),
+                    field: Some("account".into()),
+                    rule: "an account appears once per call".into(),
+                });
+            }
+            Ok(entry) => checked.push(entry),
+            Err(mut found) => problems.append(&mut found),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(with_problems(
+            bad_request("entries are not valid; nothing was written"),
+            problems,
+        ));
+    }
+    save_catalogs(app, tenant, checked).await
+}
+
+async fn save_catalogs(
+    app: &App,
+    tenant: &TenantId,
+    entries: Vec<catalog::DefaultCatalog>,
+) -> Result<Response, ApiError> {
+    let unknown = catalog::unknown_schemas(app, tenant, &entries).await?;
+    if let Some(first) = unknown.first() {
+        return Err(
+            not_found(format!("no schema with id {first}")).with_problem(
+                None,
+                Some("schema"),
+                "the id of one of your schemas",
+            ),
+        );
+    }
+    catalog::save(app, tenant, &entries).await?;
+    let shown: Vec<Value> = entries
+        .iter()
+        .map(|entry| json!({"account": entry.account, "schema": entry.schema}))
+        .collect();
+    Ok(envelope(StatusCode::CREATED, Value::Array(shown)))
+}

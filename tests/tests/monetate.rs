@@ -1,0 +1,1049 @@
+//! Monetate Auth and Data API over HTTP: the seed's flow (key pair, public key registered,
+//! assertion signed, token fetched, data posted, record spot-checked), every refusal of the
+//! token exchange, every schema and row rule, the 1 request/s spot check, and tenant
+//! isolation on every route. Every case runs on the embedded store and on DynamoDB in the
+//! emulator.
+
+use custdata::customers::{self, CustomerRef, Identifier};
+use custdata::monetate::users::generate_key_pair;
+use custdata::tenancy::{CredentialBundle, TenantId};
+use custdata_tests::monetate::{assertion, now, refresh, token};
+use custdata_tests::{TestApp, create_tenant, on_both_adapters};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// A Data API client of one tenant, holding a token of its first API user.
+struct Monetate<'a> {
+    app: &'a TestApp,
+    bundle: CredentialBundle,
+    token: String,
+}
+
+impl<'a> Monetate<'a> {
+    async fn dev(app: &'a TestApp) -> Monetate<'a> {
+        Monetate::with(app, app.server.credentials.clone()).await
+    }
+
+    async fn of(app: &'a TestApp, name: &str) -> Monetate<'a> {
+        Monetate::with(app, create_tenant(app, name).await).await
+    }
+
+    async fn with(app: &'a TestApp, bundle: CredentialBundle) -> Monetate<'a> {
+        let token = token(
+            app,
+            &bundle.monetate.private_key_pem,
+            &bundle.monetate.api_username,
+        )
+        .await;
+        Monetate { app, bundle, token }
+    }
+
+    fn retailer(&self) -> &str {
+        &self.bundle.monetate.retailer
+    }
+
+    fn tenant(&self) -> TenantId {
+        TenantId::parse(&self.bundle.tenant).expect("tenant")
+    }
+
+    /// A Data API path of this tenant's retailer.
+    fn data_path(&self, rest: &str) -> String {
+        format!("/api/data/v1/{}/production/{rest}", self.retailer())
+    }
+
+    fn extension_path(&self, rest: &str) -> String {
+        format!("/custdata/v1/monetate/{}/{rest}", self.retailer())
+    }
+
+    async fn send_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .app
+            .client
+            .request(method, self.app.url(path))
+            .header("authorization", format!("Token {token}"));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("a JSON envelope");
+        assert_eq!(
+            body["meta"]["code"], status,
+            "meta.code is the status: {body}"
+        );
+        (status, body)
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+        self.send_as(&self.token, method, path, body).await
+    }
+
+    async fn create_schema(&self, schema: &Value) -> (u16, Value) {
+        self.send(Method::POST, &self.data_path("schema/"), Some(schema))
+            .await
+    }
+
+    async fn post_rows(&self, schema: &str, rows: Value) -> (u16, Value) {
+        let body = json!({"schema_rows": rows, "_sent_time": "2026-11-23T08:00:00Z"});
+        self.send(
+            Method::POST,
+            &self.data_path(&format!("data/{schema}/")),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// A spot check, after moving the clock past the limit's second.
+    async fn spot_check(&self, schema: &str, id: &str) -> (u16, Value) {
+        self.app.clock.advance_millis(1_000);
+        self.send(
+            Method::GET,
+            &self.data_path(&format!("data/{schema}/?id={id}")),
+            None,
+        )
+        .await
+    }
+}
+
+/// The customer-attributes schema most tests use.
+fn crm_schema() -> Value {
+    json!({
+        "name": "crm",
+        "type": "attribute",
+        "fields": {
+            "customer_id": {"data_type": "STRING", "identifier": true, "unique_key": true},
+            "tier": {"data_type": "STRING"},
+            "ltv": {"data_type": "NUMBER"},
+            "opted_in": {"data_type": "BOOLEAN"},
+            "signup": {"data_type": "DATETIME"},
+            "tags": {"data_type": "MULTI_STRING"}
+        }
+    })
+}
+
+/// An event schema without a unique key: every row is appended.
+fn events_schema() -> Value {
+    json!({
+        "name": "web-events",
+        "type": "event",
+        "fields": {
+            "visitor": {"data_type": "STRING", "identifier": true},
+            "at": {"data_type": "DATETIME", "event_time": true, "required": true},
+            "page": {"data_type": "STRING"}
+        }
+    })
+}
+
+async fn seed_flow(app: TestApp) {
+    let admin = Monetate::dev(&app).await;
+    // 1. The client makes a key pair and registers the public half for a new API user.
+    let pair = generate_key_pair().expect("a key pair");
+    let (status, created) = admin
+        .send(
+            Method::POST,
+            &admin.extension_path("api-users"),
+            Some(&json!({"username": "api-123-acme", "public_key_pem": pair.public_key_pem})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["data"]["username"], "api-123-acme");
+    assert_eq!(created["data"]["keys"][0]["bits"], 2048);
+    // 2. It signs {username, iat: time.time()} with RS256 and asks for a token.
+    let issued_at = now(&app) + 0.25;
+    let signed = assertion(
+        &pair.private_key_pem,
+        "api-123-acme",
+        issued_at,
+        Algorithm::RS256,
+    );
+    let (status, body) = refresh(&app, &signed, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["meta"],
+        json!({"code": 200, "errors": [], "warnings": []})
+    );
+    let data = &body["data"];
+    assert_eq!(data["expires_in"], 3600);
+    let issued = data["issued_at"].as_f64().expect("issued_at is a number");
+    assert_eq!(data["expires_at"].as_f64(), Some(issued + 3600.0));
+    let client = Monetate {
+        app: &app,
+        bundle: admin.bundle.clone(),
+        token: data["token"].as_str().expect("token").to_string(),
+    };
+    // 3. A schema, then data.
+    let (status, schema) = client.create_schema(&crm_schema()).await;
+    assert_eq!(status, 201, "{schema}");
+    assert_eq!(schema["data"]["name"], "crm");
+    assert!(schema["data"]["id"].as_i64().is_some());
+    let (status, posted) = client
+        .post_rows(
+            "crm",
+            json!([
+                {"customer_id": "c-1", "tier": "gold", "ltv": 1250.5, "opted_in": true,
+                 "signup": "2024-05-01T10:00:00Z", "tags": "vip,early\\,adopter"},
+                {"customer_id": "c-2", "tier": "silver"}
+            ]),
+        )
+        .await;
+    assert_eq!(status, 201, "{posted}");
+    assert_eq!(
+        posted["data"]["schema_rows"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(posted["data"]["schema_rows"][1]["ltv"], Value::Null);
+    // 4. The record, spot-checked at the canonical path and at the seed's.
+    let (status, found) = client.spot_check("crm", "c-1").await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["data"]["schema_rows"][0]["tier"], "gold");
+    assert_eq!(
+        found["data"]["schema_rows"][0]["tags"],
+        "vip,early\\,adopter"
+    );
+    app.clock.advance_millis(1_000);
+    let (status, found) = client
+        .send(
+            Method::GET,
+            "/api/data/v1/crm/production/data/?id=c-2",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["data"]["schema_rows"][0]["customer_id"], "c-2");
+    // The upload log and the shared customer store saw it too.
+    let (status, uploads) = client
+        .send(Method::GET, &client.data_path("upload/crm/"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(uploads["data"][0]["status"], "COMPLETE");
+    assert_eq!(uploads["data"][0]["row_count"], 2);
+    let customer = customers::find(
+        &app.server.app,
+        &client.tenant(),
+        &CustomerRef {
+            tid: None,
+            identifiers: vec![Identifier::customer_key("c-1")],
+        },
+    )
+    .await
+    .expect("reads")
+    .expect("the customer exists");
+    assert_eq!(customer.attributes["tier"], "gold");
+    assert_eq!(customer.attributes["tags"], json!(["vip", "early,adopter"]));
+}
+
+async fn assertion_refusals(app: TestApp) {
+    let client = Monetate::dev(&app).await;
+    let monetate = &client.bundle.monetate;
+    let user = monetate.api_username.as_str();
+    let key = monetate.private_key_pem.as_str();
+    let at = now(&app);
+    let expect_refusal = |status: u16, body: &Value, wanted: u16, says: &str| {
+        assert_eq!(status, wanted, "{body}");
+        assert_eq!(body["meta"]["code"], wanted);
+        assert_eq!(body["data"], json!({}));
+        let message = body["meta"]["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(message.contains(says), "{message:?} should say {says:?}");
+    };
+    // Algorithms: none and HS256 are refused before any key is tried; RS384/512 pass.
+    let unsigned = format!(
+        "{}.{}.",
+        base64_url(r#"{"alg":"none","typ":"JWT"}"#),
+        base64_url(&json!({"username": user, "iat": at}).to_string())
+    );
+    let (status, body) = refresh(&app, &unsigned, "").await;
+    expect_refusal(status, &body, 401, "\"none\" is not accepted");
+    let hmac = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &json!({"username": user, "iat": at}),
+        &EncodingKey::from_secret(b"a shared secret"),
+    )
+    .expect("signs");
+    let (status, body) = refresh(&app, &hmac, "").await;
+    expect_refusal(status, &body, 401, "\"HS256\" is not accepted");
+    for algorithm in [Algorithm::RS384, Algorithm::RS512] {
+        let (status, body) = refresh(&app, &assertion(key, user, at, algorithm), "").await;
+        assert_eq!(status, 200, "{algorithm:?}: {body}");
+    }
+    // Integer iat is as good as float; stale and future ones are not.
+    let integer = jsonwebtoken::encode(
+        &Header::new(Algorithm::RS256),
+        &json!({"username": user, "iat": at as i64}),
+        &EncodingKey::from_rsa_pem(key.as_bytes()).expect("key"),
+    )
+    .expect("signs");
+    assert_eq!(refresh(&app, &integer, "").await.0, 200);
+    let (status, body) = refresh(
+        &app,
+        &assertion(key, user, at - 301.0, Algorithm::RS256),
+        "",
+    )
+    .await;
+    expect_refusal(status, &body, 401, "iat");
+    let (status, body) = refresh(
+        &app,
+        &assertion(key, user, at + 301.0, Algorithm::RS256),
+        "",
+    )
+    .await;
+    expect_refusal(status, &body, 401, "iat");
+    // A wrong key, an unknown user, a garbled or missing header, the wrong scheme.
+    let stranger = generate_key_pair().expect("a key pair");
+    let (status, body) = refresh(
+        &app,
+        &assertion(&stranger.private_key_pem, user, at, Algorithm::RS256),
+        "",
+    )
+    .await;
+    expect_refusal(status, &body, 401, "signature");
+    let (status, body) = refresh(
+        &app,
+        &assertion(key, "api-nobody", at, Algorithm::RS256),
+        "",
+    )
+    .await;
+    expect_refusal(status, &body, 401, "unknown API user");
+    let (status, body) = refresh(&app, "not.a.jwt", "").await;
+    expect_refusal(status, &body, 401, "not a JWT");
+    for header in [None, Some("Bearer abc")] {
+        let mut request = app.client.get(app.url("/api/auth/v0/refresh/"));
+        if let Some(value) = header {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("JSON");
+        expect_refusal(status, &body, 401, "JWT");
+    }
+    // ttl: 600 to 43200 integer seconds.
+    let good = assertion(key, user, at, Algorithm::RS256);
+    for (query, wanted) in [
+        ("?ttl=599", 400),
+        ("?ttl=43201", 400),
+        ("?ttl=abc", 400),
+        ("?ttl=600", 200),
+        ("?ttl=43200", 200),
+    ] {
+        let (status, body) = refresh(&app, &good, query).await;
+        assert_eq!(status, wanted, "{query}: {body}");
+        if wanted == 400 {
+            assert_eq!(body["meta"]["errors"][0]["field"], "ttl");
+        }
+    }
+    // Tokens are independent: each expires on its own.
+    let (_, short) = refresh(&app, &good, "?ttl=600").await;
+    let (_, long) = refresh(&app, &good, "?ttl=1200").await;
+    let short = short["data"]["token"].as_str().expect("token").to_string();
+    let long = long["data"]["token"].as_str().expect("token").to_string();
+    let schemas = client.data_path("schema/");
+    assert_eq!(
+        client.send_as(&short, Method::GET, &schemas, None).await.0,
+        200
+    );
+    app.clock.advance_seconds(601);
+    let (status, body) = client.send_as(&short, Method::GET, &schemas, None).await;
+    expect_refusal(status, &body, 401, "expired");
+    assert_eq!(
+        client.send_as(&long, Method::GET, &schemas, None).await.0,
+        200
+    );
+    // A deactivated key: its assertions and its live tokens answer 403.
+    let at = now(&app);
+    let fresh = assertion(key, user, at, Algorithm::RS256);
+    let (_, issued) = refresh(&app, &fresh, "").await;
+    let live = issued["data"]["token"].as_str().expect("token").to_string();
+    let (_, users) = client
+        .send(Method::GET, &client.extension_path("api-users"), None)
+        .await;
+    let key_id = users["data"][0]["keys"][0]["key_id"]
+        .as_str()
+        .expect("key id")
+        .to_string();
+    let deactivate = client.extension_path(&format!("api-users/{user}/keys/{key_id}/deactivate"));
+    let (status, body) = client.send(Method::POST, &deactivate, None).await;
+    assert_eq!(
+        (status, &body["data"]["active"]),
+        (200, &json!(false)),
+        "{body}"
+    );
+    let (status, body) = refresh(&app, &fresh, "").await;
+    expect_refusal(status, &body, 403, "deactivated");
+    let (status, body) = client.send_as(&live, Method::GET, &schemas, None).await;
+    expect_refusal(status, &body, 403, "deactivated");
+}
+
+fn base64_url(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+async fn schema_rules(app: TestApp) {
+    let client = Monetate::dev(&app).await;
+    let field = |data_type: &str| json!({"data_type": data_type});
+    let id_field = json!({"data_type": "STRING", "identifier": true});
+    let many: serde_json::Map<String, Value> = (0..41)
+        .map(|i| {
+            (
+                format!("f{i}"),
+                if i == 0 {
+                    id_field.clone()
+                } else {
+                    field("STRING")
+                },
+            )
+        })
+        .collect();
+    let cases = [
+        (
+            json!({"name": "9lives", "fields": {"id": id_field}}),
+            "name",
+            "starting with a letter",
+        ),
+        (
+            json!({"name": "a".repeat(65), "fields": {"id": id_field}}),
+            "name",
+            "1-64",
+        ),
+        (json!({"name": "many", "fields": many}), "fields", "1 to 40"),
+        (json!({"name": "none", "fields": {}}), "fields", "1 to 40"),
+        (
+            json!({"name": "typed", "fields": {"id": id_field, "x": field("INTEGER")}}),
+            "fields.x.data_type",
+            "one of STRING",
+        ),
+        (
+            json!({"name": "noid", "fields": {"x": field("STRING")}}),
+            "fields",
+            "exactly one field has identifier",
+        ),
+        (
+            json!({"name": "twoid", "fields": {"a": id_field, "b": id_field}}),
+            "fields",
+            "exactly one field has identifier",
+        ),
+        (
+            json!({"name": "numid", "fields": {"a": {"data_type": "NUMBER", "identifier": true}}}),
+            "fields.a.data_type",
+            "STRING",
+        ),
+        (
+            json!({"name": "twouk", "fields": {"a": id_field, "b": {"data_type": "STRING", "unique_key": true}, "c": {"data_type": "STRING", "unique_key": true}}}),
+            "fields",
+            "at most one field has unique_key",
+        ),
+        (
+            json!({"name": "ev", "type": "event", "fields": {"a": id_field}}),
+            "fields",
+            "exactly one event_time",
+        ),
+        (
+            json!({"name": "kind", "type": "widget", "fields": {"a": id_field}}),
+            "type",
+            "one of agil_one",
+        ),
+        (
+            json!({"name": "flag", "fields": {"a": {"data_type": "STRING", "identifier": "yes"}}}),
+            "fields.a.identifier",
+            "true or false",
+        ),
+    ];
+    for (schema, field_name, says) in cases {
+        let (status, body) = client.create_schema(&schema).await;
+        assert_eq!(status, 400, "{schema}: {body}");
+        let errors = body["meta"]["errors"].as_array().expect("errors");
+        assert!(
+            errors.iter().any(|e| e["field"] == field_name
+                && e["message"].as_str().unwrap_or_default().contains(says)),
+            "{schema}: wanted {field_name} / {says:?} in {errors:?}"
+        );
+    }
+    // Hyphens are accepted (contract decision 3); a name is unique per retailer.
+    assert_eq!(client.create_schema(&events_schema()).await.0, 201);
+    let (status, body) = client.create_schema(&events_schema()).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["meta"]["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("already exists")
+    );
+    // PATCH adds fields, or sets named_identifier; never both, never changes a field.
+    let path = client.data_path("schema/web-events/");
+    let (status, body) = client
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&json!({"fields": {"referrer": {"data_type": "STRING"}}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["fields"]["referrer"]["data_type"], "STRING");
+    for (change, field_name) in [
+        (
+            json!({"fields": {"page": {"data_type": "NUMBER"}}}),
+            "fields.page",
+        ),
+        (
+            json!({"fields": {"other": {"data_type": "STRING", "identifier": true}}}),
+            "fields.other",
+        ),
+        (
+            json!({"fields": {"x": {"data_type": "STRING"}}, "named_identifier": "v"}),
+            "body",
+        ),
+        (
+            json!({"named_identifier": "not valid!"}),
+            "named_identifier",
+        ),
+    ] {
+        let (status, body) = client.send(Method::PATCH, &path, Some(&change)).await;
+        assert_eq!(status, 400, "{change}: {body}");
+        assert_eq!(body["meta"]["errors"][0]["field"], field_name, "{body}");
+    }
+    let (status, body) = client
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&json!({"named_identifier": "visitor_id"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["data"]["named_identifier"]),
+        (200, &json!("visitor_id"))
+    );
+    // Read back: one schema, by name and in the list; types; unknown names are 404.
+    let (status, body) = client
+        .send(
+            Method::GET,
+            &format!("{path}?row_count=true&latest_upload=true"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["fields"].as_object().map(|f| f.len()), Some(4));
+    assert_eq!(body["data"]["row_count"], 0);
+    assert_eq!(body["data"]["last_file_upload"], Value::Null);
+    let (_, list) = client
+        .send(Method::GET, &client.data_path("schema/"), None)
+        .await;
+    assert_eq!(
+        (
+            list["meta"]["count"].clone(),
+            list["data"][0]["name"].clone()
+        ),
+        (json!(1), json!("web-events"))
+    );
+    let (status, _) = client
+        .send(Method::GET, &client.data_path("schema/nope/"), None)
+        .await;
+    assert_eq!(status, 404);
+    let (_, types) = client
+        .send(Method::GET, &client.data_path("schematype/"), None)
+        .await;
+    assert_eq!(types["meta"]["count"], 11);
+    assert_eq!(
+        client
+            .send(Method::GET, &client.data_path("schematype/event/"), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        client
+            .send(Method::GET, &client.data_path("schematype/widget/"), None)
+            .await
+            .0,
+        404
+    );
+    let (status, body) = client
+        .send(
+            Method::GET,
+            &client.data_path("schema/?row_count=maybe"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &body["meta"]["errors"][0]["field"]),
+        (400, &json!("row_count"))
+    );
+}
+
+async fn row_rules(app: TestApp) {
+    let client = Monetate::dev(&app).await;
+    assert_eq!(client.create_schema(&crm_schema()).await.0, 201);
+    assert_eq!(client.create_schema(&events_schema()).await.0, 201);
+    // Every bad row is named with its field; the good row of the batch is not written.
+    let (status, body) = client
+        .post_rows(
+            "crm",
+            json!([
+                {"customer_id": "ok-1", "tier": "gold"},
+                {"tier": "silver"},
+                {"customer_id": "c-3", "ltv": "lots"},
+                {"customer_id": "c-4", "opted_in": "perhaps"},
+                {"customer_id": "c-5", "signup": "yesterday"},
+                {"customer_id": " c-6"},
+                {"customer_id": "c-7", "colour": "red"},
+                {"customer_id": "c-8", "tier": ""},
+                "not a row"
+            ]),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let errors = body["meta"]["errors"].as_array().expect("errors");
+    let expected = [
+        (2, json!("customer_id"), "required value missing"),
+        (3, json!("ltv"), "NUMBER"),
+        (4, json!("opted_in"), "true or false"),
+        (5, json!("signup"), "ISO-8601"),
+        (6, json!("customer_id"), "whitespace"),
+        (7, json!("colour"), "not a field of schema crm"),
+        (8, json!("tier"), "must not be empty"),
+        (9, Value::Null, "a row is an object"),
+    ];
+    assert_eq!(errors.len(), expected.len(), "{errors:?}");
+    for ((row, field, says), error) in expected.iter().zip(errors) {
+        assert_eq!(
+            (&error["row"], &error["field"]),
+            (&json!(row), field),
+            "{error}"
+        );
+        assert!(
+            error["message"].as_str().unwrap_or_default().contains(says),
+            "{error}"
+        );
+    }
+    assert_eq!(
+        client.spot_check("crm", "ok-1").await.0,
+        404,
+        "nothing was written"
+    );
+    let (_, uploads) = client
+        .send(Method::GET, &client.data_path("upload/crm/"), None)
+        .await;
+    assert_eq!(uploads["data"][0]["status"], "VALIDATION_ERROR");
+    assert_eq!(
+        uploads["data"][0]["validation_errors"]
+            .as_array()
+            .map(Vec::len),
+        Some(8)
+    );
+    // Body rules: no rows, a missing array, an unknown key.
+    for body in [
+        json!({"schema_rows": []}),
+        json!({"rows": []}),
+        json!({"schema_rows": [{}], "extra": 1}),
+    ] {
+        let (status, refused) = client
+            .send(Method::POST, &client.data_path("data/crm/"), Some(&body))
+            .await;
+        assert_eq!(status, 400, "{body}: {refused}");
+    }
+    assert_eq!(client.post_rows("nope", json!([{"a": 1}])).await.0, 404);
+    // A unique key replaces its row (also within one body); types are normalised.
+    let (status, body) = client
+        .post_rows(
+            "crm",
+            json!([
+                {"customer_id": "c-1", "tier": "bronze", "ltv": "12", "opted_in": "TRUE", "signup": "2024-05-01"},
+                {"customer_id": "c-1", "tier": "silver", "ltv": "12.5"}
+            ]),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["data"]["schema_rows"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(client.post_rows("crm", json!([{"customer_id": "c-1", "tier": "gold", "signup": "2024-05-01T12:00:00+02:00"}])).await.0, 201);
+    let (status, found) = client.spot_check("crm", "c-1").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        found["data"]["schema_rows"],
+        json!([{"customer_id": "c-1", "tier": "gold", "ltv": null, "opted_in": null, "signup": "2024-05-01T10:00:00Z", "tags": null}])
+    );
+    // Without a unique key every row is appended; the spot check returns them all.
+    for page in ["/", "/cart"] {
+        app.clock.advance_millis(1);
+        let (status, body) = client
+            .post_rows(
+                "web-events",
+                json!([{"visitor": "v-1", "at": "2026-11-23T08:00:00Z", "page": page}]),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, found) = client.spot_check("web-events", "v-1").await;
+    assert_eq!(status, 200);
+    let pages: Vec<&Value> = found["data"]["schema_rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| &row["page"])
+        .collect();
+    assert_eq!(pages, [&json!("/"), &json!("/cart")]);
+    let (_, schema) = client
+        .send(
+            Method::GET,
+            &client.data_path("schema/web-events/?row_count=true"),
+            None,
+        )
+        .await;
+    assert_eq!(schema["data"]["row_count"], 2);
+    // The lookup extension reads several ids at once, without the spot check's limit.
+    let (status, body) = client
+        .send(
+            Method::POST,
+            &client.extension_path("data/crm/lookup"),
+            Some(&json!({"ids": ["c-1", "c-404"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["schema_rows"][0]["customer_id"], "c-1");
+    assert_eq!(body["data"]["missing"], json!(["c-404"]));
+    // Default catalogs name an existing schema id.
+    let crm_id = found_schema_id(&client, "crm").await;
+    let (status, body) = client
+        .send(
+            Method::POST,
+            &client.data_path("defaultcatalog/"),
+            Some(&json!({"account": "123", "schema": crm_id.to_string()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = client
+        .send(
+            Method::POST,
+            &client.data_path("defaultcatalog/"),
+            Some(&json!({"account": "124", "schema": "999"})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = client
+        .send(
+            Method::POST,
+            &client.data_path("bulk-defaultcatalog/"),
+            Some(&json!({"defaultaccountcatalogs": [{"account": "125", "schema": crm_id}, {"account": "125", "schema": crm_id}]})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["meta"]["errors"][0]["row"]),
+        (400, &json!(2)),
+        "{body}"
+    );
+    let (_, list) = client
+        .send(Method::GET, &client.data_path("defaultcatalog/"), None)
+        .await;
+    assert_eq!(
+        list["data"],
+        json!([{"account": "123", "schema": crm_id.to_string()}])
+    );
+}
+
+async fn found_schema_id(client: &Monetate<'_>, name: &str) -> i64 {
+    let (_, body) = client
+        .send(
+            Method::GET,
+            &client.data_path(&format!("schema/{name}/")),
+            None,
+        )
+        .await;
+    body["data"]["id"].as_i64().expect("schema id")
+}
+
+async fn spot_check_limit(app: TestApp) {
+    let client = Monetate::dev(&app).await;
+    assert_eq!(client.create_schema(&crm_schema()).await.0, 201);
+    assert_eq!(
+        client
+            .post_rows("crm", json!([{"customer_id": "c-1"}]))
+            .await
+            .0,
+        201
+    );
+    let path = client.data_path("data/crm/?id=c-1");
+    assert_eq!(client.send(Method::GET, &path, None).await.0, 200);
+    // The second call within the second is refused, with Retry-After.
+    app.clock.advance_millis(999);
+    let response = app
+        .client
+        .get(app.url(&path))
+        .header("authorization", format!("Token {}", client.token))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["meta"]["code"], 429);
+    assert!(
+        body["meta"]["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("one request per second")
+    );
+    // A second after the last answered call, it answers again.
+    app.clock.advance_millis(1);
+    assert_eq!(client.send(Method::GET, &path, None).await.0, 200);
+    // The limit is per API user: another user of the tenant is not held back.
+    let pair = generate_key_pair().expect("a key pair");
+    let (status, _) = client
+        .send(
+            Method::POST,
+            &client.extension_path("api-users"),
+            Some(&json!({"username": "api-second", "public_key_pem": pair.public_key_pem})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let second = token(&app, &pair.private_key_pem, "api-second").await;
+    assert_eq!(
+        client.send_as(&second, Method::GET, &path, None).await.0,
+        200
+    );
+    // A missing id is 400 (it still counts against the limit).
+    app.clock.advance_millis(1_000);
+    let (status, body) = client
+        .send(Method::GET, &client.data_path("data/crm/"), None)
+        .await;
+    assert_eq!(
+        (status, &body["meta"]["errors"][0]["field"]),
+        (400, &json!("id")),
+        "{body}"
+    );
+}
+
+async fn api_user_rules(app: TestApp) {
+    let client = Monetate::dev(&app).await;
+    let users = client.extension_path("api-users");
+    let pair = generate_key_pair().expect("a key pair");
+    let cases = [
+        (
+            json!({"username": "bad name"}),
+            "username",
+            "letters, digits",
+        ),
+        (
+            json!({"public_key_pem": "not pem"}),
+            "public_key_pem",
+            "not a PEM",
+        ),
+        (
+            json!({"public_key_pem": pair.private_key_pem}),
+            "public_key_pem",
+            "private key",
+        ),
+    ];
+    for (body, field, says) in cases {
+        let (status, refused) = client.send(Method::POST, &users, Some(&body)).await;
+        assert_eq!(status, 400, "{body}: {refused}");
+        assert_eq!(refused["meta"]["errors"][0]["field"], field);
+        assert!(
+            refused["meta"]["errors"][0]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(says),
+            "{refused}"
+        );
+    }
+    // A user without a key, then a key added; a username is taken once.
+    let (status, created) = client
+        .send(Method::POST, &users, Some(&json!({"username": "later"})))
+        .await;
+    assert_eq!((status, &created["data"]["keys"]), (201, &json!([])));
+    assert_eq!(
+        client
+            .send(Method::POST, &users, Some(&json!({"username": "later"})))
+            .await
+            .0,
+        409
+    );
+    let (status, key) = client
+        .send(
+            Method::POST,
+            &client.extension_path("api-users/later/keys"),
+            Some(&json!({"public_key_pem": pair.public_key_pem})),
+        )
+        .await;
+    assert_eq!((status, &key["data"]["bits"]), (201, &json!(2048)), "{key}");
+    token(&app, &pair.private_key_pem, "later").await;
+    let (_, listed) = client.send(Method::GET, &users, None).await;
+    assert_eq!(listed["meta"]["count"], 2);
+    assert_eq!(
+        client
+            .send(
+                Method::POST,
+                &client.extension_path("api-users/nobody/keys"),
+                Some(&json!({"public_key_pem": pair.public_key_pem}))
+            )
+            .await
+            .0,
+        404
+    );
+}
+
+/// Tenant B's token on every route, pointed at tenant A's retailer and names: refused,
+/// and A's data unchanged.
+async fn tenant_isolation(app: TestApp) {
+    let a = Monetate::dev(&app).await;
+    assert_eq!(a.create_schema(&crm_schema()).await.0, 201);
+    assert_eq!(
+        a.post_rows("crm", json!([{"customer_id": "c-1", "tier": "gold"}]))
+            .await
+            .0,
+        201
+    );
+    let b = Monetate::of(&app, "Other Retailer").await;
+    let (_, users) = a
+        .send(Method::GET, &a.extension_path("api-users"), None)
+        .await;
+    let a_user = a.bundle.monetate.api_username.clone();
+    let a_key = users["data"][0]["keys"][0]["key_id"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let before = app
+        .server
+        .app
+        .table
+        .scan_prefix(&format!("T#{}", a.tenant()))
+        .await
+        .expect("scan");
+    let pair = generate_key_pair().expect("a key pair");
+    let routes: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, a.data_path("schema/"), None),
+        (
+            Method::POST,
+            a.data_path("schema/"),
+            Some(
+                json!({"name": "x", "fields": {"i": {"data_type": "STRING", "identifier": true}}}),
+            ),
+        ),
+        (Method::GET, a.data_path("schema/crm/"), None),
+        (
+            Method::PATCH,
+            a.data_path("schema/crm/"),
+            Some(json!({"named_identifier": "x"})),
+        ),
+        (Method::GET, a.data_path("schematype/"), None),
+        (Method::GET, a.data_path("schematype/event/"), None),
+        (Method::GET, a.data_path("upload/crm/"), None),
+        (
+            Method::POST,
+            a.data_path("data/crm/"),
+            Some(json!({"schema_rows": [{"customer_id": "c-1", "tier": "stolen"}]})),
+        ),
+        (Method::GET, a.data_path("data/crm/?id=c-1"), None),
+        (
+            Method::GET,
+            "/api/data/v1/crm/production/data/?id=c-1".to_string(),
+            None,
+        ),
+        (Method::GET, a.data_path("defaultcatalog/"), None),
+        (
+            Method::POST,
+            a.data_path("defaultcatalog/"),
+            Some(json!({"account": "1", "schema": "1"})),
+        ),
+        (
+            Method::POST,
+            a.data_path("bulk-defaultcatalog/"),
+            Some(json!({"defaultaccountcatalogs": [{"account": "1", "schema": "1"}]})),
+        ),
+        (Method::GET, a.extension_path("api-users"), None),
+        (
+            Method::POST,
+            a.extension_path("api-users"),
+            Some(json!({"public_key_pem": pair.public_key_pem})),
+        ),
+        (
+            Method::POST,
+            a.extension_path(&format!("api-users/{a_user}/keys")),
+            Some(json!({"public_key_pem": pair.public_key_pem})),
+        ),
+        (
+            Method::POST,
+            a.extension_path(&format!("api-users/{a_user}/keys/{a_key}/deactivate")),
+            None,
+        ),
+        (
+            Method::POST,
+            a.extension_path("data/crm/lookup"),
+            Some(json!({"ids": ["c-1"]})),
+        ),
+    ];
+    for (method, path, body) in &routes {
+        app.clock.advance_millis(1_000);
+        let (status, refused) = b.send(method.clone(), path, body.as_ref()).await;
+        assert_eq!(status, 404, "B on {method} {path}: {refused}");
+        // Without a token, or with a made-up one: 401.
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 401, "no token on {method} {path}");
+        let (status, _) = b
+            .send_as("made-up", method.clone(), path, body.as_ref())
+            .await;
+        assert_eq!(status, 401, "forged token on {method} {path}");
+    }
+    // B's own retailer path with A's names finds nothing of A's.
+    app.clock.advance_millis(1_000);
+    assert_eq!(
+        b.send(Method::GET, &b.data_path("data/crm/?id=c-1"), None)
+            .await
+            .0,
+        404
+    );
+    let (_, listed) = b.send(Method::GET, &b.data_path("schema/"), None).await;
+    assert_eq!(listed["data"], json!([]));
+    let deactivate = b.extension_path(&format!("api-users/{a_user}/keys/{a_key}/deactivate"));
+    assert_eq!(b.send(Method::POST, &deactivate, None).await.0, 404);
+    // A's assertion can't get into B either: the token's tenant is the user's.
+    let after = app
+        .server
+        .app
+        .table
+        .scan_prefix(&format!("T#{}", a.tenant()))
+        .await
+        .expect("scan");
+    let strip = |items: Vec<custdata::storage::Item>| -> Vec<(String, String, String)> {
+        items
+            .into_iter()
+            .filter(|item| !item.pk.ends_with("#MONRATE"))
+            .map(|item| {
+                (
+                    item.pk.clone(),
+                    item.sk.clone(),
+                    json!(item.attrs).to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(strip(before), strip(after), "tenant A's data changed");
+    let (status, found) = a.spot_check("crm", "c-1").await;
+    assert_eq!(
+        (status, &found["data"]["schema_rows"][0]["tier"]),
+        (200, &json!("gold"))
+    );
+}
+
+on_both_adapters!(
+    seed_flow,
+    assertion_refusals,
+    schema_rules,
+    row_rules,
+    spot_check_limit,
+    api_user_rules,
+    tenant_isolation,
+);
