@@ -254,6 +254,14 @@ mod tests {
                 .and_then(|p| p.get("rest").cloned()),
             Some("x/y".to_string())
         );
+        // A trailing slash belongs to the route, as in API Gateway.
+        let slashed = PathPattern::parse("/v1/{retailer}/schema/");
+        assert!(slashed.matches("/v1/dev/schema/").is_some());
+        assert_eq!(slashed.matches("/v1/dev/schema"), None);
+        assert_eq!(
+            PathPattern::parse("/v1/{retailer}/schema").matches("/v1/dev/schema/"),
+            None
+        );
     }
 
     #[test]

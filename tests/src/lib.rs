@@ -369,6 +369,105 @@ impl LambdaHarness {
     }
 }
 
+/// An app on the emulator's stores with the Lambda harness's hash key, so what it writes
+/// is what a function binary under [`LambdaHarness`] reads.
+pub fn lambda_app(stores: AwsStores, clock: SharedClock) -> Arc<custdata::app::App> {
+    Arc::new(custdata::app::App {
+        table: Arc::new(stores.table),
+        blobs: Arc::new(stores.blobs),
+        clock,
+        settings: custdata::app::Settings::default(),
+        hash_key: Arc::new(LAMBDA_SIGNING_SECRET.as_bytes().to_vec()),
+    })
+}
+
+/// A tenant with a Monetate key pair on a fresh emulator table and bucket, for a function
+/// binary under [`LambdaHarness`]: the app, the tenant's credentials, the table and bucket.
+pub async fn lambda_tenant(
+    name: &str,
+) -> (
+    Arc<custdata::app::App>,
+    custdata::tenancy::CredentialBundle,
+    String,
+    String,
+) {
+    use custdata::clock::Clock;
+    let clock = Arc::new(custdata::clock::SystemClock);
+    let stores = aws_stores(clock.clone()).await;
+    let (table, bucket) = (
+        stores.table.table_name().to_string(),
+        stores.blobs.bucket().to_string(),
+    );
+    let app = lambda_app(stores, clock.clone());
+    let mut tenant =
+        custdata::tenancy::create_tenant(app.table.as_ref(), name, "", clock.now_millis())
+            .await
+            .expect("tenant");
+    custdata::monetate::users::provision_key_pair(&app, &mut tenant)
+        .await
+        .expect("key pair");
+    (app, tenant, table, bucket)
+}
+
+/// A local server on the embedded store in a temporary directory, on the wall clock, for
+/// benchmarks (the directory goes when the returned guard drops).
+pub async fn bench_server() -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = Config {
+        port: 0,
+        data_dir: dir.path().to_path_buf(),
+        clock: Arc::new(custdata::clock::SystemClock),
+        backend: Backend::Embedded,
+        run_scheduled_tasks: false,
+    };
+    let server = custdata_local::start(config)
+        .await
+        .expect("the local server starts");
+    (server, dir)
+}
+
+/// The event API Gateway (HTTP API, payload 2.0) hands a function for a request on a
+/// route, with the route's path parameters: what `LambdaHarness::invoke` sends when the
+/// handler needs them (function URLs carry none).
+pub fn api_gateway_event(
+    method: &str,
+    route: &str,
+    path: &str,
+    path_parameters: serde_json::Value,
+    headers: serde_json::Value,
+    body: Option<&serde_json::Value>,
+) -> serde_json::Value {
+    let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
+    let query_parameters: serde_json::Map<String, serde_json::Value> =
+        url::form_urlencoded::parse(query.as_bytes())
+            .map(|(name, value)| (name.into_owned(), serde_json::json!(value)))
+            .collect();
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {route}"),
+        "rawPath": raw_path,
+        "rawQueryString": query,
+        "headers": headers,
+        "queryStringParameters": query_parameters,
+        "pathParameters": path_parameters,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "custdata",
+            "domainName": "custdata.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "custdata",
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "custdata-tests"},
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": format!("{method} {route}"),
+            "stage": "$default",
+            "time": "23/Nov/2026:08:00:00 +0000",
+            "timeEpoch": 1_795_420_800_000i64
+        },
+        "body": body.map(|body| body.to_string()),
+        "isBase64Encoded": false
+    })
+}
+
 /// AIXON over plain HTTP or through `dispatch`, for tests and benchmarks alike.
 pub mod aixon {
     use std::sync::Arc;

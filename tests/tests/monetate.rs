@@ -5,7 +5,7 @@
 //! emulator.
 
 use custdata::customers::{self, CustomerRef, Identifier};
-use custdata::monetate::users::generate_key_pair;
+use custdata::monetate::users::{GeneratedKeyPair, generate_key_pair};
 use custdata::tenancy::{CredentialBundle, TenantId};
 use custdata_tests::monetate::{assertion, now, refresh, token};
 use custdata_tests::{TestApp, create_tenant, on_both_adapters};
@@ -85,6 +85,16 @@ impl<'a> Monetate<'a> {
         self.send_as(&self.token, method, path, body).await
     }
 
+    /// A new API user of this tenant with a fresh key pair, through the extension.
+    async fn new_user(&self, username: &str) -> (u16, Value, GeneratedKeyPair) {
+        let pair = generate_key_pair().expect("a key pair");
+        let body = json!({"username": username, "public_key_pem": pair.public_key_pem});
+        let (status, created) = self
+            .send(Method::POST, &self.extension_path("api-users"), Some(&body))
+            .await;
+        (status, created, pair)
+    }
+
     async fn create_schema(&self, schema: &Value) -> (u16, Value) {
         self.send(Method::POST, &self.data_path("schema/"), Some(schema))
             .await
@@ -144,14 +154,7 @@ fn events_schema() -> Value {
 async fn seed_flow(app: TestApp) {
     let admin = Monetate::dev(&app).await;
     // 1. The client makes a key pair and registers the public half for a new API user.
-    let pair = generate_key_pair().expect("a key pair");
-    let (status, created) = admin
-        .send(
-            Method::POST,
-            &admin.extension_path("api-users"),
-            Some(&json!({"username": "api-123-acme", "public_key_pem": pair.public_key_pem})),
-        )
-        .await;
+    let (status, created, pair) = admin.new_user("api-123-acme").await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["data"]["username"], "api-123-acme");
     assert_eq!(created["data"]["keys"][0]["bits"], 2048);
@@ -795,14 +798,7 @@ async fn spot_check_limit(app: TestApp) {
     app.clock.advance_millis(1);
     assert_eq!(client.send(Method::GET, &path, None).await.0, 200);
     // The limit is per API user: another user of the tenant is not held back.
-    let pair = generate_key_pair().expect("a key pair");
-    let (status, _) = client
-        .send(
-            Method::POST,
-            &client.extension_path("api-users"),
-            Some(&json!({"username": "api-second", "public_key_pem": pair.public_key_pem})),
-        )
-        .await;
+    let (status, _, pair) = client.new_user("api-second").await;
     assert_eq!(status, 201);
     let second = token(&app, &pair.private_key_pem, "api-second").await;
     assert_eq!(

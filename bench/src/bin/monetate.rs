@@ -5,14 +5,12 @@
 //!
 //! `cargo run --release -p custdata-bench --bin bench-monetate`
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
 use custdata::clock::{Clock, SystemClock};
 use custdata::monetate::{records, schemas};
 use custdata::tenancy::TenantId;
-use custdata_local::{Backend, Config};
 use futures::StreamExt;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
@@ -43,7 +41,8 @@ fn schema() -> Value {
 fn batch_body(prefix: &str, first: usize, count: usize) -> Value {
     let rows: Vec<Value> = (first..first + count)
         .map(|n| {
-            json!({"customer_id": format!("{prefix}-{n}"), "tier": ["gold", "silver", "bronze"][n % 3],
+            let tier = ["gold", "silver", "bronze"][n % 3];
+            json!({"customer_id": format!("{prefix}-{n}"), "tier": tier,
                    "ltv": n as f64 * 1.5, "opted_in": n % 2 == 0, "signup": "2024-05-01T10:00:00Z"})
         })
         .collect();
@@ -53,15 +52,7 @@ fn batch_body(prefix: &str, first: usize, count: usize) -> Value {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let dir = tempfile::tempdir().expect("dir");
-    let config = Config {
-        port: 0,
-        data_dir: dir.path().to_path_buf(),
-        clock: Arc::new(SystemClock),
-        backend: Backend::Embedded,
-        run_scheduled_tasks: false,
-    };
-    let server = custdata_local::start(config).await.expect("server");
+    let (server, _dir) = custdata_tests::bench_server().await;
     let client = reqwest::Client::new();
     let monetate = server.credentials.monetate.clone();
     let iat = SystemClock.now_millis() as f64 / 1000.0;

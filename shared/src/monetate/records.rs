@@ -617,3 +617,57 @@ pub async fn count_rows(
     }
     Ok(Some(count))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(data_type: &str) -> Field {
+        Field {
+            data_type: data_type.into(),
+            identifier: false,
+            unique_key: false,
+            event_time: false,
+            required: false,
+        }
+    }
+
+    #[test]
+    fn multi_strings_split_on_unescaped_commas_only() {
+        assert_eq!(split_multi_string("a, b,c"), ["a", "b", "c"]);
+        assert_eq!(
+            split_multi_string(r"early\,adopter,vip"),
+            ["early,adopter", "vip"]
+        );
+        assert_eq!(split_multi_string(r"back\slash"), [r"back\slash"]);
+    }
+
+    #[test]
+    fn values_are_checked_and_stored_in_their_type() {
+        let number = field("NUMBER");
+        assert_eq!(checked_value(&number, &json!("12")), Ok(json!(12)));
+        assert_eq!(checked_value(&number, &json!("1.5")), Ok(json!(1.5)));
+        assert!(checked_value(&number, &json!("NaN")).is_err());
+        assert!(checked_value(&number, &json!(true)).is_err());
+        let when = field("DATETIME");
+        assert_eq!(
+            checked_value(&when, &json!("2024-05-01T12:00:00+02:00")),
+            Ok(json!("2024-05-01T10:00:00Z"))
+        );
+        assert_eq!(
+            checked_value(&when, &json!("2024-05-01")),
+            Ok(json!("2024-05-01T00:00:00Z"))
+        );
+        assert!(checked_value(&when, &json!("May 1st")).is_err());
+        let flag = field("BOOLEAN");
+        assert_eq!(checked_value(&flag, &json!("False")), Ok(json!(false)));
+        assert!(checked_value(&flag, &json!(1)).is_err());
+        let text = field("STRING");
+        assert!(checked_value(&text, &json!("")).is_err());
+        assert!(checked_value(&text, &json!("x ")).is_err());
+        assert!(checked_value(&text, &json!("x".repeat(MAX_STRING_CHARS + 1))).is_err());
+        let category = field("GOOGLE_PRODUCT_CATEGORY");
+        assert_eq!(checked_value(&category, &json!(166)), Ok(json!(166)));
+        assert!(checked_value(&category, &json!(-1)).is_err());
+    }
+}

@@ -379,3 +379,28 @@ pub async fn provision_key_pair(
     bundle.monetate.private_key_pem = pair.private_key_pem;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_rsa_subject_public_key_info_of_an_accepted_size_is_registered() {
+        let pair = generate_key_pair().expect("a key pair");
+        assert_eq!(check_public_key(&pair.public_key_pem).ok(), Some(2048));
+        let refusal = |pem_text: &str| check_public_key(pem_text).unwrap_err().to_string();
+        assert!(refusal(&pair.private_key_pem).contains("private key"));
+        assert!(refusal("hello").contains("not a PEM"));
+        let pkcs1 = pem::encode(&pem::Pem::new("RSA PUBLIC KEY", vec![1, 2, 3]));
+        assert!(refusal(&pkcs1).contains("PKCS#1"));
+        let garbage = pem::encode(&pem::Pem::new("PUBLIC KEY", vec![1, 2, 3]));
+        assert!(refusal(&garbage).contains("not an RSA public key"));
+        let small = PrivateDecryptingKey::generate(KeySize::Rsa3072)
+            .expect("a key")
+            .public_key()
+            .as_der()
+            .map(|der: PublicKeyX509Der| pem::encode(&pem::Pem::new("PUBLIC KEY", der.as_ref())))
+            .expect("encodes");
+        assert_eq!(check_public_key(&small).ok(), Some(3072));
+    }
+}
