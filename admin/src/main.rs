@@ -66,6 +66,11 @@ enum Command {
         #[command(subcommand)]
         command: MonetateCommand,
     },
+    /// Optimove settings of a tenant.
+    Optimove {
+        #[command(subcommand)]
+        command: OptimoveCommand,
+    },
     /// Erasures whose activity history is removed in the background.
     Erasure {
         #[command(subcommand)]
@@ -134,6 +139,17 @@ enum MonetateCommand {
         tenant: String,
         username: String,
         key_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OptimoveCommand {
+    /// Sets the rate limit: CALLS per PER_SECONDS per client (default 50 per 10; the seed's
+    /// is 2000 per 3600).
+    RateLimit {
+        tenant: String,
+        calls: i64,
+        per_seconds: i64,
     },
 }
 
@@ -229,6 +245,18 @@ fn admin_command(command: Command) -> Result<AdminCommand, String> {
             command: ErasureCommand::Status { tenant, tid },
         } => AdminCommand::ErasureStatus { tenant, tid },
         Command::Monetate { command } => monetate_command(command)?,
+        Command::Optimove {
+            command:
+                OptimoveCommand::RateLimit {
+                    tenant,
+                    calls,
+                    per_seconds,
+                },
+        } => AdminCommand::OptimoveRateLimit {
+            tenant,
+            calls,
+            per_seconds,
+        },
         Command::Aws { .. } => return Err("not an admin command".into()),
     })
 }

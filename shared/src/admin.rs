@@ -98,6 +98,12 @@ pub enum AdminCommand {
         username: String,
         key_id: String,
     },
+    /// A tenant's Optimove rate limit: calls per client per window of seconds.
+    OptimoveRateLimit {
+        tenant: String,
+        calls: i64,
+        per_seconds: i64,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +148,7 @@ async fn existing_tenant(app: &App, raw: &str) -> Result<TenantId, AdminError> {
 }
 
 fn kind(raw: &str) -> Result<CredentialKind, AdminError> {
-    CredentialKind::parse(raw).filter(|kind| !matches!(kind, CredentialKind::MxoToken | CredentialKind::MonetateToken)).ok_or_else(|| {
+    CredentialKind::parse(raw).filter(|kind| !matches!(kind, CredentialKind::MxoToken | CredentialKind::MonetateToken | CredentialKind::OptimoveToken)).ok_or_else(|| {
         AdminError::Invalid(format!(
             "unknown credential kind {raw:?}; one of mxo-client, monetate-user, aixon-api-key, optimove-user, optimove-api-key"
         ))
@@ -301,6 +307,24 @@ pub async fn execute(
         } => {
             let tenant = existing_tenant(app, &tenant).await?;
             Ok(users::deactivate_key(app, &tenant, &username, &key_id).await?)
+        }
+        AdminCommand::OptimoveRateLimit {
+            tenant,
+            calls,
+            per_seconds,
+        } => {
+            let tenant = existing_tenant(app, &tenant).await?;
+            if !(1..=1_000_000).contains(&calls) || !(1..=86_400).contains(&per_seconds) {
+                return Err(AdminError::Invalid(
+                    "calls is 1 to 1,000,000 and per_seconds 1 to 86,400".into(),
+                ));
+            }
+            let limit = crate::ratelimit::WindowLimit {
+                calls,
+                window_seconds: per_seconds,
+            };
+            crate::optimove::set_rate_limit(app, &tenant, limit).await?;
+            Ok(json!({"tenant": tenant, "calls": calls, "per_seconds": per_seconds}))
         }
         AdminCommand::ErasureStatus { tenant, tid } => {
             let tenant = existing_tenant(app, &tenant).await?;

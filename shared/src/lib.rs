@@ -13,6 +13,8 @@ pub mod http;
 pub mod lambda;
 pub mod monetate;
 pub mod mxo;
+pub mod optimove;
+pub mod ratelimit;
 pub mod routes;
 pub mod storage;
 pub mod template;

@@ -18,6 +18,8 @@ pub static FAMILIES: &[&Family] = &[
     &aixon::UPLOAD_FAMILY,
     &crate::monetate::AUTH_FAMILY,
     &crate::monetate::DATA_FAMILY,
+    &crate::optimove::LOGIN_FAMILY,
+    &crate::optimove::FUNCTIONS_FAMILY,
 ];
 
 /// Every scheduled task; a test checks it against template.yaml's Schedule events.

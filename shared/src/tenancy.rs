@@ -82,10 +82,12 @@ pub enum CredentialKind {
     OptimoveUser,
     /// An Optimove `X-API-KEY`.
     OptimoveApiKey,
+    /// An Optimove `Authorization-Token` issued by Login (sliding expiry).
+    OptimoveToken,
 }
 
 impl CredentialKind {
-    pub const ALL: [CredentialKind; 7] = [
+    pub const ALL: [CredentialKind; 8] = [
         CredentialKind::MxoClient,
         CredentialKind::MxoToken,
         CredentialKind::MonetateUser,
@@ -93,6 +95,7 @@ impl CredentialKind {
         CredentialKind::AixonApiKey,
         CredentialKind::OptimoveUser,
         CredentialKind::OptimoveApiKey,
+        CredentialKind::OptimoveToken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -104,6 +107,7 @@ impl CredentialKind {
             CredentialKind::AixonApiKey => "aixon-api-key",
             CredentialKind::OptimoveUser => "optimove-user",
             CredentialKind::OptimoveApiKey => "optimove-api-key",
+            CredentialKind::OptimoveToken => "optimove-token",
         }
     }
 
@@ -122,6 +126,7 @@ impl CredentialKind {
                 | CredentialKind::MonetateToken
                 | CredentialKind::AixonApiKey
                 | CredentialKind::OptimoveApiKey
+                | CredentialKind::OptimoveToken
         )
     }
 }
@@ -314,7 +319,8 @@ pub async fn issue_credential(
         CredentialKind::MxoToken
         | CredentialKind::MonetateToken
         | CredentialKind::AixonApiKey
-        | CredentialKind::OptimoveApiKey => (new_id("key-"), new_secret()),
+        | CredentialKind::OptimoveApiKey
+        | CredentialKind::OptimoveToken => (new_id("key-"), new_secret()),
     };
     store_credential(table, tenant, kind, &id, &secret, None, now_millis).await?;
     Ok(IssuedCredential { kind, id, secret })

@@ -14,9 +14,7 @@ use super::schemas::{Field, Schema};
 use crate::app::App;
 use crate::customers::{self, CustomerError, Identifier, Upsert, UpsertOutcome};
 use crate::http::Problem;
-use crate::storage::{
-    Comparison, Condition, Item, Key, Query, StorageError, Update, WriteRequest, batch, keys,
-};
+use crate::storage::{Condition, Item, Key, Query, StorageError, WriteRequest, batch, keys};
 use crate::tenancy::TenantId;
 
 /// Rows in one POST.
@@ -539,34 +537,20 @@ pub async fn find(
         .collect())
 }
 
-/// Takes the API user's one spot check of this second, if it is still free: one conditional
-/// write in the store, so the limit holds across Lambda instances.
+/// Takes the API user's one spot check of this second, if it is still free (the state is
+/// in the store, so the limit holds across Lambda instances).
 pub async fn take_spot_check(
     app: &App,
     tenant: &TenantId,
     username: &str,
 ) -> Result<bool, StorageError> {
-    let now = app.clock.now_millis();
-    let free = Condition::Any(vec![
-        Condition::LacksAttribute("last_call".into()),
-        Condition::compare(
-            "last_call",
-            Comparison::Le,
-            now - SPOT_CHECK_INTERVAL_MILLIS,
-        ),
-    ]);
-    let update = Update::default()
-        .set("last_call", now)
-        .expiring_at(now / 1000 + 60);
-    match app
-        .table
-        .update(&keys::monetate_rate(tenant, username), update, free)
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(StorageError::ConditionFailed { .. }) => Ok(false),
-        Err(other) => Err(other),
-    }
+    crate::ratelimit::take_interval(
+        app.table.as_ref(),
+        &keys::monetate_rate(tenant, username),
+        app.clock.now_millis(),
+        SPOT_CHECK_INTERVAL_MILLIS,
+    )
+    .await
 }
 
 /// The upload log of a schema, newest first.

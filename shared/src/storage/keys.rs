@@ -29,6 +29,9 @@
 //! | Monetate file upload | `T#{tenant}#MONUPLOAD#{schema}` | `{uploadId}` (time-ordered, expires) | monetate-data | `GET /upload/{schema}/` |
 //! | Monetate spot-check limiter | `T#{tenant}#MONRATE` | `{username}` (expires) | monetate-data | monetate-data |
 //! | Monetate default catalog | `T#{tenant}#MONCATALOG` | `{account}` | monetate-data | monetate-data |
+//! | Optimove login throttle | `T#{tenant}#OPTLOGIN` | `{username}` (expires) | optimove-login | optimove-login |
+//! | Optimove call counter | `T#{tenant}#OPTRATE` | `{client}#{window start}` (expires) | optimove-functions | optimove-functions |
+//! | Optimove settings (rate limit) | `T#{tenant}#OPTSETTINGS` | `RATE` | admin | optimove-functions |
 //!
 //! Lookup ids of secrets are SHA-256 hashes, never the secret itself. Surfaces add their
 //! own item types here, one row each, keeping the tenant prefix.
@@ -301,4 +304,19 @@ pub fn monetate_rate(tenant: &TenantId, username: &str) -> Key {
 
 pub fn monetate_catalogs_pk(tenant: &TenantId) -> String {
     tenant_scoped_pk(tenant, "MONCATALOG")
+}
+
+/// When an Optimove user last logged in (logins are throttled per user).
+pub fn optimove_login(tenant: &TenantId, username: &str) -> Key {
+    Key::new(tenant_scoped_pk(tenant, "OPTLOGIN"), username)
+}
+
+/// Calls per Optimove client and window.
+pub fn optimove_rate_pk(tenant: &TenantId) -> String {
+    tenant_scoped_pk(tenant, "OPTRATE")
+}
+
+/// A tenant's Optimove rate limit, when it is not the default.
+pub fn optimove_rate_setting(tenant: &TenantId) -> Key {
+    Key::new(tenant_scoped_pk(tenant, "OPTSETTINGS"), "RATE")
 }

@@ -1,0 +1,608 @@
+//! Optimove over HTTP: Login and its sliding 20-minute token (on a manual clock), the exact
+//! 403 on expiry, API keys, login throttling, the per-client rate limit, case-insensitive
+//! names, XML, the functions over the shared customer store with their per-customer
+//! errors, unsupported functions, and tenant isolation. Every case runs on the embedded
+//! store and on DynamoDB in the emulator.
+
+use custdata::admin::{AdminCommand, execute};
+use custdata::tenancy::CredentialBundle;
+use custdata_tests::{TestApp, create_tenant, on_both_adapters};
+use reqwest::{Method, Response};
+use serde_json::{Value, json};
+
+/// How a call authenticates.
+#[derive(Clone)]
+enum Auth {
+    Token(String),
+    Key(String),
+    Nothing,
+}
+
+struct Optimove<'a> {
+    app: &'a TestApp,
+    bundle: CredentialBundle,
+}
+
+impl<'a> Optimove<'a> {
+    fn dev(app: &'a TestApp) -> Optimove<'a> {
+        Optimove {
+            app,
+            bundle: app.server.credentials.clone(),
+        }
+    }
+
+    async fn of(app: &'a TestApp, name: &str) -> Optimove<'a> {
+        Optimove {
+            app,
+            bundle: create_tenant(app, name).await,
+        }
+    }
+
+    async fn login_at(&self, path: &str, body: &Value) -> Response {
+        self.app
+            .client
+            .post(self.app.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("login request")
+    }
+
+    /// A fresh token (moving the clock past the one-login-a-second throttle first).
+    async fn token(&self) -> String {
+        self.app.clock.advance_millis(1_000);
+        let optimove = &self.bundle.optimove;
+        let response = self
+            .login_at(
+                "/current/general/login",
+                &json!({"Username": optimove.username, "Password": optimove.password}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let token: Value = response.json().await.expect("a JSON string");
+        token
+            .as_str()
+            .expect("the token is a JSON string")
+            .to_string()
+    }
+
+    fn key(&self) -> Auth {
+        Auth::Key(self.bundle.optimove.api_key.clone())
+    }
+
+    async fn call(
+        &self,
+        auth: &Auth,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self.app.client.request(method, self.app.url(path));
+        request = match auth {
+            Auth::Token(token) => request.header("Authorization-Token", token),
+            Auth::Key(key) => request.header("X-API-KEY", key),
+            Auth::Nothing => request,
+        };
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request")
+    }
+
+    async fn json(
+        &self,
+        auth: &Auth,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let response = self.call(auth, method, path, body).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+}
+
+async fn login_and_sliding_expiry(app: TestApp) {
+    let client = Optimove::dev(&app);
+    let optimove = client.bundle.optimove.clone();
+    // Login under the usual spellings; the token comes back as a JSON string.
+    for path in [
+        "/current/general/login",
+        "/current/General/Login",
+        "/current/GENERAL/LOGIN",
+    ] {
+        app.clock.advance_millis(1_000);
+        let response = client
+            .login_at(
+                path,
+                &json!({"username": optimove.username, "PASSWORD": optimove.password}),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap_or_default()
+                .contains("application/json")
+        );
+        let text = response.text().await.expect("body");
+        assert!(text.starts_with('"') && text.ends_with('"'), "{text}");
+    }
+    // The throttle: a second login within the second is 429, never because a token lives.
+    let again = client
+        .login_at(
+            "/current/general/login",
+            &json!({"Username": optimove.username, "Password": optimove.password}),
+        )
+        .await;
+    assert_eq!(again.status(), 429);
+    let (status, body) = {
+        let response = client
+            .login_at(
+                "/current/general/login",
+                &json!({"Username": optimove.username, "Password": "wrong"}),
+            )
+            .await;
+        (
+            response.status().as_u16(),
+            response.json::<Value>().await.expect("JSON"),
+        )
+    };
+    assert_eq!((status, &body["status"]), (401, &json!(401)), "{body}");
+    let response = client
+        .login_at("/current/general/login", &json!({"Password": "x"}))
+        .await;
+    assert_eq!(response.status(), 400);
+    // Sliding: a call at 19 minutes extends; 20 minutes of silence expire the token.
+    let token = Auth::Token(client.token().await);
+    let path = "/current/general/GetLastDataUpdate";
+    for _ in 0..3 {
+        app.clock.advance_seconds(19 * 60);
+        assert_eq!(
+            client.call(&token, Method::GET, path, None).await.status(),
+            200
+        );
+    }
+    app.clock.advance_seconds(20 * 60 + 1);
+    let expired = client.call(&token, Method::GET, path, None).await;
+    assert_eq!(expired.status(), 403);
+    assert_eq!(expired.headers()["content-type"], "text/plain");
+    assert_eq!(
+        expired.text().await.expect("body"),
+        "Authorization-Token Expired"
+    );
+    // Unknown and missing credentials are 401; the API key needs no login.
+    for auth in [
+        Auth::Token("made-up".into()),
+        Auth::Key("made-up".into()),
+        Auth::Nothing,
+    ] {
+        let (status, body) = client.json(&auth, Method::GET, path, None).await;
+        assert_eq!(
+            (status, &body["error"]),
+            (401, &json!("Unauthorized")),
+            "{body}"
+        );
+    }
+    let (status, body) = client.json(&client.key(), Method::GET, path, None).await;
+    assert_eq!(status, 200);
+    let yesterday = chrono::DateTime::from_timestamp_millis(
+        custdata::clock::Clock::now_millis(&app.clock) - 86_400_000,
+    )
+    .expect("a date")
+    .format("%Y-%m-%d")
+    .to_string();
+    assert_eq!(body, json!({"Date": yesterday}));
+}
+
+async fn rate_limit(app: TestApp) {
+    let client = Optimove::dev(&app);
+    let key = client.key();
+    let path = "/current/general/GetLastDataUpdate";
+    // Start at the beginning of a window, so all 51 calls fall in one.
+    let now = custdata::clock::Clock::now_millis(&app.clock);
+    app.clock.advance_millis(10_000 - now.rem_euclid(10_000));
+    for call in 1..=50 {
+        assert_eq!(
+            client.call(&key, Method::GET, path, None).await.status(),
+            200,
+            "call {call}"
+        );
+    }
+    let refused = client.call(&key, Method::GET, path, None).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "10");
+    let body: Value = refused.json().await.expect("JSON");
+    assert_eq!(
+        (&body["status"], &body["error"]),
+        (&json!(429), &json!("Too Many Requests"))
+    );
+    // Another client (the Login user) has its own count; the window passes.
+    let token = Auth::Token(client.token().await);
+    assert_eq!(
+        client.call(&token, Method::GET, path, None).await.status(),
+        200
+    );
+    app.clock.advance_seconds(10);
+    assert_eq!(
+        client.call(&key, Method::GET, path, None).await.status(),
+        200
+    );
+    // The seed's 2,000 an hour, set for the tenant.
+    let command = AdminCommand::OptimoveRateLimit {
+        tenant: client.bundle.tenant.clone(),
+        calls: 2_000,
+        per_seconds: 3_600,
+    };
+    execute(&app.server.app, "", command).await.expect("set");
+    app.clock.advance_seconds(3_600);
+    for call in 1..=55 {
+        assert_eq!(
+            client.call(&key, Method::GET, path, None).await.status(),
+            200,
+            "call {call}"
+        );
+    }
+}
+
+async fn conventions(app: TestApp) {
+    let client = Optimove::dev(&app);
+    let key = client.key();
+    // Function and category names in any case; parameters too (below, CustomerAttributes).
+    for path in [
+        "/current/general/getlastdataupdate",
+        "/current/GENERAL/GETLASTDATAUPDATE",
+        "/current/model/GetCustomerAttributeList",
+    ] {
+        assert_eq!(
+            client.call(&key, Method::GET, path, None).await.status(),
+            200,
+            "{path}"
+        );
+    }
+    // XML on request.
+    let response = client
+        .app
+        .client
+        .get(app.url("/current/general/GetLastDataUpdate"))
+        .header("X-API-KEY", &client.bundle.optimove.api_key)
+        .header("Accept", "application/xml")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("application/xml")
+    );
+    let xml = response.text().await.expect("body");
+    assert!(
+        xml.contains("<GetLastDataUpdate><Date>") && xml.ends_with("</Date></GetLastDataUpdate>"),
+        "{xml}"
+    );
+    // An empty list is [] in JSON.
+    let (status, list) = client
+        .json(
+            &key,
+            Method::GET,
+            "/current/model/GetCustomerAttributeList",
+            None,
+        )
+        .await;
+    assert_eq!((status, list), (200, json!([])));
+    // Unknown, unsupported, wrong method.
+    let (status, body) = client
+        .json(&key, Method::GET, "/current/customers/GetNothing", None)
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = client
+        .json(
+            &key,
+            Method::GET,
+            "/current/customers/GetCustomersByAction?RecipientGroupID=1&ActionID=2&Date=2024-01-01",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("campaign engine") && message.contains("UpdateCustomerAttributes"),
+        "{message}"
+    );
+    let response = client
+        .call(
+            &key,
+            Method::POST,
+            "/current/general/GetLastDataUpdate",
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET");
+}
+
+async fn attribute_writes(app: TestApp) {
+    let client = Optimove::dev(&app);
+    let key = client.key();
+    let add = |body: Value| {
+        let client = &client;
+        let key = key.clone();
+        async move {
+            client
+                .json(
+                    &key,
+                    Method::POST,
+                    "/current/customers/AddCustomerAttribute",
+                    Some(&body),
+                )
+                .await
+        }
+    };
+    let (status, body) =
+        add(json!({"Name": "VIP_Level", "Type": "VARCHAR(10)", "DefaultValue": "Bronze"})).await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"attributeName": "VIP_Level", "isSuccess": true})
+        )
+    );
+    assert_eq!(add(json!({"Name": "Score", "Type": "int"})).await.0, 200);
+    for (body, error_id) in [
+        (json!({"Name": "vip_level", "Type": "INT"}), "2"),
+        (json!({"Name": "Other", "Type": "TEXT"}), "3"),
+        (
+            json!({"Name": "Other", "Type": "INT", "DefaultValue": "abc"}),
+            "4",
+        ),
+        (json!({"Name": "9bad", "Type": "INT"}), "5"),
+    ] {
+        let (status, refused) = add(body.clone()).await;
+        assert_eq!(
+            (status, &refused["errorId"], &refused["isSuccess"]),
+            (400, &json!(error_id), &json!(false)),
+            "{body}: {refused}"
+        );
+    }
+    let (_, list) = client
+        .json(
+            &key,
+            Method::GET,
+            "/current/model/GetCustomerAttributeList",
+            None,
+        )
+        .await;
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|a| a["RealFieldName"].as_str())
+        .collect();
+    assert_eq!(names, ["Score", "VIP_Level"]);
+    // UpsertCustomer creates; UpdateCustomerAttributes only updates, and says per customer
+    // and field what it did not write.
+    let upsert = json!({"CustomerId": "C1", "Attributes": [{"RealFieldName": "vip_level", "Value": "Gold"}, {"RealFieldName": "Score", "Value": "7"}]});
+    let (status, body) = client
+        .json(
+            &key,
+            Method::PUT,
+            "/current/customers/UpsertCustomer",
+            Some(&upsert),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["isSuccess"], &body["errors"]),
+        (200, &json!(true), &json!([])),
+        "{body}"
+    );
+    assert!(body["requestId"].as_str().is_some());
+    let update = json!({"CustomerNewAttributesValuesList": [
+        {"CustomerID": "C1", "Attributes": [{"RealFieldName": "Score", "Value": 9}, {"RealFieldName": "Colour", "Value": "red"}]},
+        {"CustomerID": "C404", "Attributes": [{"RealFieldName": "Score", "Value": 1}]},
+        {"CustomerID": "C1", "Attributes": [{"RealFieldName": "VIP_Level", "Value": "Platinum-Plus"}]}
+    ]});
+    let (status, body) = client
+        .json(
+            &key,
+            Method::POST,
+            "/current/customers/UpdateCustomerAttributes",
+            Some(&update),
+        )
+        .await;
+    assert_eq!((status, &body["isSuccess"]), (200, &json!(false)), "{body}");
+    let mut errors: Vec<(String, String, Value)> = body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            (
+                e["error"].as_str().unwrap_or_default().to_string(),
+                e["customerId"].as_str().unwrap_or_default().to_string(),
+                e["realFieldName"].clone(),
+            )
+        })
+        .collect();
+    errors.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        errors,
+        [
+            (
+                "INVALID_CUSTOMER".to_string(),
+                "C404".to_string(),
+                Value::Null
+            ),
+            (
+                "INVALID_FIELD".to_string(),
+                "C1".to_string(),
+                json!("Colour")
+            ),
+            (
+                "INVALID_VALUE".to_string(),
+                "C1".to_string(),
+                json!("VIP_Level")
+            ),
+        ]
+    );
+    // A body without the list is 400 naming it.
+    let (status, body) = client
+        .json(
+            &key,
+            Method::POST,
+            "/current/customers/UpdateCustomerAttributes",
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["errors"][0]["field"]),
+        (400, &json!("CustomerNewAttributesValuesList"))
+    );
+    // Current values, in the order asked for; defaults where a customer has none.
+    let read = |customer: &str, query: &str| {
+        let client = &client;
+        let key = key.clone();
+        let path = format!("/custdata/v1/optimove/customers/{customer}?{query}");
+        async move { client.json(&key, Method::GET, &path, None).await }
+    };
+    let (status, body) = read("C1", "customerattributes=Score;VIP_Level").await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"CustomerID": "C1", "CustomerAttributes": ["9", "Gold"]})
+        )
+    );
+    let upsert =
+        json!({"CustomerId": "C2", "Attributes": [{"RealFieldName": "Score", "Value": 1}]});
+    assert_eq!(
+        client
+            .json(
+                &key,
+                Method::POST,
+                "/current/customers/UpsertCustomer",
+                Some(&upsert)
+            )
+            .await
+            .0,
+        200
+    );
+    let (_, body) = read(
+        "C2",
+        "CustomerAttributes=VIP_Level;Score&CustomerAttributesDelimiter=%3B",
+    )
+    .await;
+    assert_eq!(
+        body,
+        json!({"CustomerID": "C2", "CustomerAttributes": ["Bronze", "1"], "CustomerAttribute": "Bronze;1"})
+    );
+    let eleven = format!("CustomerAttributes={}", ["Score"; 11].join(";"));
+    for (query, field) in [
+        ("CustomerAttributes=Nope", "CustomerAttributes"),
+        (
+            "CustomerAttributes=Score&CustomerAttributesDelimiter=%7C",
+            "CustomerAttributesDelimiter",
+        ),
+        (eleven.as_str(), "CustomerAttributes"),
+    ] {
+        let (status, body) = read("C1", query).await;
+        assert_eq!(
+            (status, &body["errors"][0]["field"]),
+            (400, &json!(field)),
+            "{query}: {body}"
+        );
+    }
+    assert_eq!(read("C404", "CustomerAttributes=Score").await.0, 404);
+}
+
+async fn tenant_isolation(app: TestApp) {
+    let a = Optimove::dev(&app);
+    let key_a = a.key();
+    let add = json!({"Name": "Secret", "Type": "VARCHAR(20)"});
+    assert_eq!(
+        a.json(
+            &key_a,
+            Method::POST,
+            "/current/customers/AddCustomerAttribute",
+            Some(&add)
+        )
+        .await
+        .0,
+        200
+    );
+    let upsert =
+        json!({"CustomerId": "C1", "Attributes": [{"RealFieldName": "Secret", "Value": "a's"}]});
+    assert_eq!(
+        a.json(
+            &key_a,
+            Method::PUT,
+            "/current/customers/UpsertCustomer",
+            Some(&upsert)
+        )
+        .await
+        .0,
+        200
+    );
+    let b = Optimove::of(&app, "Other Brand").await;
+    let token_b = Auth::Token(b.token().await);
+    for auth in [b.key(), token_b] {
+        let (status, list) = b
+            .json(
+                &auth,
+                Method::GET,
+                "/current/model/GetCustomerAttributeList",
+                None,
+            )
+            .await;
+        assert_eq!((status, list), (200, json!([])));
+        let (status, _) = b
+            .json(
+                &auth,
+                Method::GET,
+                "/custdata/v1/optimove/customers/C1",
+                None,
+            )
+            .await;
+        assert_eq!(status, 404);
+        let update = json!({"CustomerNewAttributesValuesList": [{"CustomerID": "C1", "Attributes": [{"RealFieldName": "Secret", "Value": "b's"}]}]});
+        let (status, body) = b
+            .json(
+                &auth,
+                Method::POST,
+                "/current/customers/UpdateCustomerAttributes",
+                Some(&update),
+            )
+            .await;
+        assert_eq!((status, &body["isSuccess"]), (200, &json!(false)), "{body}");
+    }
+    // B's catalog is its own: the same name is free there.
+    let add = json!({"Name": "Secret", "Type": "INT"});
+    assert_eq!(
+        b.json(
+            &b.key(),
+            Method::POST,
+            "/current/customers/AddCustomerAttribute",
+            Some(&add)
+        )
+        .await
+        .0,
+        200
+    );
+    let (_, body) = a
+        .json(
+            &key_a,
+            Method::GET,
+            "/custdata/v1/optimove/customers/C1?CustomerAttributes=Secret",
+            None,
+        )
+        .await;
+    assert_eq!(body["CustomerAttributes"], json!(["a's"]));
+}
+
+on_both_adapters!(
+    login_and_sliding_expiry,
+    rate_limit,
+    conventions,
+    attribute_writes,
+    tenant_isolation,
+);
