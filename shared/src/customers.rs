@@ -277,6 +277,72 @@ fn index_item(app: &App, tenant: &TenantId, identifier: &Identifier, tid: &str) 
         .with("value", identifier.value.as_str())
 }
 
+/// The next free listing ordinal of the tenant (0 before the first customer).
+async fn next_ordinal(app: &App, tenant: &TenantId) -> Result<i64, StorageError> {
+    let counter = app.table.get(&keys::customer_list_counter(tenant)).await?;
+    Ok(counter.and_then(|item| item.i64("next")).unwrap_or(0))
+}
+
+/// The writes that give new customers the ordinals `first..`, in the transaction that
+/// creates them: their listing entries, and the counter moved on only if nobody else moved
+/// it meanwhile. Ordinals are therefore never lost: an ordinal is taken exactly when its
+/// customer is written, so the listing has holes only where erasures made them.
+fn ordinal_actions(
+    tenant: &TenantId,
+    first: i64,
+    new: &[(String, Option<String>)],
+) -> Vec<TransactAction> {
+    let unchanged = if first == 0 {
+        Condition::LacksAttribute("next".into())
+    } else {
+        Condition::equals("next", first)
+    };
+    let mut actions = vec![TransactAction::Update {
+        key: keys::customer_list_counter(tenant),
+        update: Update::default().set("next", first + new.len() as i64),
+        condition: unchanged,
+    }];
+    for (offset, (tid, customer_key)) in new.iter().enumerate() {
+        let entry = keys::customer_list_entry(tenant, first + offset as i64);
+        let mut item = Item::new(entry.pk, entry.sk).with("tid", tid.as_str());
+        if let Some(customer_key) = customer_key {
+            item = item.with("key", customer_key.as_str());
+        }
+        actions.push(TransactAction::Put {
+            item,
+            condition: Condition::NotExists,
+        });
+    }
+    actions
+}
+
+/// Stamps the listing ordinal on the profiles a group creates, in the order of `creates`.
+fn number_profiles(
+    actions: &mut [TransactAction],
+    tenant: &TenantId,
+    first: i64,
+    creates: &[(String, Option<String>)],
+) {
+    for (offset, (tid, _)) in creates.iter().enumerate() {
+        let profile_key = keys::customer_profile(tenant, tid);
+        for action in actions.iter_mut() {
+            if let TransactAction::Put { item, .. } = action
+                && Key::from(&*item) == profile_key
+            {
+                item.attrs
+                    .insert("ordinal".into(), json!(first + offset as i64));
+            }
+        }
+    }
+}
+
+fn customer_key_of(identifiers: &[Identifier]) -> Option<String> {
+    identifiers
+        .iter()
+        .find(|identifier| identifier.api_name == CUSTOMER_KEY)
+        .map(|identifier| identifier.value.clone())
+}
+
 /// Conditions that keep a write from re-creating an erased customer: none of the
 /// suppressions of its tid or identifiers may exist when the write commits.
 fn not_suppressed(
@@ -324,17 +390,21 @@ pub async fn find_or_create(
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let key = keys::customer_profile(tenant, &tid);
+        let ordinal = next_ordinal(app, tenant).await?;
         let item = Item::new(key.pk, key.sk)
             .with("tid", tid.as_str())
             .with("identifiers", json!(named.identifiers))
             .with("attributes", json!({}))
             .with("created", now_millis)
             .with("updated", now_millis)
-            .with("rev", 1);
+            .with("rev", 1)
+            .with("ordinal", ordinal);
         let mut actions = vec![TransactAction::Put {
             item,
             condition: Condition::NotExists,
         }];
+        let listed = (tid.clone(), customer_key_of(&named.identifiers));
+        actions.extend(ordinal_actions(tenant, ordinal, &[listed]));
         actions.extend(
             named
                 .identifiers
@@ -661,6 +731,8 @@ pub enum UpsertOutcome {
 struct Planned {
     actions: Vec<TransactAction>,
     outcome: UpsertOutcome,
+    /// A customer this plan creates: its tid and customer key, for its listing ordinal.
+    creates: Option<(String, Option<String>)>,
 }
 
 /// Transactions group up to this many actions (DynamoDB's TransactWriteItems limit)...
@@ -694,13 +766,17 @@ struct Group {
     actions: Vec<TransactAction>,
     keys: std::collections::HashSet<Key>,
     bytes: usize,
+    /// The customers the group creates, which get listing ordinals when it commits.
+    creates: Vec<(String, Option<String>)>,
 }
 
 impl Group {
     fn fits(&self, actions: &[TransactAction], max_customers: usize) -> bool {
+        // Room is kept for the listing counter and one entry per created customer.
+        let listing = self.creates.len() + 2;
         self.indices.is_empty()
             || (self.indices.len() < max_customers
-                && self.actions.len() + actions.len() <= MAX_TRANSACTION_ACTIONS
+                && self.actions.len() + actions.len() + listing <= MAX_TRANSACTION_ACTIONS
                 && self.bytes + actions.iter().map(approximate_bytes).sum::<usize>()
                     <= MAX_TRANSACTION_BYTES
                 && actions
@@ -708,8 +784,14 @@ impl Group {
                     .all(|action| !self.keys.contains(&action.key())))
     }
 
-    fn add(&mut self, index: usize, actions: Vec<TransactAction>) {
+    fn add(
+        &mut self,
+        index: usize,
+        actions: Vec<TransactAction>,
+        creates: Option<(String, Option<String>)>,
+    ) {
         self.indices.push(index);
+        self.creates.extend(creates);
         self.bytes += actions.iter().map(approximate_bytes).sum::<usize>();
         self.keys.extend(actions.iter().map(TransactAction::key));
         self.actions.extend(actions);
@@ -729,6 +811,7 @@ async fn plan_upsert(
     if let Some(what) = suppressed(app, tenant, &named).await? {
         return Ok(Planned {
             actions: Vec::new(),
+            creates: None,
             outcome: UpsertOutcome::Refused(format!(
                 "the customer was erased on request and is suppressed ({what}); an admin can lift it"
             )),
@@ -819,6 +902,9 @@ async fn plan_upsert(
     }));
     Ok(Planned {
         actions,
+        creates: existing
+            .is_none()
+            .then(|| (tid.clone(), Some(upsert.key.value.clone()))),
         outcome: UpsertOutcome::Applied {
             tid,
             created: existing.is_none(),
@@ -873,15 +959,23 @@ pub async fn upsert_many(
             if !open.fits(&plan.actions, per_group) {
                 groups.push(std::mem::take(&mut open));
             }
-            open.add(index, plan.actions);
+            open.add(index, plan.actions, plan.creates);
             outcomes[index] = Some(plan.outcome);
         }
         groups.push(open);
         let mut retry = Vec::new();
         for Group {
-            indices, actions, ..
+            indices,
+            mut actions,
+            creates,
+            ..
         } in groups.into_iter().filter(|group| !group.indices.is_empty())
         {
+            if !creates.is_empty() {
+                let first = next_ordinal(app, tenant).await?;
+                number_profiles(&mut actions, tenant, first, &creates);
+                actions.extend(ordinal_actions(tenant, first, &creates));
+            }
             match app.table.transact(actions).await {
                 Ok(()) => {}
                 Err(StorageError::TransactionCanceled { .. } | StorageError::Contention(_)) => {
@@ -912,6 +1006,103 @@ pub async fn upsert_many(
         return Err(CustomerError::Busy);
     }
     Ok(outcomes.into_iter().flatten().collect())
+}
+
+/// One customer of the listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub tid: String,
+    /// The customer key it was created with, if any.
+    pub customer_key: Option<String>,
+}
+
+/// Where position `skip` of the listing is: its block, and how many live entries of that
+/// block come before it. `None` when the listing is shorter.
+fn locate(next: i64, holes: &BTreeMap<i64, i64>, skip: i64) -> Option<(i64, i64)> {
+    let mut remaining = skip;
+    let blocks = (next + keys::LIST_BLOCK - 1).div_euclid(keys::LIST_BLOCK);
+    for block in 0..blocks {
+        let size = (next - block * keys::LIST_BLOCK).min(keys::LIST_BLOCK);
+        let live = size - holes.get(&block).copied().unwrap_or(0);
+        if remaining < live {
+            return Some((block, remaining));
+        }
+        remaining -= live;
+    }
+    None
+}
+
+/// A page of the listing: `top` customers after the first `skip`, in creation order, the
+/// same order on every call. It reads the counter, the per-block hole counts (a small
+/// partition) and then the page itself: the block that holds position `skip` is found by
+/// arithmetic, and within it the page starts at its ordinal directly when the block has no
+/// holes, or after reading past the remainder when it has (at most one block more).
+pub async fn list_page(
+    app: &App,
+    tenant: &TenantId,
+    skip: usize,
+    top: usize,
+) -> Result<Vec<Listed>, StorageError> {
+    let next = next_ordinal(app, tenant).await?;
+    let hole_items = crate::storage::read_all(
+        app.table.as_ref(),
+        Query::partition(keys::customer_list_holes_pk(tenant)).limit(1000),
+    )
+    .await?;
+    let holes: BTreeMap<i64, i64> = hole_items
+        .iter()
+        .filter_map(|item| Some((item.sk.parse().ok()?, item.i64("holes")?)))
+        .collect();
+    let Some((mut block, mut to_pass)) = locate(next, &holes, skip as i64) else {
+        return Ok(Vec::new());
+    };
+    let blocks = (next + keys::LIST_BLOCK - 1).div_euclid(keys::LIST_BLOCK);
+    let mut start = block * keys::LIST_BLOCK;
+    if !holes.contains_key(&block) {
+        start += to_pass;
+        to_pass = 0;
+    }
+    let mut page = Vec::with_capacity(top.min(10_000));
+    while block < blocks && page.len() < top {
+        let end = (block + 1) * keys::LIST_BLOCK - 1;
+        let mut cursor = None;
+        loop {
+            let query = Query::partition(keys::customer_list_block_pk(tenant, block))
+                .between(keys::customer_list_sk(start), keys::customer_list_sk(end))
+                .limit(1000)
+                .after(cursor);
+            let found = app.table.query(query).await?;
+            for item in found.items {
+                if to_pass > 0 {
+                    to_pass -= 1;
+                    continue;
+                }
+                if page.len() == top {
+                    break;
+                }
+                page.push(Listed {
+                    tid: item.str("tid").unwrap_or_default().to_string(),
+                    customer_key: item.str("key").map(str::to_string),
+                });
+            }
+            cursor = found.next;
+            if cursor.is_none() || page.len() == top {
+                break;
+            }
+        }
+        block += 1;
+        start = block * keys::LIST_BLOCK;
+    }
+    Ok(page)
+}
+
+/// A customer's profile by tid.
+pub async fn by_tid(
+    app: &App,
+    tenant: &TenantId,
+    tid: &str,
+) -> Result<Option<Customer>, StorageError> {
+    profile(app.table.as_ref(), tenant, tid).await
 }
 
 /// Whether the tenant's catalog has an attribute of this name.
@@ -959,6 +1150,17 @@ pub async fn erase(
             key: keys::customer_profile(tenant, &customer.tid),
             condition: Condition::equals("rev", rev),
         }];
+        if let Some(ordinal) = customer.profile.i64("ordinal") {
+            actions.push(TransactAction::Delete {
+                key: keys::customer_list_entry(tenant, ordinal),
+                condition: Condition::Always,
+            });
+            actions.push(TransactAction::Update {
+                key: keys::customer_list_holes(tenant, ordinal.div_euclid(keys::LIST_BLOCK)),
+                update: Update::default().add("holes", 1),
+                condition: Condition::Always,
+            });
+        }
         let status_hash = tid_hash(app, &customer.tid);
         let mut hashes = vec![status_hash.clone()];
         hashes.extend(
@@ -1149,4 +1351,27 @@ pub async fn lift_suppression(
             .is_some();
     }
     Ok(lifted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_position_is_found_by_arithmetic_over_blocks_and_their_holes() {
+        let block = keys::LIST_BLOCK;
+        let none = BTreeMap::new();
+        assert_eq!(locate(0, &none, 0), None);
+        assert_eq!(locate(25, &none, 24), Some((0, 24)));
+        assert_eq!(locate(25, &none, 25), None);
+        assert_eq!(locate(3 * block, &none, block + 5), Some((1, 5)));
+        // Two holes in block 0 and one in block 1: position block-2 is the first of block 1.
+        let holes = BTreeMap::from([(0, 2), (1, 1)]);
+        assert_eq!(locate(3 * block, &holes, block - 2), Some((1, 0)));
+        assert_eq!(locate(3 * block, &holes, 2 * block - 3), Some((2, 0)));
+        assert_eq!(locate(3 * block, &holes, 3 * block - 3), None);
+        // The last block is partial.
+        assert_eq!(locate(block + 10, &none, block + 9), Some((1, 9)));
+        assert_eq!(locate(block + 10, &none, block + 10), None);
+    }
 }

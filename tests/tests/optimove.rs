@@ -5,6 +5,7 @@
 //! store and on DynamoDB in the emulator.
 
 use custdata::admin::{AdminCommand, execute};
+use custdata::customers::{self, CustomerRef, Identifier, Upsert};
 use custdata::tenancy::CredentialBundle;
 use custdata_tests::{TestApp, create_tenant, on_both_adapters};
 use reqwest::{Method, Response};
@@ -599,7 +600,143 @@ async fn tenant_isolation(app: TestApp) {
     assert_eq!(body["CustomerAttributes"], json!(["a's"]));
 }
 
+/// The customer listing: pages in creation order, the boundaries of `$top` and `$skip`, a
+/// hole left by an erasure, CustomerAttributes and XML on a page.
+async fn paging(app: TestApp) {
+    let client = Optimove::dev(&app);
+    let key = client.key();
+    let add = json!({"Name": "Tier", "Type": "VARCHAR(10)"});
+    assert_eq!(
+        client
+            .json(
+                &key,
+                Method::POST,
+                "/current/customers/AddCustomerAttribute",
+                Some(&add)
+            )
+            .await
+            .0,
+        200
+    );
+    let tenant = custdata::tenancy::TenantId::parse(&client.bundle.tenant).expect("tenant");
+    let upserts: Vec<Upsert> = (0..25)
+        .map(|n| Upsert {
+            key: Identifier::customer_key(format!("C{n:02}")),
+            identifiers: Vec::new(),
+            attributes: [("Tier".to_string(), json!(format!("t{n}")))]
+                .into_iter()
+                .collect(),
+            items: Vec::new(),
+        })
+        .collect();
+    let now = custdata::clock::Clock::now_millis(&app.clock);
+    customers::upsert_many(&app.server.app, &tenant, &upserts, "test", now)
+        .await
+        .expect("customers");
+    let ids = |body: &Value| -> Vec<String> {
+        body.as_array()
+            .expect("a list")
+            .iter()
+            .map(|entry| entry["CustomerID"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let expected = |range: std::ops::Range<usize>| -> Vec<String> {
+        range.map(|n| format!("C{n:02}")).collect()
+    };
+    let list = "/custdata/v1/optimove/customers";
+    let (status, page) = client
+        .json(&key, Method::GET, &format!("{list}?$top=10"), None)
+        .await;
+    assert_eq!((status, ids(&page)), (200, expected(0..10)));
+    let (_, page) = client
+        .json(&key, Method::GET, &format!("{list}?$TOP=10&$Skip=10"), None)
+        .await;
+    assert_eq!(ids(&page), expected(10..20));
+    let (_, page) = client
+        .json(&key, Method::GET, &format!("{list}?$top=10&$skip=20"), None)
+        .await;
+    assert_eq!(ids(&page), expected(20..25), "the last page is partial");
+    for skip in [25, 1_000_000] {
+        let (status, page) = client
+            .json(&key, Method::GET, &format!("{list}?$skip={skip}"), None)
+            .await;
+        assert_eq!((status, page), (200, json!([])), "$skip={skip}");
+    }
+    for (query, field) in [
+        ("$top=200001", "$top"),
+        ("$top=0", "$top"),
+        ("$skip=-1", "$skip"),
+        ("$top=ten", "$top"),
+    ] {
+        let (status, body) = client
+            .json(&key, Method::GET, &format!("{list}?{query}"), None)
+            .await;
+        assert_eq!(
+            (status, &body["errors"][0]["field"]),
+            (400, &json!(field)),
+            "{query}: {body}"
+        );
+    }
+    let (status, _) = client
+        .json(&key, Method::GET, &format!("{list}?$top=200000"), None)
+        .await;
+    assert_eq!(status, 200);
+    // An erased customer leaves the listing; positions after it move up by one.
+    customers::erase(
+        &app.server.app,
+        &tenant,
+        &CustomerRef {
+            tid: None,
+            identifiers: vec![Identifier::customer_key("C03")],
+        },
+        now,
+    )
+    .await
+    .expect("erased")
+    .expect("it existed");
+    let (_, page) = client
+        .json(&key, Method::GET, &format!("{list}?$top=10&$skip=2"), None)
+        .await;
+    let mut wanted = expected(2..13);
+    wanted.retain(|id| id != "C03");
+    assert_eq!(ids(&page), wanted);
+    let (_, page) = client
+        .json(&key, Method::GET, &format!("{list}?$skip=20"), None)
+        .await;
+    assert_eq!(ids(&page), expected(21..25));
+    // Attributes on a page, and the page as XML.
+    let (_, page) = client
+        .json(
+            &key,
+            Method::GET,
+            &format!("{list}?$top=2&CustomerAttributes=tier&CustomerAttributesDelimiter=%3A"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        page,
+        json!([
+            {"CustomerID": "C00", "CustomerAttributes": ["t0"], "CustomerAttribute": "t0"},
+            {"CustomerID": "C01", "CustomerAttributes": ["t1"], "CustomerAttribute": "t1"}
+        ])
+    );
+    let response = app
+        .client
+        .get(app.url(&format!("{list}?$top=1")))
+        .header("X-API-KEY", &client.bundle.optimove.api_key)
+        .header("Accept", "application/xml")
+        .send()
+        .await
+        .expect("request");
+    let xml = response.text().await.expect("body");
+    assert!(
+        xml.ends_with("<GetCustomers><Item><CustomerID>C00</CustomerID></Item></GetCustomers>"),
+        "{xml}"
+    );
+}
+
 on_both_adapters!(
+    paging,
     login_and_sliding_expiry,
     rate_limit,
     conventions,

@@ -230,10 +230,12 @@ async fn functions(app: Arc<App>, request: Request) -> Result<Response, ApiError
     if request
         .uri()
         .path()
-        .starts_with("/custdata/v1/optimove/customers/")
+        .starts_with("/custdata/v1/optimove/customers")
     {
-        let customer = path_parameter(&request, "customerId").unwrap_or_default();
-        return customer_attributes(&app, tenant, &customer, &request).await;
+        return match path_parameter(&request, "customerId") {
+            Some(customer) => customer_attributes(&app, tenant, &customer, &request).await,
+            None => list_customers(&app, tenant, &request).await,
+        };
     }
     match name.to_ascii_lowercase().as_str() {
         "getlastdataupdate" => {
@@ -521,4 +523,76 @@ async fn customer_attributes(
         delimiter.as_deref(),
     );
     Ok(answer(request, "GetCustomerAttributes", &entry))
+}
+
+/// Page size limits of the customer functions.
+pub const DEFAULT_TOP: usize = 10_000;
+pub const MAX_TOP: usize = 200_000;
+
+/// `$top` (1 to 200,000, default 10,000) and `$skip` (0 or more).
+fn paging(request: &Request) -> Result<(usize, usize), ApiError> {
+    let parameters = parameters(request);
+    let number = |name: &str, default: usize, range: std::ops::RangeInclusive<usize>| {
+        let Some(raw) = parameters.get(&name.to_ascii_lowercase()) else {
+            return Ok(default);
+        };
+        raw.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                let rule = format!("an integer from {} to {}", range.start(), range.end());
+                bad_request(format!("{name} {raw:?} is not {rule}")).with_problem(
+                    None,
+                    Some(name),
+                    rule,
+                )
+            })
+    };
+    Ok((
+        number("$top", DEFAULT_TOP, 1..=MAX_TOP)?,
+        number("$skip", 0, 0..=usize::MAX)?,
+    ))
+}
+
+/// The listing extension `GET /custdata/v1/optimove/customers?$top&$skip&CustomerAttributes`:
+/// the whole customer base in creation order, a page at a time; a deep page costs what the
+/// first one does (see `customers::list_page`).
+async fn list_customers(
+    app: &App,
+    tenant: &TenantId,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    use futures::StreamExt;
+    let (top, skip) = paging(request)?;
+    let catalog = attributes::catalog(app, tenant).await?;
+    let (names, delimiter) = requested_attributes(request, &catalog)?;
+    let page = customers::list_page(app, tenant, skip, top).await?;
+    let (names, catalog, delimiter) = (&names, &catalog, delimiter.as_deref());
+    let entries: Vec<Value> = futures::stream::iter(page)
+        .map(|listed| async move {
+            let customer = if names.is_empty() && listed.customer_key.is_some() {
+                None
+            } else {
+                customers::by_tid(app, tenant, &listed.tid).await?
+            };
+            let id = listed.customer_key.clone().or_else(|| {
+                customer
+                    .as_ref()
+                    .and_then(|c| c.identifier(customers::CUSTOMER_KEY).map(str::to_string))
+            });
+            let entry = json!({"CustomerID": id});
+            Ok::<Value, crate::storage::StorageError>(if names.is_empty() {
+                entry
+            } else {
+                let values = attributes::values_of(catalog, customer.as_ref(), names);
+                with_attributes(entry, values, delimiter)
+            })
+        })
+        .buffered(32)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    Ok(answer(request, "GetCustomers", &Value::Array(entries)))
 }

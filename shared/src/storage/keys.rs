@@ -29,6 +29,9 @@
 //! | Monetate file upload | `T#{tenant}#MONUPLOAD#{schema}` | `{uploadId}` (time-ordered, expires) | monetate-data | `GET /upload/{schema}/` |
 //! | Monetate spot-check limiter | `T#{tenant}#MONRATE` | `{username}` (expires) | monetate-data | monetate-data |
 //! | Monetate default catalog | `T#{tenant}#MONCATALOG` | `{account}` | monetate-data | monetate-data |
+//! | listing order: next ordinal | `T#{tenant}#CUSTLIST` | `NEXT` | customer creation (in its transaction) | listing |
+//! | listing entry of a customer | `T#{tenant}#CUSTLIST#{ordinal / 10,000:06}` | `{ordinal:012}` | customer creation; erasure deletes it | listing (Optimove paging) |
+//! | listing holes per block | `T#{tenant}#CUSTLISTHOLES` | `{block:06}` | erasure | listing |
 //! | Optimove login throttle | `T#{tenant}#OPTLOGIN` | `{username}` (expires) | optimove-login | optimove-login |
 //! | Optimove call counter | `T#{tenant}#OPTRATE` | `{client}#{window start}` (expires) | optimove-functions | optimove-functions |
 //! | Optimove settings (rate limit) | `T#{tenant}#OPTSETTINGS` | `RATE` | admin | optimove-functions |
@@ -319,4 +322,36 @@ pub fn optimove_rate_pk(tenant: &TenantId) -> String {
 /// A tenant's Optimove rate limit, when it is not the default.
 pub fn optimove_rate_setting(tenant: &TenantId) -> Key {
     Key::new(tenant_scoped_pk(tenant, "OPTSETTINGS"), "RATE")
+}
+
+/// The listing order of customers (Optimove paging): ordinals handed out at creation, in
+/// blocks of [`LIST_BLOCK`] per partition, with a count of the holes erasures left per block.
+pub const LIST_BLOCK: i64 = 10_000;
+
+pub fn customer_list_counter(tenant: &TenantId) -> Key {
+    Key::new(tenant_scoped_pk(tenant, "CUSTLIST"), "NEXT")
+}
+
+pub fn customer_list_block_pk(tenant: &TenantId, block: i64) -> String {
+    tenant_scoped_pk(tenant, &format!("CUSTLIST#{block:06}"))
+}
+
+/// A sort key of the listing: ordinals sort as text because they are zero-padded.
+pub fn customer_list_sk(ordinal: i64) -> String {
+    format!("{ordinal:012}")
+}
+
+pub fn customer_list_entry(tenant: &TenantId, ordinal: i64) -> Key {
+    Key::new(
+        customer_list_block_pk(tenant, ordinal.div_euclid(LIST_BLOCK)),
+        customer_list_sk(ordinal),
+    )
+}
+
+pub fn customer_list_holes_pk(tenant: &TenantId) -> String {
+    tenant_scoped_pk(tenant, "CUSTLISTHOLES")
+}
+
+pub fn customer_list_holes(tenant: &TenantId, block: i64) -> Key {
+    Key::new(customer_list_holes_pk(tenant), format!("{block:06}"))
 }
