@@ -316,6 +316,62 @@ fn ordinal_actions(
     actions
 }
 
+/// How long attribute history is kept (GetCustomerAttributeChangers reads it).
+pub const HISTORY_DAYS: i64 = 400;
+
+/// The attribute changes a write makes: name, value before (null for a new one), value after.
+fn changes(before: &Value, values: &BTreeMap<String, Value>) -> Vec<(String, Value, Value)> {
+    values
+        .iter()
+        .filter_map(|(name, value)| {
+            let old = before
+                .get(name)
+                .and_then(|entry| entry.get("value"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            (old != *value).then(|| (name.clone(), old, value.clone()))
+        })
+        .collect()
+}
+
+/// The writes that keep a write's attribute changes: one history item in the customer's own
+/// partition (so an erasure removes it with the rest) and the day's index entry, which holds
+/// only the tid. Nothing when nothing changed.
+fn history_actions(
+    tenant: &TenantId,
+    tid: &str,
+    changed: &[(String, Value, Value)],
+    now_millis: i64,
+) -> Vec<TransactAction> {
+    if changed.is_empty() {
+        return Vec::new();
+    }
+    let expires = now_millis / 1000 + HISTORY_DAYS * 86_400;
+    let entries: serde_json::Map<String, Value> = changed
+        .iter()
+        .map(|(name, old, new)| (name.clone(), json!([old, new])))
+        .collect();
+    let suffix = &crate::tenancy::new_id("")[..8];
+    let history = keys::attribute_history(tenant, tid, now_millis, suffix);
+    let day = crate::clock::iso8601_millis(now_millis);
+    let index = keys::attribute_changes(tenant, day.get(..10).unwrap_or_default(), tid);
+    vec![
+        TransactAction::Put {
+            item: Item::new(history.pk, history.sk)
+                .with("at", now_millis)
+                .with("changes", Value::Object(entries))
+                .expiring_at(expires),
+            condition: Condition::Always,
+        },
+        TransactAction::Put {
+            item: Item::new(index.pk, index.sk)
+                .with("tid", tid)
+                .expiring_at(expires),
+            condition: Condition::Always,
+        },
+    ]
+}
+
 /// Stamps the listing ordinal on the profiles a group creates, in the order of `creates`.
 fn number_profiles(
     actions: &mut [TransactAction],
@@ -646,23 +702,22 @@ pub async fn set_attributes(
             .get("attributes")
             .cloned()
             .unwrap_or_else(|| json!({}));
+        let changed = changes(&attributes, values);
         for (name, value) in values {
             attributes[name] = json!({"value": value, "surface": surface, "at": now_millis});
         }
         let rev = customer.profile.i64("rev").unwrap_or(0);
-        let updated = app
-            .table
-            .update(
-                &keys::customer_profile(tenant, tid),
-                Update::default()
-                    .set("attributes", attributes)
-                    .set("updated", now_millis)
-                    .set("rev", rev + 1),
-                Condition::equals("rev", rev),
-            )
-            .await;
-        match updated {
-            Ok(_) => {
+        let mut actions = vec![TransactAction::Update {
+            key: keys::customer_profile(tenant, tid),
+            update: Update::default()
+                .set("attributes", attributes)
+                .set("updated", now_millis)
+                .set("rev", rev + 1),
+            condition: Condition::equals("rev", rev),
+        }];
+        actions.extend(history_actions(tenant, tid, &changed, now_millis));
+        match app.table.transact(actions).await {
+            Ok(()) => {
                 return register_attributes(
                     app,
                     tenant,
@@ -672,7 +727,11 @@ pub async fn set_attributes(
                 )
                 .await;
             }
-            Err(StorageError::ConditionFailed { .. } | StorageError::Contention(_)) => continue,
+            Err(
+                StorageError::TransactionCanceled { .. }
+                | StorageError::ConditionFailed { .. }
+                | StorageError::Contention(_),
+            ) => continue,
             Err(other) => return Err(other),
         }
     }
@@ -864,6 +923,7 @@ async fn plan_upsert(
         }
     }
     linked.sort();
+    let changed = changes(&attributes, &upsert.attributes);
     for (name, value) in &upsert.attributes {
         attributes[name] = json!({"value": value, "surface": surface, "at": now_millis});
     }
@@ -896,6 +956,7 @@ async fn plan_upsert(
     if !to_link.is_empty() {
         actions.extend(not_suppressed(app, tenant, &tid, &to_link));
     }
+    actions.extend(history_actions(tenant, &tid, &changed, now_millis));
     actions.extend(upsert.items.iter().map(|item| TransactAction::Put {
         item: item.clone().with("tid", tid.as_str()),
         condition: Condition::Always,
@@ -1103,6 +1164,70 @@ pub async fn by_tid(
     tid: &str,
 ) -> Result<Option<Customer>, StorageError> {
     profile(app.table.as_ref(), tenant, tid).await
+}
+
+/// A customer whose attribute changed in a period: the value before the first change in it
+/// (null when the customer or the attribute was new) and the value after the last.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributeChange {
+    pub customer: Customer,
+    pub initial: Value,
+    pub last: Value,
+}
+
+/// The customers whose `attribute` changed from `from_millis` (inclusive) to `to_millis`
+/// (exclusive), found through the per-day index of the `days` the period covers (UTC
+/// dates); erased customers are left out. Costs what the changers of those days cost.
+pub async fn attribute_changers(
+    app: &App,
+    tenant: &TenantId,
+    attribute: &str,
+    days: &[String],
+    from_millis: i64,
+    to_millis: i64,
+) -> Result<Vec<AttributeChange>, StorageError> {
+    use futures::StreamExt;
+    let mut tids = std::collections::BTreeSet::new();
+    for day in days {
+        let query = Query::partition(keys::attribute_changes_pk(tenant, day)).limit(1000);
+        for item in crate::storage::read_all(app.table.as_ref(), query).await? {
+            tids.insert(item.sk);
+        }
+    }
+    let found: Vec<Option<AttributeChange>> = futures::stream::iter(tids)
+        .map(|tid| async move {
+            let query = Query::partition(keys::customer_pk(tenant, &tid))
+                .between(
+                    format!("{}{from_millis:013}", keys::HISTORY_PREFIX),
+                    format!("{}{:013}", keys::HISTORY_PREFIX, to_millis - 1) + "~",
+                )
+                .limit(1000);
+            let history = crate::storage::read_all(app.table.as_ref(), query).await?;
+            let values: Vec<(Value, Value)> = history
+                .iter()
+                .filter_map(|item| {
+                    let pair = item.get("changes")?.get(attribute)?.as_array()?.clone();
+                    Some((pair.first()?.clone(), pair.get(1)?.clone()))
+                })
+                .collect();
+            let (Some((initial, _)), Some((_, last))) = (values.first(), values.last()) else {
+                return Ok(None);
+            };
+            let (initial, last) = (initial.clone(), last.clone());
+            Ok(profile(app.table.as_ref(), tenant, &tid)
+                .await?
+                .map(|customer| AttributeChange {
+                    customer,
+                    initial,
+                    last,
+                }))
+        })
+        .buffered(32)
+        .collect::<Vec<Result<_, StorageError>>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    Ok(found.into_iter().flatten().collect())
 }
 
 /// Whether the tenant's catalog has an attribute of this name.

@@ -514,6 +514,33 @@ async fn attribute_writes(app: TestApp) {
         );
     }
     assert_eq!(read("C404", "CustomerAttributes=Score").await.0, 404);
+    // An erased customer is suppressed: neither write brings it back.
+    let tenant = custdata::tenancy::TenantId::parse(&client.bundle.tenant).expect("tenant");
+    let named = CustomerRef {
+        tid: None,
+        identifiers: vec![Identifier::customer_key("C2")],
+    };
+    let now = custdata::clock::Clock::now_millis(&app.clock);
+    customers::erase(&app.server.app, &tenant, &named, now)
+        .await
+        .expect("erased")
+        .expect("it existed");
+    let upsert =
+        json!({"CustomerId": "C2", "Attributes": [{"RealFieldName": "Score", "Value": 2}]});
+    let (status, body) = client
+        .json(
+            &key,
+            Method::PUT,
+            "/current/customers/UpsertCustomer",
+            Some(&upsert),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["isSuccess"], &body["errors"][0]["error"]),
+        (200, &json!(false), &json!("INVALID_CUSTOMER")),
+        "{body}"
+    );
+    assert_eq!(read("C2", "CustomerAttributes=Score").await.0, 404);
 }
 
 async fn tenant_isolation(app: TestApp) {
@@ -735,7 +762,170 @@ async fn paging(app: TestApp) {
     );
 }
 
+/// GetCustomerAttributeChangers from the attribute history: a new customer's initial value
+/// is null, a rewrite of the same value is no change, the period is whole days, an erased
+/// customer's history goes with it.
+async fn attribute_changers(app: TestApp) {
+    let client = Optimove::dev(&app);
+    let key = client.key();
+    let add = json!({"Name": "Tier", "Type": "VARCHAR(10)"});
+    assert_eq!(
+        client
+            .json(
+                &key,
+                Method::POST,
+                "/current/customers/AddCustomerAttribute",
+                Some(&add)
+            )
+            .await
+            .0,
+        200
+    );
+    let set = |customer: &'static str, tier: &'static str| {
+        let client = &client;
+        let key = key.clone();
+        async move {
+            let body = json!({"CustomerId": customer, "Attributes": [{"RealFieldName": "Tier", "Value": tier}]});
+            let (status, answer) = client
+                .json(
+                    &key,
+                    Method::PUT,
+                    "/current/customers/UpsertCustomer",
+                    Some(&body),
+                )
+                .await;
+            assert_eq!(
+                (status, &answer["isSuccess"]),
+                (200, &json!(true)),
+                "{answer}"
+            );
+        }
+    };
+    let today = |app: &TestApp| {
+        chrono::DateTime::from_timestamp_millis(custdata::clock::Clock::now_millis(&app.clock))
+            .expect("a date")
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let day1 = today(&app);
+    set("C1", "gold").await;
+    set("C2", "silver").await;
+    app.clock.advance_seconds(86_400);
+    let day2 = today(&app);
+    set("C1", "platinum").await;
+    set("C2", "silver").await;
+    set("C3", "bronze").await;
+    let changers = |query: String| {
+        let client = &client;
+        let key = key.clone();
+        async move {
+            let path = format!("/current/customers/GetCustomerAttributeChangers?{query}");
+            client.json(&key, Method::GET, &path, None).await
+        }
+    };
+    let pairs = |body: &Value| -> Vec<(String, Value, Value)> {
+        body.as_array()
+            .expect("a list")
+            .iter()
+            .map(|e| {
+                (
+                    e["CustomerID"].as_str().unwrap_or_default().to_string(),
+                    e["InitialCustomerAttribute"].clone(),
+                    e["FinalCustomerAttribute"].clone(),
+                )
+            })
+            .collect()
+    };
+    let (status, body) = changers(format!(
+        "StartDate={day1}&EndDate={day1}&ChangedCustomerAttribute=Tier"
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        pairs(&body),
+        [
+            ("C1".into(), Value::Null, json!("gold")),
+            ("C2".into(), Value::Null, json!("silver"))
+        ]
+    );
+    let (_, body) = changers(format!(
+        "startdate={day1}&enddate={day2}&changedcustomerattributes=tier"
+    ))
+    .await;
+    assert_eq!(
+        pairs(&body),
+        [
+            ("C1".into(), Value::Null, json!("platinum")),
+            ("C2".into(), Value::Null, json!("silver")),
+            ("C3".into(), Value::Null, json!("bronze")),
+        ]
+    );
+    assert_eq!(
+        body[0]["FinalCustomerAttributes"], "platinum",
+        "both spellings"
+    );
+    let (_, body) = changers(format!("StartDate={day2}&EndDate={day2}&ChangedCustomerAttribute=Tier&CustomerAttributes=Tier&$top=1")).await;
+    assert_eq!(
+        pairs(&body),
+        [("C1".into(), json!("gold"), json!("platinum"))]
+    );
+    assert_eq!(body[0]["CustomerAttributes"], json!(["platinum"]));
+    for (query, field) in [
+        (
+            format!("StartDate={day2}&EndDate={day2}"),
+            "ChangedCustomerAttribute",
+        ),
+        (
+            format!("StartDate={day2}&EndDate={day2}&ChangedCustomerAttribute=Colour"),
+            "ChangedCustomerAttribute",
+        ),
+        (
+            "StartDate=yesterday&ChangedCustomerAttribute=Tier".to_string(),
+            "StartDate",
+        ),
+        (
+            format!("StartDate={day2}&EndDate={day1}&ChangedCustomerAttribute=Tier"),
+            "EndDate",
+        ),
+        (
+            "StartDate=2026-01-01&EndDate=2026-03-01&ChangedCustomerAttribute=Tier".to_string(),
+            "EndDate",
+        ),
+    ] {
+        let (status, body) = changers(query.clone()).await;
+        assert_eq!(
+            (status, &body["errors"][0]["field"]),
+            (400, &json!(field)),
+            "{query}: {body}"
+        );
+    }
+    // An erased customer's history is erased with it.
+    let tenant = custdata::tenancy::TenantId::parse(&client.bundle.tenant).expect("tenant");
+    let named = CustomerRef {
+        tid: None,
+        identifiers: vec![Identifier::customer_key("C3")],
+    };
+    customers::erase(
+        &app.server.app,
+        &tenant,
+        &named,
+        custdata::clock::Clock::now_millis(&app.clock),
+    )
+    .await
+    .expect("erased")
+    .expect("it existed");
+    let (_, body) = changers(format!(
+        "StartDate={day2}&EndDate={day2}&ChangedCustomerAttribute=Tier"
+    ))
+    .await;
+    assert_eq!(
+        pairs(&body),
+        [("C1".into(), json!("gold"), json!("platinum"))]
+    );
+}
+
 on_both_adapters!(
+    attribute_changers,
     paging,
     login_and_sliding_expiry,
     rate_limit,

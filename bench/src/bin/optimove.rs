@@ -44,7 +44,10 @@ async fn main() {
     let key = server.credentials.optimove.api_key.clone();
     let client = reqwest::Client::new();
     let added = client
-        .post(format!("{}/current/customers/AddCustomerAttribute", server.base_url))
+        .post(format!(
+            "{}/current/customers/AddCustomerAttribute",
+            server.base_url
+        ))
         .header("X-API-KEY", &key)
         .json(&json!({"Name": "Tier", "Type": "VARCHAR(10)"}))
         .send()
@@ -65,8 +68,14 @@ async fn main() {
             writes.push(WriteRequest::Put(
                 Item::new(profile.pk, profile.sk)
                     .with("tid", tid.as_str())
-                    .with("identifiers", json!([{"apiName": "customerKey", "value": customer_key}]))
-                    .with("attributes", json!({"Tier": {"value": tier, "surface": "bench", "at": now}}))
+                    .with(
+                        "identifiers",
+                        json!([{"apiName": "customerKey", "value": customer_key}]),
+                    )
+                    .with(
+                        "attributes",
+                        json!({"Tier": {"value": tier, "surface": "bench", "at": now}}),
+                    )
                     .with("created", now)
                     .with("updated", now)
                     .with("rev", 1)
@@ -79,7 +88,9 @@ async fn main() {
                     .with("key", customer_key.as_str()),
             ));
         }
-        batch::write_all(app.table.as_ref(), writes).await.expect("load");
+        batch::write_all(app.table.as_ref(), writes)
+            .await
+            .expect("load");
     }
     let counter = keys::customer_list_counter(&tenant);
     app.table
@@ -95,9 +106,17 @@ async fn main() {
     let mut rows = Vec::new();
     for (label, query, accept) in [
         ("JSON", "", "application/json"),
-        ("JSON, CustomerAttributes=Tier", "&CustomerAttributes=Tier", "application/json"),
+        (
+            "JSON, CustomerAttributes=Tier",
+            "&CustomerAttributes=Tier",
+            "application/json",
+        ),
         ("XML", "", "application/xml"),
-        ("XML, CustomerAttributes=Tier", "&CustomerAttributes=Tier", "application/xml"),
+        (
+            "XML, CustomerAttributes=Tier",
+            "&CustomerAttributes=Tier",
+            "application/xml",
+        ),
     ] {
         let mut figures = Vec::new();
         for skip in [0, deep] {
@@ -121,7 +140,10 @@ async fn main() {
                 times.push(started.elapsed());
             }
             let first_id = format!("C{skip:07}");
-            assert!(body.contains(&first_id), "the page at {skip} starts with {first_id}");
+            assert!(
+                body.contains(&first_id),
+                "the page at {skip} starts with {first_id}"
+            );
             figures.push((median(times), body.len()));
         }
         rows.push((label, figures[0], figures[1]));

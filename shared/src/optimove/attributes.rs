@@ -306,18 +306,23 @@ pub fn values_of(
                 .and_then(|customer| customer.attributes.get(canonical).cloned())
                 .filter(|value| !value.is_null())
                 .or_else(|| attribute.and_then(|a| a.default.clone()));
-            match value {
-                Some(Value::String(text)) => Value::String(text),
-                Some(Value::Array(items)) => Value::String(
-                    items
-                        .iter()
-                        .map(|item| item.as_str().map_or(item.to_string(), str::to_string))
-                        .collect::<Vec<_>>()
-                        .join(","),
-                ),
-                Some(other) => Value::String(other.to_string()),
-                None => Value::Null,
-            }
+            value.map_or(Value::Null, |value| as_text(&value))
         })
         .collect()
+}
+
+/// A stored value as Optimove returns values: a string (lists comma-joined), or null.
+pub fn as_text(value: &Value) -> Value {
+    match value {
+        Value::Null => Value::Null,
+        Value::String(text) => Value::String(text.clone()),
+        Value::Array(items) => Value::String(
+            items
+                .iter()
+                .map(|item| item.as_str().map_or(item.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        other => Value::String(other.to_string()),
+    }
 }

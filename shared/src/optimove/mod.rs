@@ -53,19 +53,20 @@ pub static FUNCTIONS_FAMILY: Family = Family {
 };
 
 /// The functions custdata answers, with their HTTP method.
-pub const SUPPORTED: [(&str, &str); 7] = [
+pub const SUPPORTED: [(&str, &str); 8] = [
     ("Login", "POST"),
     ("GetLastDataUpdate", "GET"),
     ("GetCustomerAttributeList", "GET"),
     ("AddCustomerAttribute", "POST"),
     ("UpdateCustomerAttributes", "POST"),
     ("UpsertCustomer", "PUT"),
+    ("GetCustomerAttributeChangers", "GET"),
     ("GetCustomerAttributes (custdata extension)", "GET"),
 ];
 
 /// Vendor functions that read Optimove's campaign engine (actions, target groups,
 /// campaigns, microsegments, sends), which custdata does not have.
-pub const UNSUPPORTED: [&str; 17] = [
+pub const UNSUPPORTED: [&str; 16] = [
     "GetLifecycleStageList",
     "GetMicrosegmentList",
     "GetMicrosegmentChangers",
@@ -74,7 +75,6 @@ pub const UNSUPPORTED: [&str; 17] = [
     "GetCustomerOneTimeActionsByDate",
     "GetCustomerOneTimeActionsByCampaign",
     "GetTargetGroupChangers",
-    "GetCustomerAttributeChangers",
     "GetCustomerFutureValues",
     "GetCustomerLastActionExecuted",
     "GetCustomerActionDetailsByDate",
@@ -278,6 +278,10 @@ async fn functions(app: Arc<App>, request: Request) -> Result<Response, ApiError
             check_method(&request, "UpsertCustomer", &[Method::PUT, Method::POST])?;
             let change = change_of(&json_body(&request)?, "CustomerId", 1)?;
             write(&app, tenant, &[change], false).await
+        }
+        "getcustomerattributechangers" => {
+            check_method(&request, "GetCustomerAttributeChangers", &[Method::GET])?;
+            attribute_changers(&app, tenant, &request).await
         }
         _ => match UNSUPPORTED
             .iter()
@@ -595,4 +599,121 @@ async fn list_customers(
         .into_iter()
         .collect::<Result<_, _>>()?;
     Ok(answer(request, "GetCustomers", &Value::Array(entries)))
+}
+
+/// Days one GetCustomerAttributeChangers call may span.
+pub const MAX_CHANGER_DAYS: i64 = 31;
+
+/// A `YYYY-MM-DD` parameter, or yesterday (the last complete day) when absent.
+fn date_parameter(
+    parameters: &HashMap<String, String>,
+    name: &str,
+    app: &App,
+) -> Result<chrono::NaiveDate, ApiError> {
+    match parameters.get(&name.to_ascii_lowercase()) {
+        None => {
+            let yesterday = last_data_update(app);
+            Ok(chrono::NaiveDate::parse_from_str(
+                yesterday["Date"].as_str().unwrap_or_default(),
+                "%Y-%m-%d",
+            )
+            .unwrap_or_default())
+        }
+        Some(raw) => chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
+            bad_request(format!("{name} {raw:?} is not a date (YYYY-MM-DD)")).with_problem(
+                None,
+                Some(name),
+                "a date, YYYY-MM-DD",
+            )
+        }),
+    }
+}
+
+/// `customers/GetCustomerAttributeChangers`: customers whose attribute changed between
+/// StartDate and EndDate (whole days, UTC), with the value before and after, from the
+/// attribute history every surface's writes keep.
+async fn attribute_changers(
+    app: &App,
+    tenant: &TenantId,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let parameters = parameters(request);
+    let (top, skip) = paging(request)?;
+    let start = date_parameter(&parameters, "StartDate", app)?;
+    let end = date_parameter(&parameters, "EndDate", app)?;
+    let span = (end - start).num_days();
+    if !(0..MAX_CHANGER_DAYS).contains(&span) {
+        let rule = format!("StartDate ≤ EndDate, at most {MAX_CHANGER_DAYS} days");
+        return Err(
+            bad_request(format!("the period is not {rule}")).with_problem(
+                None,
+                Some("EndDate"),
+                rule,
+            ),
+        );
+    }
+    let catalog = attributes::catalog(app, tenant).await?;
+    let asked = parameters
+        .get("changedcustomerattribute")
+        .or_else(|| parameters.get("changedcustomerattributes"))
+        .map(|name| name.trim().to_string())
+        .unwrap_or_default();
+    let Some(attribute) = attributes::named(&catalog, &asked) else {
+        return Err(bad_request(format!(
+            "ChangedCustomerAttribute {asked:?} is not an attribute of GetCustomerAttributeList"
+        ))
+        .with_problem(
+            None,
+            Some("ChangedCustomerAttribute"),
+            "one name from GetCustomerAttributeList",
+        ));
+    };
+    let (names, delimiter) = requested_attributes(request, &catalog)?;
+    let days: Vec<String> = start
+        .iter_days()
+        .take(span as usize + 1)
+        .map(|day| day.format("%Y-%m-%d").to_string())
+        .collect();
+    let millis = |date: chrono::NaiveDate| {
+        date.and_hms_opt(0, 0, 0)
+            .map(|time| time.and_utc().timestamp_millis())
+            .unwrap_or_default()
+    };
+    let from = millis(start);
+    let to = millis(end) + 86_400_000;
+    let mut changes =
+        customers::attribute_changers(app, tenant, &attribute.name, &days, from, to).await?;
+    changes.sort_by(|a, b| {
+        a.customer
+            .identifier(customers::CUSTOMER_KEY)
+            .cmp(&b.customer.identifier(customers::CUSTOMER_KEY))
+    });
+    let entries: Vec<Value> = changes
+        .iter()
+        .skip(skip)
+        .take(top)
+        .map(|change| {
+            let initial = attributes::as_text(&change.initial);
+            let last = attributes::as_text(&change.last);
+            // Both spellings clients use (contract decision 4).
+            let entry = json!({
+                "CustomerID": change.customer.identifier(customers::CUSTOMER_KEY),
+                "InitialCustomerAttribute": initial,
+                "FinalCustomerAttribute": last,
+                "InitialCustomerAttributes": initial,
+                "FinalCustomerAttributes": last,
+            });
+            if names.is_empty() {
+                entry
+            } else {
+                let values = attributes::values_of(&catalog, Some(&change.customer), &names);
+                with_attributes(entry, values, delimiter.as_deref())
+            }
+        })
+        .collect();
+    Ok(answer(
+        request,
+        "GetCustomerAttributeChangers",
+        &Value::Array(entries),
+    ))
 }

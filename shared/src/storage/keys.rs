@@ -29,6 +29,8 @@
 //! | Monetate file upload | `T#{tenant}#MONUPLOAD#{schema}` | `{uploadId}` (time-ordered, expires) | monetate-data | `GET /upload/{schema}/` |
 //! | Monetate spot-check limiter | `T#{tenant}#MONRATE` | `{username}` (expires) | monetate-data | monetate-data |
 //! | Monetate default catalog | `T#{tenant}#MONCATALOG` | `{account}` | monetate-data | monetate-data |
+//! | attribute history of a customer | `T#{tenant}#CUST#{tid}` | `HIST#{ms:013}#{rand}` (expires after 400 days) | every attribute writer, with the profile | GetCustomerAttributeChangers |
+//! | customers whose attributes changed on a day | `T#{tenant}#ATTRCHG#{YYYY-MM-DD}` | `{tid}` (expires) | every attribute writer, with the profile | GetCustomerAttributeChangers |
 //! | listing order: next ordinal | `T#{tenant}#CUSTLIST` | `NEXT` | customer creation (in its transaction) | listing |
 //! | listing entry of a customer | `T#{tenant}#CUSTLIST#{ordinal / 10,000:06}` | `{ordinal:012}` | customer creation; erasure deletes it | listing (Optimove paging) |
 //! | listing holes per block | `T#{tenant}#CUSTLISTHOLES` | `{block:06}` | erasure | listing |
@@ -354,4 +356,23 @@ pub fn customer_list_holes_pk(tenant: &TenantId) -> String {
 
 pub fn customer_list_holes(tenant: &TenantId, block: i64) -> Key {
     Key::new(customer_list_holes_pk(tenant), format!("{block:06}"))
+}
+
+/// Sort-key prefix of a customer's attribute history; entries sort by time.
+pub const HISTORY_PREFIX: &str = "HIST#";
+
+pub fn attribute_history(tenant: &TenantId, tid: &str, millis: i64, suffix: &str) -> Key {
+    Key::new(
+        customer_pk(tenant, tid),
+        format!("{HISTORY_PREFIX}{millis:013}#{suffix}"),
+    )
+}
+
+/// The customers whose attributes changed on a day (UTC), by tid only.
+pub fn attribute_changes_pk(tenant: &TenantId, day: &str) -> String {
+    tenant_scoped_pk(tenant, &format!("ATTRCHG#{day}"))
+}
+
+pub fn attribute_changes(tenant: &TenantId, day: &str, tid: &str) -> Key {
+    Key::new(attribute_changes_pk(tenant, day), tid)
 }
