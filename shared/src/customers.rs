@@ -1371,7 +1371,21 @@ pub async fn remove_customer_partition(
             return Ok((false, removed));
         }
         removed += page.items.len();
-        batch::delete_all(table, &page.items).await?;
+        // A history item names the day whose index lists the customer: that entry goes too.
+        let mut days = std::collections::BTreeSet::new();
+        for item in &page.items {
+            if item.sk.starts_with(keys::HISTORY_PREFIX)
+                && let Some(at) = item.i64("at")
+            {
+                days.insert(crate::clock::iso8601_millis(at)[..10].to_string());
+            }
+        }
+        let mut doomed = page.items;
+        doomed.extend(days.iter().map(|day| {
+            let entry = keys::attribute_changes(tenant, day, tid);
+            Item::new(entry.pk, entry.sk)
+        }));
+        batch::delete_all(table, &doomed).await?;
     }
 }
 

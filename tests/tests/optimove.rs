@@ -616,6 +616,28 @@ async fn tenant_isolation(app: TestApp) {
         .0,
         200
     );
+    // B's listing and B's changers see none of A's customers.
+    let (status, page) = b
+        .json(
+            &b.key(),
+            Method::GET,
+            "/custdata/v1/optimove/customers",
+            None,
+        )
+        .await;
+    assert_eq!((status, page), (200, json!([])));
+    let today =
+        chrono::DateTime::from_timestamp_millis(custdata::clock::Clock::now_millis(&app.clock))
+            .expect("a date")
+            .format("%Y-%m-%d")
+            .to_string();
+    let changers = format!(
+        "/current/customers/GetCustomerAttributeChangers?StartDate={today}&EndDate={today}&ChangedCustomerAttribute=Secret"
+    );
+    let (status, found) = b.json(&b.key(), Method::GET, &changers, None).await;
+    assert_eq!((status, found), (200, json!([])));
+    let (_, found) = a.json(&key_a, Method::GET, &changers, None).await;
+    assert_eq!(found[0]["CustomerID"], "C1", "A's own history is there");
     let (_, body) = a
         .json(
             &key_a,
@@ -905,7 +927,7 @@ async fn attribute_changers(app: TestApp) {
         tid: None,
         identifiers: vec![Identifier::customer_key("C3")],
     };
-    customers::erase(
+    let erased = customers::erase(
         &app.server.app,
         &tenant,
         &named,
@@ -914,6 +936,18 @@ async fn attribute_changers(app: TestApp) {
     .await
     .expect("erased")
     .expect("it existed");
+    let index = app
+        .server
+        .app
+        .table
+        .scan_prefix(&format!("T#{tenant}#ATTRCHG#"))
+        .await
+        .expect("scan");
+    assert!(
+        index.iter().all(|entry| entry.sk != erased.tids[0]),
+        "the day index no longer names the erased customer"
+    );
+    assert_eq!(index.len(), 3, "C1 on both days, C2 on the first");
     let (_, body) = changers(format!(
         "StartDate={day2}&EndDate={day2}&ChangedCustomerAttribute=Tier"
     ))

@@ -30,10 +30,10 @@
 //! | Monetate spot-check limiter | `T#{tenant}#MONRATE` | `{username}` (expires) | monetate-data | monetate-data |
 //! | Monetate default catalog | `T#{tenant}#MONCATALOG` | `{account}` | monetate-data | monetate-data |
 //! | attribute history of a customer | `T#{tenant}#CUST#{tid}` | `HIST#{ms:013}#{rand}` (expires after 400 days) | every attribute writer, with the profile | GetCustomerAttributeChangers |
-//! | customers whose attributes changed on a day | `T#{tenant}#ATTRCHG#{YYYY-MM-DD}` | `{tid}` (expires) | every attribute writer, with the profile | GetCustomerAttributeChangers |
-//! | listing order: next ordinal | `T#{tenant}#CUSTLIST` | `NEXT` | customer creation (in its transaction) | listing |
-//! | listing entry of a customer | `T#{tenant}#CUSTLIST#{ordinal / 10,000:06}` | `{ordinal:012}` | customer creation; erasure deletes it | listing (Optimove paging) |
-//! | listing holes per block | `T#{tenant}#CUSTLISTHOLES` | `{block:06}` | erasure | listing |
+//! | customers whose attributes changed on a day | `T#{tenant}#ATTRCHG#{YYYY-MM-DD}` | `{tid}` (expires) | every attribute writer, with the profile; erasure deletes them | GetCustomerAttributeChangers |
+//! | listing order: next ordinal | `T#{tenant}#LISTORD` | `NEXT` | customer creation (in its transaction) | listing |
+//! | listing entry of a customer | `T#{tenant}#LISTORD#{ordinal / 10,000:06}` | `{ordinal:012}` | customer creation; erasure deletes it | listing (Optimove paging) |
+//! | listing holes per block | `T#{tenant}#LISTHOLES` | `{block:06}` | erasure | listing |
 //! | Optimove login throttle | `T#{tenant}#OPTLOGIN` | `{username}` (expires) | optimove-login | optimove-login |
 //! | Optimove call counter | `T#{tenant}#OPTRATE` | `{client}#{window start}` (expires) | optimove-functions | optimove-functions |
 //! | Optimove settings (rate limit) | `T#{tenant}#OPTSETTINGS` | `RATE` | admin | optimove-functions |
@@ -331,11 +331,11 @@ pub fn optimove_rate_setting(tenant: &TenantId) -> Key {
 pub const LIST_BLOCK: i64 = 10_000;
 
 pub fn customer_list_counter(tenant: &TenantId) -> Key {
-    Key::new(tenant_scoped_pk(tenant, "CUSTLIST"), "NEXT")
+    Key::new(tenant_scoped_pk(tenant, "LISTORD"), "NEXT")
 }
 
 pub fn customer_list_block_pk(tenant: &TenantId, block: i64) -> String {
-    tenant_scoped_pk(tenant, &format!("CUSTLIST#{block:06}"))
+    tenant_scoped_pk(tenant, &format!("LISTORD#{block:06}"))
 }
 
 /// A sort key of the listing: ordinals sort as text because they are zero-padded.
@@ -351,7 +351,7 @@ pub fn customer_list_entry(tenant: &TenantId, ordinal: i64) -> Key {
 }
 
 pub fn customer_list_holes_pk(tenant: &TenantId) -> String {
-    tenant_scoped_pk(tenant, "CUSTLISTHOLES")
+    tenant_scoped_pk(tenant, "LISTHOLES")
 }
 
 pub fn customer_list_holes(tenant: &TenantId, block: i64) -> Key {
