@@ -145,6 +145,16 @@ pub async fn start(config: Config) -> Result<Server, String> {
             (app, None)
         }
     };
+    if blobs.is_some() {
+        // The embedded store is this process's alone: an import lease in it was left by a
+        // process that was killed mid-import, and the import resumes now, not in 5 minutes.
+        let broken = custdata::aixon::import::break_leases_of_dead_process(&app)
+            .await
+            .map_err(|e| format!("cannot clear stale import leases: {e}"))?;
+        if broken > 0 {
+            tracing::info!(broken, "resuming imports a stopped process left unfinished");
+        }
+    }
     let mut app = app;
     // Short import slices, so a stopping server is not held up by a long import (the next
     // slice resumes from the checkpoint).

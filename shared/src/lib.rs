@@ -9,6 +9,7 @@ pub mod app;
 pub mod clock;
 pub mod customers;
 pub mod files;
+pub mod fuzz;
 pub mod http;
 pub mod lambda;
 pub mod monetate;

@@ -292,6 +292,8 @@ pub const LAMBDA_SIGNING_SECRET: &str = "a-signing-secret-of-at-least-32-bytes";
 /// bucket. Both processes stop when this drops.
 pub struct LambdaHarness {
     pub port: u16,
+    /// When the function binary was started (its runtime emulator was already up).
+    pub spawned: std::time::Instant,
     _watch: ChildGuard,
     _function: ChildGuard,
 }
@@ -319,6 +321,7 @@ impl LambdaHarness {
                 .expect("cargo lambda watch starts"),
         );
         wait_for_port(port, 60).await;
+        let spawned = std::time::Instant::now();
         let function = ChildGuard(
             Command::new(binary)
                 .env(
@@ -343,6 +346,7 @@ impl LambdaHarness {
         );
         LambdaHarness {
             port,
+            spawned,
             _watch: watch,
             _function: function,
         }
@@ -467,6 +471,10 @@ pub fn api_gateway_event(
         "isBase64Encoded": false
     })
 }
+
+pub mod http_fuzz;
+pub mod kill_resume;
+pub mod routes;
 
 /// AIXON over plain HTTP or through `dispatch`, for tests and benchmarks alike.
 pub mod aixon {

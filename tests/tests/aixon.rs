@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use custdata::aixon::import::{self, ImportReport};
 use custdata::app::App;
 use custdata::customers::{self, CustomerRef, Identifier};
-use custdata::storage::faults::CrashingAfterWrites;
+use custdata::storage::faults::{Fault, FaultAtWrite};
 use custdata::storage::keys;
 use custdata::tenancy::TenantId;
 use custdata_tests::aixon as aixon_http;
@@ -688,7 +688,7 @@ async fn a_crash_mid_import_resumes_to_the_state_of_a_clean_run(app: TestApp) {
     // held, the checkpoint behind.
     let real = app.server.app.clone();
     let dying = Arc::new(App {
-        table: Arc::new(CrashingAfterWrites::new(real.table.clone(), 7)),
+        table: Arc::new(FaultAtWrite::new(real.table.clone(), 8, Fault::Crash)),
         blobs: real.blobs.clone(),
         clock: real.clock.clone(),
         settings: real.settings.clone(),

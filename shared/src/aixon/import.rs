@@ -220,6 +220,31 @@ impl<'a> Lease<'a> {
     }
 }
 
+/// Drops every import lease in the table; how many there were. Only for a store one process
+/// owns (the embedded store, which redb locks to one process): there, a lease found at
+/// start-up belongs to a process that died mid-import, and waiting [`LEASE_SECONDS`] for it
+/// would only delay the resumption.
+pub async fn break_leases_of_dead_process(app: &App) -> Result<usize, StorageError> {
+    let mut broken = 0;
+    for tenant in crate::tenancy::list_tenants(app.table.as_ref()).await? {
+        let Ok(tenant) = TenantId::parse(&tenant.tenant) else {
+            continue;
+        };
+        let leases = crate::storage::read_all(
+            app.table.as_ref(),
+            crate::storage::Query::partition(keys::aixon_cells_pk(&tenant)).prefix("LEASE#"),
+        )
+        .await?;
+        for lease in leases {
+            app.table
+                .delete(&crate::storage::Key::new(lease.pk, lease.sk), Condition::Always)
+                .await?;
+            broken += 1;
+        }
+    }
+    Ok(broken)
+}
+
 /// Works through one cell's queued objects in order, under the cell's lease.
 pub async fn import_cell(
     app: &App,

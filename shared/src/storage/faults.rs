@@ -102,41 +102,74 @@ impl ItemTable for RefusingPartOfBatches {
     }
 }
 
-/// Passes reads through and lets `writes` writes (puts, updates, deletes, batch chunks,
-/// transactions) through; every later write fails as if the process had died between two
-/// writes — nothing after the cut is written.
-pub struct CrashingAfterWrites {
-    inner: Arc<dyn ItemTable>,
-    writes_left: AtomicUsize,
+/// What an injected fault does to the write it hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The write is not applied and fails: an error answer, throttling beyond the SDK's
+    /// retries, a timeout before the request reached the table.
+    Refused,
+    /// The write is applied and the caller is told it failed: a timeout after the table
+    /// applied it.
+    AppliedButLost,
+    /// The process dies before this write: neither it nor any later write is applied.
+    Crash,
 }
 
-impl CrashingAfterWrites {
-    pub fn new(inner: Arc<dyn ItemTable>, writes: usize) -> Self {
-        CrashingAfterWrites {
+impl Fault {
+    pub const ALL: [Fault; 3] = [Fault::Refused, Fault::AppliedButLost, Fault::Crash];
+}
+
+/// Passes reads through and injects `fault` at the `at`-th write (1-based; 0 never) —
+/// puts, updates, deletes, batch chunks and transactions all count. Counts every write, so
+/// a clean run tells how many writes a path makes.
+pub struct FaultAtWrite {
+    inner: Arc<dyn ItemTable>,
+    fault: Fault,
+    at: usize,
+    writes: AtomicUsize,
+}
+
+impl FaultAtWrite {
+    pub fn new(inner: Arc<dyn ItemTable>, at: usize, fault: Fault) -> Self {
+        FaultAtWrite {
             inner,
-            writes_left: AtomicUsize::new(writes),
+            fault,
+            at,
+            writes: AtomicUsize::new(0),
         }
     }
 
-    fn write_allowed(&self) -> Result<(), StorageError> {
-        self.writes_left
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-                left.checked_sub(1)
-            })
-            .map(|_| ())
-            .map_err(|_| StorageError::Unavailable("injected crash: no more writes".into()))
+    /// Writes attempted so far, the faulted ones included.
+    pub fn writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    async fn write<T>(
+        &self,
+        write: impl std::future::Future<Output = Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
+        let number = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        let hit = self.at != 0
+            && (number == self.at || (self.fault == Fault::Crash && number > self.at));
+        if !hit {
+            return write.await;
+        }
+        let injected = StorageError::Unavailable(format!("injected {:?} at write {number}", self.fault));
+        if self.fault == Fault::AppliedButLost {
+            let _ = write.await;
+        }
+        Err(injected)
     }
 }
 
 #[async_trait]
-impl ItemTable for CrashingAfterWrites {
+impl ItemTable for FaultAtWrite {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StorageError> {
         self.inner.get(key).await
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StorageError> {
-        self.write_allowed()?;
-        self.inner.put(item, condition).await
+        self.write(self.inner.put(item, condition)).await
     }
 
     async fn update(
@@ -145,13 +178,11 @@ impl ItemTable for CrashingAfterWrites {
         update: Update,
         condition: Condition,
     ) -> Result<Item, StorageError> {
-        self.write_allowed()?;
-        self.inner.update(key, update, condition).await
+        self.write(self.inner.update(key, update, condition)).await
     }
 
     async fn delete(&self, key: &Key, condition: Condition) -> Result<Option<Item>, StorageError> {
-        self.write_allowed()?;
-        self.inner.delete(key, condition).await
+        self.write(self.inner.delete(key, condition)).await
     }
 
     async fn query(&self, query: Query) -> Result<Page, StorageError> {
@@ -162,13 +193,11 @@ impl ItemTable for CrashingAfterWrites {
         &self,
         chunk: Vec<WriteRequest>,
     ) -> Result<Vec<WriteRequest>, StorageError> {
-        self.write_allowed()?;
-        self.inner.write_chunk(chunk).await
+        self.write(self.inner.write_chunk(chunk)).await
     }
 
     async fn transact(&self, actions: Vec<TransactAction>) -> Result<(), StorageError> {
-        self.write_allowed()?;
-        self.inner.transact(actions).await
+        self.write(self.inner.transact(actions)).await
     }
 
     async fn scan_prefix(&self, pk_prefix: &str) -> Result<Vec<Item>, StorageError> {
