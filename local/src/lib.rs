@@ -25,7 +25,7 @@ use custdata::template::Template;
 use custdata::tenancy::{CredentialBundle, TenantError, create_tenant, issue_bundle};
 use futures::TryStreamExt;
 use http::StatusCode;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -339,15 +339,20 @@ async fn handle(
         ));
     }
     match state.router.resolve(&method, &path) {
-        Resolution::NotFound => Ok(local_error(
-            Vendor::Custdata,
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                format!("no route for {method} {path}"),
-            ),
-        )),
+        Resolution::NotFound => {
+            // Answered without the body, which is read anyway so the answer reaches the client.
+            let _ = read_body(request.into_body(), 0).await;
+            Ok(local_error(
+                Vendor::Custdata,
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    format!("no route for {method} {path}"),
+                ),
+            ))
+        }
         Resolution::WrongMethod(allowed) => {
+            let _ = read_body(request.into_body(), 0).await;
             let allow = allowed.join(", ");
             Ok(local_error(
                 Vendor::Custdata,
@@ -372,19 +377,46 @@ async fn handle(
     }
 }
 
+/// Bytes of an over-limit body read (and dropped) before answering 413. Answering while the
+/// client is still sending closes the socket with unread data, which resets the connection:
+/// the client would see a broken pipe instead of the 413 that names the limit.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The body, if at most `limit` bytes; otherwise `Err(limit)`, after reading (and dropping)
+/// the rest up to [`DRAIN_LIMIT`].
+async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, usize> {
+    let mut bytes = Vec::new();
+    let mut received = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(limit);
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        received += data.len();
+        if received <= limit {
+            bytes.extend_from_slice(&data);
+        } else if received > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if received > limit {
+        return Err(limit);
+    }
+    Ok(Bytes::from(bytes))
+}
+
 /// Reads the body up to `limit` bytes and builds the request API Gateway would hand the
 /// Lambda: path and query parameters extracted, text bodies as text. `Err(limit)` when the
-/// body is larger (reading stops there).
+/// body is larger (the rest is read and dropped, up to [`DRAIN_LIMIT`]).
 async fn read_request(
     request: hyper::Request<Incoming>,
     limit: usize,
     path_parameters: HashMap<String, String>,
 ) -> Result<lambda_http::Request, usize> {
     let (parts, body) = request.into_parts();
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return Err(limit),
-    };
+    let bytes = read_body(body, limit).await?;
     let body = if bytes.is_empty() {
         lambda_http::Body::Empty
     } else {

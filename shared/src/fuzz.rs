@@ -118,9 +118,9 @@ fn every_type_schema() -> &'static schemas::Schema {
     SCHEMA.get_or_init(|| {
         schemas::parse_new_schema(&json!({"name": "crm", "type": "attribute", "fields": {
             "customer_id": {"data_type": "STRING", "identifier": true, "unique_key": true},
-            "tier": {"data_type": "STRING"}, "ltv": {"data_type": "NUMBER"}, "visits": {"data_type": "INTEGER"},
-            "opted_in": {"data_type": "BOOLEAN"}, "signup": {"data_type": "DATETIME"}, "birthday": {"data_type": "DATE"},
-            "tags": {"data_type": "MULTI_STRING"}}}))
+            "tier": {"data_type": "STRING"}, "ltv": {"data_type": "NUMBER"}, "opted_in": {"data_type": "BOOLEAN"},
+            "signup": {"data_type": "DATETIME"}, "tags": {"data_type": "MULTI_STRING"},
+            "category": {"data_type": "GOOGLE_PRODUCT_CATEGORY"}}}))
         .expect("the schema is valid")
     })
 }
