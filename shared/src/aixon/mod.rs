@@ -245,7 +245,7 @@ async fn create(app: &App, tenant: &TenantId, request: &Request) -> Result<Respo
     )
     .await?
     .map_err(|rule| bad_request(rule.clone()).with_problem(None, None, rule))?;
-    let update = accept(
+    let update = match accept(
         app,
         tenant,
         &cell,
@@ -254,7 +254,18 @@ async fn create(app: &App, tenant: &TenantId, request: &Request) -> Result<Respo
         checked.rows,
         request,
     )
-    .await?;
+    .await
+    {
+        Ok(update) => update,
+        Err(error) => {
+            // Without its first update the cell is an empty leftover the client never
+            // heard of (its retry creates another): take it back.
+            if let Err(cleanup) = store::delete_cell(app, tenant, &cell.id).await {
+                tracing::warn!(%cleanup, cell = %cell.id, "could not remove a cell whose creation failed");
+            }
+            return Err(error);
+        }
+    };
     Ok(success(
         json!({"RESOURCE_ID": cell.id, "STATUS": "CREATED", "UPDATE_ID": update.id}),
     ))

@@ -64,6 +64,26 @@ pub async fn create_cell(
     }))
 }
 
+/// Removes a cell with its update records and queued bodies (a cell whose creation failed).
+pub async fn delete_cell(app: &App, tenant: &TenantId, id: &str) -> Result<(), StorageError> {
+    let prefix = format!("{}{tenant}/{id}/", keys::AIXON_BLOB_PREFIX);
+    if let Ok(blobs) = app.blobs.list(&prefix).await {
+        for blob in blobs {
+            let _ = app.blobs.delete(&blob.key).await;
+        }
+    }
+    let updates = crate::storage::read_all(
+        app.table.as_ref(),
+        crate::storage::Query::partition(keys::aixon_update(tenant, id, "").pk),
+    )
+    .await?;
+    crate::storage::batch::delete_all(app.table.as_ref(), &updates).await?;
+    app.table
+        .delete(&keys::aixon_cell(tenant, id), Condition::Always)
+        .await?;
+    Ok(())
+}
+
 pub async fn get_cell(
     app: &App,
     tenant: &TenantId,

@@ -347,7 +347,17 @@ pub async fn delete(
     now_millis: i64,
 ) -> Result<(), DatastoreError> {
     for _ in 0..POINTER_ATTEMPTS {
-        let state = require(table, tenant, api_name).await?;
+        let state = match require(table, tenant, api_name).await {
+            Ok(state) => state,
+            Err(DatastoreError::NotFound(message)) => {
+                // A delete that failed after removing the definition left its references:
+                // the client's retry finishes it (and still hears that nothing is there).
+                let leftovers = all_references(table, tenant, api_name).await?;
+                batch::delete_all(table, &leftovers).await?;
+                return Err(DatastoreError::NotFound(message));
+            }
+            Err(other) => return Err(other),
+        };
         let references = all_references(table, tenant, api_name).await?;
         let mut versions = vec![state.live_version.clone(), state.staging_version.clone()];
         versions.extend(
@@ -731,7 +741,11 @@ pub async fn go_live(
         let version = item.str("version").unwrap_or_default().to_string();
         let seq = item.i64("seq").unwrap_or_default();
         match item.str("state") {
-            Some("live") if version == state.live_version => return Ok(()),
+            Some("live") if version == state.live_version => {
+                // A retry after a go-live whose clean-up failed: finish the clean-up.
+                retire_stale_snapshots(table, tenant, &state, seq, now).await;
+                return Ok(());
+            }
             Some("sealed") if seq > state.golive_seq => {}
             _ => return Err(unknown_reference(reference)),
         }
