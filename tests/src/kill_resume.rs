@@ -33,6 +33,9 @@ pub struct LocalProcess {
 impl LocalProcess {
     pub async fn start(binary: &Path, data_dir: &Path) -> LocalProcess {
         let port = free_port();
+        // A killed server leaves its server.json behind; the new one writes it when ready.
+        let server_file = data_dir.join(custdata_local::SERVER_FILE);
+        let _ = std::fs::remove_file(&server_file);
         let child = Command::new(binary)
             .args(["--port", &port.to_string(), "--data-dir"])
             .arg(data_dir)
@@ -40,6 +43,12 @@ impl LocalProcess {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("{} starts: {e}", binary.display()));
+        // The port is bound before the store is open: wait for the file written after it.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !server_file.exists() {
+            assert!(Instant::now() < deadline, "{} did not start", binary.display());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         wait_for_port(port, 60).await;
         let credentials = std::fs::read(data_dir.join(custdata_local::DEV_CREDENTIALS_FILE))
             .expect("the development credentials");
