@@ -160,29 +160,9 @@ pub async fn aixon_import(binary: &Path, rows: usize, kill_at: f64) -> ResumeRep
         "customuid,txt_region,num_spending\n",
     )
     .await;
-    let upload: Value = client
-        .post(format!("{}/custdata/v1/aixon/csv-upload/{cell}/uploads", server.base_url))
-        .header("x-api-key", &key)
-        .json(&json!({"mode": "PATCH", "contentType": "text/csv"}))
-        .send()
-        .await
-        .expect("an upload URL")
-        .json()
-        .await
-        .expect("JSON");
-    let update = upload["UPDATE_ID"].as_str().expect("an update").to_string();
-    let mut put = client.put(upload["UPLOAD_URL"].as_str().expect("a URL"));
-    for (name, value) in upload["HEADERS"].as_object().expect("headers") {
-        put = put.header(name.as_str(), value.as_str().expect("a value"));
-    }
     let body = tokio::fs::read(&file).await.expect("the file");
-    let uploaded = put
-        .header("content-length", size)
-        .body(body)
-        .send()
-        .await
-        .expect("the upload");
-    assert!(uploaded.status().is_success(), "upload: {}", uploaded.status());
+    let update =
+        crate::aixon::presigned_patch(&client, &server.base_url, &key, &cell, body.into(), size).await;
 
     // Kill once the import is under way and short of the end (`kill_at` ≥ 1: a clean run).
     let mut done_at_kill = 0;
@@ -312,22 +292,8 @@ pub async fn mxo_staging(binary: &Path, rows: usize, batch: usize, kill_at: f64)
     let mut server = LocalProcess::start(binary, &data_dir).await;
     let token = |server: &LocalProcess| {
         let mxo = server.credentials.mxo.clone();
-        let client = client.clone();
-        let url = format!("{}/one/oauth2token", server.base_url);
-        async move {
-            let reply: Value = client
-                .post(url)
-                .header("authorization", crate::basic(&mxo.client_id, &mxo.client_secret))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("grant_type=client_credentials")
-                .send()
-                .await
-                .expect("a token")
-                .json()
-                .await
-                .expect("JSON");
-            reply["access_token"].as_str().expect("a token").to_string()
-        }
+        let (client, base_url) = (client.clone(), server.base_url.clone());
+        async move { crate::mxo_token_at(&client, &base_url, &mxo.client_id, &mxo.client_secret).await }
     };
     let workspace = server.credentials.mxo.workspace_id.clone();
     let mut bearer = token(&server).await;

@@ -251,9 +251,18 @@ impl TestApp {
 
 /// An MXO bearer token for any client of the server's tenants.
 pub async fn mxo_token_for(app: &TestApp, client_id: &str, client_secret: &str) -> String {
-    let response = app
-        .client
-        .post(app.url("/one/oauth2token"))
+    mxo_token_at(&app.client, &app.server.base_url, client_id, client_secret).await
+}
+
+/// An MXO bearer token from the server at `base_url`.
+pub async fn mxo_token_at(
+    client: &reqwest::Client,
+    base_url: &str,
+    client_id: &str,
+    client_secret: &str,
+) -> String {
+    let response = client
+        .post(format!("{base_url}/one/oauth2token"))
         .header("authorization", basic(client_id, client_secret))
         .header("content-type", "application/x-www-form-urlencoded")
         .body("grant_type=client_credentials")
@@ -511,6 +520,40 @@ pub mod aixon {
                 .to_string()
         };
         (id("RESOURCE_ID"), id("UPDATE_ID"))
+    }
+
+    /// Asks the presigned-upload extension for a URL to PATCH a cell with a CSV body, and
+    /// PUTs `body` (of `size` bytes) to it; the update's id.
+    pub async fn presigned_patch(
+        client: &reqwest::Client,
+        base_url: &str,
+        api_key: &str,
+        cell: &str,
+        body: reqwest::Body,
+        size: u64,
+    ) -> String {
+        let upload: Value = client
+            .post(format!("{base_url}/custdata/v1/aixon/csv-upload/{cell}/uploads"))
+            .header("x-api-key", api_key)
+            .json(&json!({"mode": "PATCH", "contentType": "text/csv"}))
+            .send()
+            .await
+            .expect("an upload URL")
+            .json()
+            .await
+            .expect("JSON");
+        let mut put = client.put(upload["UPLOAD_URL"].as_str().expect("a URL"));
+        for (name, value) in upload["HEADERS"].as_object().expect("headers") {
+            put = put.header(name.as_str(), value.as_str().expect("a value"));
+        }
+        let uploaded = put
+            .header("content-length", size)
+            .body(body)
+            .send()
+            .await
+            .expect("the upload");
+        assert!(uploaded.status().is_success(), "upload: {}", uploaded.status());
+        upload["UPDATE_ID"].as_str().expect("an update").to_string()
     }
 
     /// Polls the update-status extension until the update is DONE or FAILED, or `limit`

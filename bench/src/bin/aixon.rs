@@ -155,38 +155,18 @@ async fn through_the_local_server(args: &Args, file: &Path, size: u64) -> Value 
         custdata_tests::aixon::create_cell(&client, &server.base_url, &server.key, "bench", HEADER)
             .await;
     let rss_idle_kb = status_kb(pid, "VmRSS:");
-    let upload: Value = client
-        .post(format!(
-            "{}/custdata/v1/aixon/csv-upload/{cell}/uploads",
-            server.base_url
-        ))
-        .header("x-api-key", &server.key)
-        .json(&json!({"mode": "PATCH", "contentType": "text/csv"}))
-        .send()
-        .await
-        .expect("uploads")
-        .json()
-        .await
-        .expect("json");
-    let update = upload["UPDATE_ID"].as_str().expect("update").to_string();
     let started = Instant::now();
     let stream =
         tokio_util::io::ReaderStream::new(tokio::fs::File::open(file).await.expect("file"));
-    let mut put = client.put(upload["UPLOAD_URL"].as_str().expect("url"));
-    for (name, value) in upload["HEADERS"].as_object().expect("headers") {
-        put = put.header(name.as_str(), value.as_str().expect("value"));
-    }
-    let uploaded = put
-        .header("content-length", size)
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .expect("upload");
-    assert!(
-        uploaded.status().is_success(),
-        "upload: {}",
-        uploaded.status()
-    );
+    let update = custdata_tests::aixon::presigned_patch(
+        &client,
+        &server.base_url,
+        &server.key,
+        &cell,
+        reqwest::Body::wrap_stream(stream),
+        size,
+    )
+    .await;
     let upload_time = started.elapsed();
     let imported = Instant::now();
     let status = custdata_tests::aixon::wait_until_finished(
