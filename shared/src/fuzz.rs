@@ -22,8 +22,11 @@ use crate::monetate::{records, schemas};
 use crate::mxo::customer::structures::Structure;
 use crate::mxo::datastores::model::Definition;
 
+/// An entry point: takes any bytes, panics only when a rule breaks.
+pub type Target = fn(&[u8]);
+
 /// Every target: its name (the directory of its corpus) and its entry point.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("aixon_csv", aixon_csv),
     ("aixon_json", aixon_json),
     ("mxo_definition", mxo_definition),
@@ -38,9 +41,15 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 fn check_problems(problems: &[Problem], rows: usize) {
     assert!(!problems.is_empty(), "a refusal lists at least one problem");
     for problem in problems {
-        assert!(!problem.rule.trim().is_empty(), "a problem without a rule: {problem:?}");
+        assert!(
+            !problem.rule.trim().is_empty(),
+            "a problem without a rule: {problem:?}"
+        );
         if let Some(row) = problem.row {
-            assert!(row <= rows + 2, "row {row} of a body of {rows} rows: {problem:?}");
+            assert!(
+                row <= rows + 2,
+                "row {row} of a body of {rows} rows: {problem:?}"
+            );
         }
     }
 }
@@ -257,7 +266,10 @@ pub fn optimove_functions(data: &[u8]) {
             .collect::<HashMap<String, String>>(),
     );
     let status = answer_status(&crate::optimove::FUNCTIONS_FAMILY, request);
-    assert!(status < 500, "{method} {function}?{query} answered {status}");
+    assert!(
+        status < 500,
+        "{method} {function}?{query} answered {status}"
+    );
 }
 
 /// A Monetate assertion (`Authorization: JWT …` on `GET /api/auth/v0/refresh/`).

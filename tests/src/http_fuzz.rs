@@ -10,10 +10,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use custdata::tenancy::CredentialBundle;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::Method;
-use custdata::tenancy::CredentialBundle;
 use sha2::{Digest, Sha256};
 
 use crate::TestApp;
@@ -24,26 +24,75 @@ pub const ANSWER_LIMIT: Duration = Duration::from_secs(30);
 
 /// Partitions holding customer data; a refused write must leave them as they were.
 const DATA_PARTITIONS: [&str; 7] = [
-    "#CUST#", "#CUSTID#", "#DSROW#", "#AIXROW#", "#MONROW#", "#LISTORD#", "#ATTRCHG#",
+    "#CUST#",
+    "#CUSTID#",
+    "#DSROW#",
+    "#AIXROW#",
+    "#MONROW#",
+    "#LISTORD#",
+    "#ATTRCHG#",
 ];
 
 /// Fragments mutations splice in: JSON and CSV syntax, extreme numbers, odd text.
 const FRAGMENTS: [&str; 24] = [
-    "\"", "{", "}", "[", "]", ",", ":", "\n", "\r\n", "\\u0000", "null", "-1", "1e309",
-    "99999999999999999999999", "\u{202e}", ";", "'", "<x>", "\"\"", "true", "0.0000001",
-    "\t", "=cmd|' /C calc'!A0", "%",
+    "\"",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\n",
+    "\r\n",
+    "\\u0000",
+    "null",
+    "-1",
+    "1e309",
+    "99999999999999999999999",
+    "\u{202e}",
+    ";",
+    "'",
+    "<x>",
+    "\"\"",
+    "true",
+    "0.0000001",
+    "\t",
+    "=cmd|' /C calc'!A0",
+    "%",
 ];
 
 /// Values for query parameters and path segments.
 const VALUES: [&str; 14] = [
-    "", "-1", "0", "1", "200001", "99999999999999999999", "%ZZ", "%00", "..", "%2e%2e",
-    "ü€𝄞", "a b", "'; DROP TABLE x; --", "null",
+    "",
+    "-1",
+    "0",
+    "1",
+    "200001",
+    "99999999999999999999",
+    "%ZZ",
+    "%00",
+    "..",
+    "%2e%2e",
+    "ü€𝄞",
+    "a b",
+    "'; DROP TABLE x; --",
+    "null",
 ];
 
 /// Query parameter names the surfaces read.
 const PARAMETERS: [&str; 12] = [
-    "$top", "$skip", "ttl", "pk", "id", "limit", "cursor", "CustomerAttributes",
-    "StartDate", "EndDate", "CustomerAttributesDelimiter", "x",
+    "$top",
+    "$skip",
+    "ttl",
+    "pk",
+    "id",
+    "limit",
+    "cursor",
+    "CustomerAttributes",
+    "StartDate",
+    "EndDate",
+    "CustomerAttributesDelimiter",
+    "x",
 ];
 
 /// What a run found.
@@ -63,8 +112,8 @@ impl Report {
     }
 }
 
-fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
-    &items[rng.random_range(0..items.len())]
+fn pick<T: Clone>(rng: &mut StdRng, items: &[T]) -> T {
+    items[rng.random_range(0..items.len())].clone()
 }
 
 fn mutate_body(rng: &mut StdRng, body: &[u8]) -> Vec<u8> {
@@ -93,7 +142,10 @@ fn mutate_body(rng: &mut StdRng, body: &[u8]) -> Vec<u8> {
                 let start = rng.random_range(0..bytes.len());
                 let end = rng.random_range(start..=bytes.len());
                 let slice = bytes[start..end].to_vec();
-                for _ in 0..rng.random_range(1..20_000usize).min(1_000_000 / slice.len().max(1)) {
+                for _ in 0..rng
+                    .random_range(1..20_000usize)
+                    .min(1_000_000 / slice.len().max(1))
+                {
                     bytes.splice(end..end, slice.iter().copied());
                 }
             }
@@ -101,12 +153,16 @@ fn mutate_body(rng: &mut StdRng, body: &[u8]) -> Vec<u8> {
         5 => bytes = "[".repeat(rng.random_range(1..200_000)).into_bytes(),
         6 => bytes = vec![b'x'; 7 * 1024 * 1024],
         7 => bytes.clear(),
-        8 => bytes = (0..rng.random_range(0..4096)).map(|_| rng.random()).collect(),
+        8 => {
+            bytes = (0..rng.random_range(0..4096))
+                .map(|_| rng.random())
+                .collect()
+        }
         _ => {
             // Numbers and strings swapped for extremes.
             let text = String::from_utf8_lossy(&bytes).into_owned();
             bytes = text
-                .replace(|c: char| c.is_ascii_digit(), *pick(rng, &["9", "-", "."]))
+                .replace(|c: char| c.is_ascii_digit(), pick(rng, &["9", "-", "."]))
                 .into_bytes();
         }
     }
@@ -118,9 +174,15 @@ fn mutate_call(rng: &mut StdRng, call: &Call) -> Call {
     if rng.random_bool(0.1) {
         mutated.method = pick(
             rng,
-            &[Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS],
-        )
-        .clone();
+            &[
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+                Method::OPTIONS,
+            ],
+        );
     }
     let (path, query) = call.path.split_once('?').unwrap_or((&call.path, ""));
     let mut segments: Vec<String> = path.split('/').map(str::to_string).collect();
@@ -129,7 +191,7 @@ fn mutate_call(rng: &mut StdRng, call: &Call) -> Call {
         segments[at] = if rng.random_bool(0.2) {
             "a".repeat(rng.random_range(1..10_000))
         } else {
-            urlencoding::encode(*pick(rng, &VALUES)).into_owned()
+            urlencoding::encode(pick(rng, &VALUES)).into_owned()
         };
     }
     let mut pairs: Vec<String> = query
@@ -144,25 +206,41 @@ fn mutate_call(rng: &mut StdRng, call: &Call) -> Call {
             pick(rng, &VALUES).to_string()
         };
         // Raw, not encoded: malformed escapes are part of the point.
-        pairs.push(format!("{}={}", pick(rng, &PARAMETERS), value.replace(' ', "+")));
+        pairs.push(format!(
+            "{}={}",
+            pick(rng, &PARAMETERS),
+            value.replace(' ', "+")
+        ));
     }
     mutated.path = segments.join("/");
     if !pairs.is_empty() {
         mutated.path = format!("{}?{}", mutated.path, pairs.join("&"));
     }
     if rng.random_bool(0.2) {
-        mutated.content_type = Some(*pick(
+        mutated.content_type = Some(pick(
             rng,
-            &["application/json", "text/csv", "application/xml", "text/plain", "multipart/form-data; boundary=x", "application/json; charset=latin-1", "\u{1}"],
+            &[
+                "application/json",
+                "text/csv",
+                "application/xml",
+                "text/plain",
+                "multipart/form-data; boundary=x",
+                "application/json; charset=latin-1",
+                "\u{1}",
+            ],
         ));
     }
     if rng.random_bool(0.1) {
-        mutated.headers.push(("accept", (*pick(rng, &["application/xml", "*/*", "text/csv"])).to_string()));
+        mutated.headers.push((
+            "accept",
+            pick(rng, &["application/xml", "*/*", "text/csv"]).to_string(),
+        ));
     }
     let body = call.body.clone().unwrap_or_default();
     if rng.random_bool(0.9) {
         // Invalid UTF-8 is sent lossily: reqwest bodies here are text, the server sees bytes.
-        mutated.body = Some(String::from_utf8_lossy(&mutate_body(rng, body.as_bytes())).into_owned());
+        mutated.body =
+            Some(String::from_utf8_lossy(&mutate_body(rng, body.as_bytes())).into_owned());
     }
     mutated
 }
@@ -177,11 +255,15 @@ async fn data_digest(app: &TestApp, tenant: &str) -> String {
         .await
         .unwrap_or_default();
     let mut hash = Sha256::new();
-    for item in items
-        .iter()
-        .filter(|item| DATA_PARTITIONS.iter().any(|part| format!("{}#", item.pk).contains(part)))
-    {
-        hash.update(format!("{}\u{0}{}\u{0}{:?}\u{1}", item.pk, item.sk, item.attrs));
+    for item in items.iter().filter(|item| {
+        DATA_PARTITIONS
+            .iter()
+            .any(|part| format!("{}#", item.pk).contains(part))
+    }) {
+        hash.update(format!(
+            "{}\u{0}{}\u{0}{:?}\u{1}",
+            item.pk, item.sk, item.attrs
+        ));
     }
     hex::encode(hash.finalize())
 }
@@ -220,15 +302,27 @@ pub async fn run(
                 };
                 app.clock.advance_millis(1_000);
                 let write = mutated.method != Method::GET;
-                let before = if write { Some(data_digest(app, a.tenant()).await) } else { None };
-                let answer = tokio::time::timeout(ANSWER_LIMIT, try_send(app, &mutated, &credential)).await;
-                *report.per_route.entry(format!("{} {}", route.method, route.path)).or_default() += 1;
+                let before = if write {
+                    Some(data_digest(app, a.tenant()).await)
+                } else {
+                    None
+                };
+                let answer =
+                    tokio::time::timeout(ANSWER_LIMIT, try_send(app, &mutated, &credential)).await;
+                *report
+                    .per_route
+                    .entry(format!("{} {}", route.method, route.path))
+                    .or_default() += 1;
                 let shown = format!(
                     "{} {} (body {} bytes{}, content-type {:?})",
                     mutated.method,
                     mutated.path.chars().take(200).collect::<String>(),
                     mutated.body.as_ref().map_or(0, String::len),
-                    mutated.body.as_ref().map(|b| format!(": {:?}", b.chars().take(120).collect::<String>())).unwrap_or_default(),
+                    mutated
+                        .body
+                        .as_ref()
+                        .map(|b| format!(": {:?}", b.chars().take(120).collect::<String>()))
+                        .unwrap_or_default(),
                     mutated.content_type
                 );
                 let (status, body) = match answer {
@@ -236,23 +330,32 @@ pub async fn run(
                     // A header value no HTTP client could send: not an input the server sees.
                     Ok(Err(error)) if error.is_builder() => continue,
                     Ok(Err(error)) => {
-                        report.failures.push(format!("the connection failed ({error}): {shown}"));
+                        report
+                            .failures
+                            .push(format!("the connection failed ({error}): {shown}"));
                         continue;
                     }
                     Err(_) => {
-                        report.failures.push(format!("no answer within {ANSWER_LIMIT:?}: {shown}"));
+                        report
+                            .failures
+                            .push(format!("no answer within {ANSWER_LIMIT:?}: {shown}"));
                         continue;
                     }
                 };
                 *report.statuses.entry(status).or_default() += 1;
                 if status >= 500 {
-                    report.failures.push(format!("{status} for {shown}: {}", body.chars().take(300).collect::<String>()));
+                    report.failures.push(format!(
+                        "{status} for {shown}: {}",
+                        body.chars().take(300).collect::<String>()
+                    ));
                 }
                 if let Some(before) = before
                     && (400..500).contains(&status)
                     && data_digest(app, a.tenant()).await != before
                 {
-                    report.failures.push(format!("refused with {status} but customer data changed: {shown}: {body}"));
+                    report.failures.push(format!(
+                        "refused with {status} but customer data changed: {shown}: {body}"
+                    ));
                 }
             }
         }

@@ -46,7 +46,11 @@ impl LocalProcess {
         // The port is bound before the store is open: wait for the file written after it.
         let deadline = Instant::now() + Duration::from_secs(60);
         while !server_file.exists() {
-            assert!(Instant::now() < deadline, "{} did not start", binary.display());
+            assert!(
+                Instant::now() < deadline,
+                "{} did not start",
+                binary.display()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         wait_for_port(port, 60).await;
@@ -123,9 +127,17 @@ fn write_aixon_file(path: &Path, rows: usize) -> u64 {
     std::fs::metadata(path).expect("size").len()
 }
 
-async fn update_status(client: &reqwest::Client, server: &LocalProcess, cell: &str, update: &str) -> Option<Value> {
+async fn update_status(
+    client: &reqwest::Client,
+    server: &LocalProcess,
+    cell: &str,
+    update: &str,
+) -> Option<Value> {
     let response = client
-        .get(format!("{}/custdata/v1/aixon/csv-upload/{cell}/updates/{update}", server.base_url))
+        .get(format!(
+            "{}/custdata/v1/aixon/csv-upload/{cell}/updates/{update}",
+            server.base_url
+        ))
         .header("x-api-key", &server.credentials.aixon.api_key)
         .send()
         .await
@@ -162,7 +174,8 @@ pub async fn aixon_import(binary: &Path, rows: usize, kill_at: f64) -> ResumeRep
     .await;
     let body = tokio::fs::read(&file).await.expect("the file");
     let update =
-        crate::aixon::presigned_patch(&client, &server.base_url, &key, &cell, body.into(), size).await;
+        crate::aixon::presigned_patch(&client, &server.base_url, &key, &cell, body.into(), size)
+            .await;
 
     // Kill once the import is under way and short of the end (`kill_at` ≥ 1: a clean run).
     let mut done_at_kill = 0;
@@ -226,7 +239,10 @@ pub async fn aixon_import(binary: &Path, rows: usize, kill_at: f64) -> ResumeRep
             .await
             .expect("a read")
             .expect("the row's customer");
-        assert_eq!(customer.attributes.get("txt_region"), Some(&json!(region(n))));
+        assert_eq!(
+            customer.attributes.get("txt_region"),
+            Some(&json!(region(n)))
+        );
         assert!(number_is(&customer.attributes["num_spending"], n * 3));
     }
     ResumeReport {
@@ -306,11 +322,21 @@ pub async fn mxo_staging(binary: &Path, rows: usize, batch: usize, kill_at: f64)
         .send()
         .await
         .expect("create");
-    assert!(created.status().is_success(), "create: {}", created.status());
+    assert!(
+        created.status().is_success(),
+        "create: {}",
+        created.status()
+    );
 
     let batches: Vec<Value> = (0..rows)
         .step_by(batch)
-        .map(|first| json!((first..(first + batch).min(rows)).map(mxo_record).collect::<Vec<_>>()))
+        .map(|first| {
+            json!(
+                (first..(first + batch).min(rows))
+                    .map(mxo_record)
+                    .collect::<Vec<_>>()
+            )
+        })
         .collect();
     let kill_after = if kill_at < 1.0 {
         ((batches.len() as f64) * kill_at) as usize
@@ -357,7 +383,11 @@ pub async fn mxo_staging(binary: &Path, rows: usize, batch: usize, kill_at: f64)
     let mut stored = Vec::new();
     for shard in 0..keys::DATASTORE_ROW_SHARDS {
         let pk = keys::datastore_rows_pk(&tenant, "terms", &state.staging_version, shard);
-        stored.extend(read_all(app.table.as_ref(), Query::partition(pk)).await.expect("rows"));
+        stored.extend(
+            read_all(app.table.as_ref(), Query::partition(pk))
+                .await
+                .expect("rows"),
+        );
     }
     let mut seen = HashSet::new();
     let (mut intact, mut wrong, mut duplicated) = (0, 0, 0);
@@ -366,7 +396,10 @@ pub async fn mxo_staging(binary: &Path, rows: usize, batch: usize, kill_at: f64)
             .str("record")
             .and_then(|text| serde_json::from_str(text).ok())
             .unwrap_or_else(|| json!({}));
-        let key = record["customerID"].as_str().unwrap_or_default().to_string();
+        let key = record["customerID"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let n: Option<usize> = key.strip_prefix('C').and_then(|digits| digits.parse().ok());
         if !seen.insert(key.clone()) {
             duplicated += 1;

@@ -533,7 +533,9 @@ pub mod aixon {
         size: u64,
     ) -> String {
         let upload: Value = client
-            .post(format!("{base_url}/custdata/v1/aixon/csv-upload/{cell}/uploads"))
+            .post(format!(
+                "{base_url}/custdata/v1/aixon/csv-upload/{cell}/uploads"
+            ))
             .header("x-api-key", api_key)
             .json(&json!({"mode": "PATCH", "contentType": "text/csv"}))
             .send()
@@ -552,7 +554,11 @@ pub mod aixon {
             .send()
             .await
             .expect("the upload");
-        assert!(uploaded.status().is_success(), "upload: {}", uploaded.status());
+        assert!(
+            uploaded.status().is_success(),
+            "upload: {}",
+            uploaded.status()
+        );
         upload["UPDATE_ID"].as_str().expect("an update").to_string()
     }
 

@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use custdata::app::App;
 use custdata::clock::Clock;
 use custdata::optimove::SUPPORTED;
-use custdata::app::App;
 use custdata::template::{Route, Template};
-use custdata_local::{Resolution, Router};
-use lambda_http::RequestExt;
 use custdata::tenancy::{CredentialBundle, TenantId};
+use custdata_local::{Resolution, Router};
 use jsonwebtoken::Algorithm;
+use lambda_http::RequestExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -47,7 +47,10 @@ pub fn vendor_of(binary: &str) -> Vendor {
 /// One way of presenting (or not) a credential.
 #[derive(Clone, Debug)]
 pub enum Credential {
-    MxoClient { id: String, secret: String },
+    MxoClient {
+        id: String,
+        secret: String,
+    },
     MxoToken(String),
     /// Signed at send time, so the assertion is always fresh.
     MonetateAssertion {
@@ -57,7 +60,10 @@ pub enum Credential {
     MonetateToken(String),
     AixonKey(String),
     /// Optimove Login's JSON body.
-    OptimoveLogin { username: String, password: String },
+    OptimoveLogin {
+        username: String,
+        password: String,
+    },
     OptimoveToken(String),
     OptimoveKey(String),
     /// A raw header, for malformed values.
@@ -102,8 +108,7 @@ pub struct Tenant {
 
 impl Tenant {
     pub async fn sign_in(app: &TestApp, bundle: CredentialBundle) -> Tenant {
-        let mxo_token =
-            mxo_token_for(app, &bundle.mxo.client_id, &bundle.mxo.client_secret).await;
+        let mxo_token = mxo_token_for(app, &bundle.mxo.client_id, &bundle.mxo.client_secret).await;
         let assertion = monetate::assertion(
             &bundle.monetate.private_key_pem,
             &bundle.monetate.api_username,
@@ -201,7 +206,9 @@ pub struct Objects {
 impl Objects {
     pub fn get(&self, parameter: &str) -> &str {
         self.by_parameter.get(parameter).unwrap_or_else(|| {
-            panic!("no object of tenant A for the path parameter {{{parameter}}}: add one to furnish()")
+            panic!(
+                "no object of tenant A for the path parameter {{{parameter}}}: add one to furnish()"
+            )
         })
     }
 }
@@ -210,17 +217,19 @@ fn fill(path: &str, objects: &Objects, overrides: &[(&str, &str)]) -> (String, b
     let mut names_a = false;
     let filled = path
         .split('/')
-        .map(|segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(parameter) => {
-                names_a = true;
-                overrides
-                    .iter()
-                    .find(|(name, _)| *name == parameter)
-                    .map(|(_, value)| value.to_string())
-                    .unwrap_or_else(|| objects.get(parameter).to_string())
-            }
-            None => segment.to_string(),
-        })
+        .map(
+            |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(parameter) => {
+                    names_a = true;
+                    overrides
+                        .iter()
+                        .find(|(name, _)| *name == parameter)
+                        .map(|(_, value)| value.to_string())
+                        .unwrap_or_else(|| objects.get(parameter).to_string())
+                }
+                None => segment.to_string(),
+            },
+        )
         .collect::<Vec<_>>()
         .join("/");
     (filled, names_a)
@@ -243,102 +252,114 @@ pub fn calls_for(route: &Route, objects: &Objects, today: &str) -> Vec<Call> {
     let mut overrides: Vec<(&str, &str)> = Vec::new();
     let mut query = String::new();
     let mut headers = Vec::new();
-    let (content_type, body): (Option<&'static str>, Option<String>) =
-        match (route.method.as_str(), route.path.as_str()) {
-            ("POST", "/one/oauth2token") => (
-                Some("application/x-www-form-urlencoded"),
-                Some("grant_type=client_credentials".into()),
-            ),
-            ("POST", "/datastores/1.0.0/{workspaceId}") => json_body(
-                json!({"name": "Other", "apiName": "other", "primaryKey": "k", "definitions": [{"name": "k", "type": "TEXT"}]}),
-            ),
-            ("POST", "/datastores/1.0.0/{workspaceId}/{apiName}/{target}") => json_body(
-                json!([{"customerID": "C-A", "productID": "P-stolen", "creditLimit": 1, "expires": 1507676400000_i64}]),
-            ),
-            ("GET" | "DELETE", "/datastores/1.0.0/{workspaceId}/{apiName}/{target}") => {
-                query = "?pk=C-A".into();
-                (None, None)
-            }
-            ("POST", "/custdata/v1/mxo/{sk}/{apiName}/live/lookup") => {
-                overrides.push(("sk", objects.get("workspaceId")));
-                json_body(json!({"keys": [{"pk": "C-A"}]}))
-            }
-            ("GET", "/datastores/1.0.0/{workspaceId}/{apiName}/{target}/reference") => {
-                overrides.push(("target", "staging"));
-                (None, None)
-            }
-            ("POST", "/one/oauth2/rt/api/3.1.0/customer/{sk}/activity") => json_body(
-                json!({"customerContext": {"baseTouchpointUri": "https://bank.example", "identifiers": [{"apiName": "customerKey", "value": CUSTOMER}]},
+    let (content_type, body): (Option<&'static str>, Option<String>) = match (
+        route.method.as_str(),
+        route.path.as_str(),
+    ) {
+        ("POST", "/one/oauth2token") => (
+            Some("application/x-www-form-urlencoded"),
+            Some("grant_type=client_credentials".into()),
+        ),
+        ("POST", "/datastores/1.0.0/{workspaceId}") => json_body(
+            json!({"name": "Other", "apiName": "other", "primaryKey": "k", "definitions": [{"name": "k", "type": "TEXT"}]}),
+        ),
+        ("POST", "/datastores/1.0.0/{workspaceId}/{apiName}/{target}") => json_body(
+            json!([{"customerID": "C-A", "productID": "P-stolen", "creditLimit": 1, "expires": 1507676400000_i64}]),
+        ),
+        ("GET" | "DELETE", "/datastores/1.0.0/{workspaceId}/{apiName}/{target}") => {
+            query = "?pk=C-A".into();
+            (None, None)
+        }
+        ("POST", "/custdata/v1/mxo/{sk}/{apiName}/live/lookup") => {
+            overrides.push(("sk", objects.get("workspaceId")));
+            json_body(json!({"keys": [{"pk": "C-A"}]}))
+        }
+        ("GET", "/datastores/1.0.0/{workspaceId}/{apiName}/{target}/reference") => {
+            overrides.push(("target", "staging"));
+            (None, None)
+        }
+        ("POST", "/one/oauth2/rt/api/3.1.0/customer/{sk}/activity") => json_body(
+            json!({"customerContext": {"baseTouchpointUri": "https://bank.example", "identifiers": [{"apiName": "customerKey", "value": CUSTOMER}]},
                        "activities": [{"propositionCode": "atm", "dynamicPropositionCode": "stolen", "activityTypeCode": "withdrawal"}]}),
-            ),
-            ("POST", "/one/oauth2/rt/api/3.1.0/customer/{sk}/structure") => json_body(
-                json!({"structureApiName": "mine", "customerContext": {"baseTouchpointUri": "u", "tid": tid}}),
-            ),
-            ("PUT", "/custdata/v1/mxo/{sk}/structures/{structureApiName}") => json_body(
-                json!({"attributes": [{"name": "secret", "value": {"attribute": "Secret"}}]}),
-            ),
-            ("DELETE", "/one/oauth2/rt/api/3.1.0/customer/{sk}") => json_body(json!({"tid": tid})),
-            ("PUT", "/api_upload/v1/csv-upload") => {
-                headers.push(("x-node-description", "stolen".to_string()));
-                (Some(CSV), Some("customuid,txt_region\ncrm-b1,stolen\n".into()))
-            }
-            ("PATCH" | "POST" | "PUT", "/api_upload/v1/csv-upload/{resourceId}") => {
-                (Some(CSV), Some("customuid,txt_region\ncrm-b1,stolen\n".into()))
-            }
-            ("POST", "/custdata/v1/aixon/csv-upload/{resourceId}/uploads") => {
-                json_body(json!({"mode": "PATCH", "contentType": "text/csv"}))
-            }
-            ("GET", "/api/auth/v0/refresh/") => {
-                query = "?ttl=600".into();
-                (None, None)
-            }
-            ("POST", "/api/data/v1/{retailer}/production/schema/") => json_body(
-                json!({"name": "stolen", "type": "attribute", "fields": {"i": {"data_type": "STRING", "identifier": true}}}),
-            ),
-            ("PATCH", "/api/data/v1/{retailer}/production/schema/{schemaName}/") => json_body(
-                json!({"fields": {"extra": {"data_type": "STRING"}}}),
-            ),
-            ("POST", "/api/data/v1/{retailer}/production/data/{schemaName}/") => json_body(
-                json!({"schema_rows": [{"customer_id": CUSTOMER, "tier": "stolen"}]}),
-            ),
-            ("GET", "/api/data/v1/{retailer}/production/data/{schemaName}/") => {
-                query = format!("?id={CUSTOMER}");
-                (None, None)
-            }
-            ("GET", "/api/data/v1/{retailer}/production/data/") => {
-                // The seed's spot-check form names the schema where the retailer goes.
-                overrides.push(("retailer", "crm"));
-                query = format!("?id={CUSTOMER}");
-                (None, None)
-            }
-            ("POST", "/api/data/v1/{retailer}/production/defaultcatalog/") => {
-                json_body(json!({"account": "1", "schema": "1"}))
-            }
-            ("POST", "/api/data/v1/{retailer}/production/bulk-defaultcatalog/") => json_body(
-                json!({"defaultaccountcatalogs": [{"account": "2", "schema": "2"}]}),
-            ),
-            ("POST", "/custdata/v1/monetate/{retailer}/api-users") => json_body(json!({})),
-            ("POST", "/custdata/v1/monetate/{retailer}/api-users/{username}/keys") => {
-                let pair = custdata::monetate::users::generate_key_pair().expect("a key pair");
-                json_body(json!({"public_key_pem": pair.public_key_pem}))
-            }
-            ("POST", "/custdata/v1/monetate/{retailer}/data/{schemaName}/lookup") => {
-                json_body(json!({"ids": [CUSTOMER]}))
-            }
-            ("POST", "/current/general/login" | "/current/General/Login") => (Some(JSON), None),
-            ("ANY", "/current/{category}/{function}") => {
-                return optimove_function_calls(today);
-            }
-            ("GET", "/custdata/v1/optimove/customers/{customerId}" | "/custdata/v1/optimove/customers") => {
-                query = "?CustomerAttributes=Secret".into();
-                (None, None)
-            }
-            _ => (None, None),
-        };
+        ),
+        ("POST", "/one/oauth2/rt/api/3.1.0/customer/{sk}/structure") => json_body(
+            json!({"structureApiName": "mine", "customerContext": {"baseTouchpointUri": "u", "tid": tid}}),
+        ),
+        ("PUT", "/custdata/v1/mxo/{sk}/structures/{structureApiName}") => {
+            json_body(json!({"attributes": [{"name": "secret", "value": {"attribute": "Secret"}}]}))
+        }
+        ("DELETE", "/one/oauth2/rt/api/3.1.0/customer/{sk}") => json_body(json!({"tid": tid})),
+        ("PUT", "/api_upload/v1/csv-upload") => {
+            headers.push(("x-node-description", "stolen".to_string()));
+            (
+                Some(CSV),
+                Some("customuid,txt_region\ncrm-b1,stolen\n".into()),
+            )
+        }
+        ("PATCH" | "POST" | "PUT", "/api_upload/v1/csv-upload/{resourceId}") => (
+            Some(CSV),
+            Some("customuid,txt_region\ncrm-b1,stolen\n".into()),
+        ),
+        ("POST", "/custdata/v1/aixon/csv-upload/{resourceId}/uploads") => {
+            json_body(json!({"mode": "PATCH", "contentType": "text/csv"}))
+        }
+        ("GET", "/api/auth/v0/refresh/") => {
+            query = "?ttl=600".into();
+            (None, None)
+        }
+        ("POST", "/api/data/v1/{retailer}/production/schema/") => json_body(
+            json!({"name": "stolen", "type": "attribute", "fields": {"i": {"data_type": "STRING", "identifier": true}}}),
+        ),
+        ("PATCH", "/api/data/v1/{retailer}/production/schema/{schemaName}/") => {
+            json_body(json!({"fields": {"extra": {"data_type": "STRING"}}}))
+        }
+        ("POST", "/api/data/v1/{retailer}/production/data/{schemaName}/") => {
+            json_body(json!({"schema_rows": [{"customer_id": CUSTOMER, "tier": "stolen"}]}))
+        }
+        ("GET", "/api/data/v1/{retailer}/production/data/{schemaName}/") => {
+            query = format!("?id={CUSTOMER}");
+            (None, None)
+        }
+        ("GET", "/api/data/v1/{retailer}/production/data/") => {
+            // The seed's spot-check form names the schema where the retailer goes.
+            overrides.push(("retailer", "crm"));
+            query = format!("?id={CUSTOMER}");
+            (None, None)
+        }
+        ("POST", "/api/data/v1/{retailer}/production/defaultcatalog/") => {
+            json_body(json!({"account": "1", "schema": "1"}))
+        }
+        ("POST", "/api/data/v1/{retailer}/production/bulk-defaultcatalog/") => {
+            json_body(json!({"defaultaccountcatalogs": [{"account": "2", "schema": "2"}]}))
+        }
+        ("POST", "/custdata/v1/monetate/{retailer}/api-users") => json_body(json!({})),
+        ("POST", "/custdata/v1/monetate/{retailer}/api-users/{username}/keys") => {
+            let pair = custdata::monetate::users::generate_key_pair().expect("a key pair");
+            json_body(json!({"public_key_pem": pair.public_key_pem}))
+        }
+        ("POST", "/custdata/v1/monetate/{retailer}/data/{schemaName}/lookup") => {
+            json_body(json!({"ids": [CUSTOMER]}))
+        }
+        ("POST", "/current/general/login" | "/current/General/Login") => (Some(JSON), None),
+        ("ANY", "/current/{category}/{function}") => {
+            return optimove_function_calls(today);
+        }
+        (
+            "GET",
+            "/custdata/v1/optimove/customers/{customerId}" | "/custdata/v1/optimove/customers",
+        ) => {
+            query = "?CustomerAttributes=Secret".into();
+            (None, None)
+        }
+        _ => (None, None),
+    };
     let (path, names_a) = fill(&route.path, objects, &overrides);
     let exchange = matches!(
         route.path.as_str(),
-        "/one/oauth2token" | "/api/auth/v0/refresh/" | "/current/general/login" | "/current/General/Login"
+        "/one/oauth2token"
+            | "/api/auth/v0/refresh/"
+            | "/current/general/login"
+            | "/current/General/Login"
     );
     vec![Call {
         method,
@@ -401,9 +422,7 @@ pub async fn try_send(
     credential: &Credential,
 ) -> Result<(u16, String), reqwest::Error> {
     let (headers, body) = presented(call, credential, monetate::now(app));
-    let mut request = app
-        .client
-        .request(call.method.clone(), app.url(&call.path));
+    let mut request = app.client.request(call.method.clone(), app.url(&call.path));
     for (name, value) in headers {
         request = request.header(name, value);
     }
@@ -417,7 +436,11 @@ pub async fn try_send(
 
 /// The headers and body a call carries with a credential; `now` is the epoch second an
 /// assertion is signed at.
-fn presented(call: &Call, credential: &Credential, now: f64) -> (Vec<(String, String)>, Option<String>) {
+fn presented(
+    call: &Call,
+    credential: &Credential,
+    now: f64,
+) -> (Vec<(String, String)>, Option<String>) {
     let mut headers: Vec<(String, String)> = call
         .headers
         .iter()
@@ -503,7 +526,10 @@ pub async fn furnish(app: &TestApp, a: &Tenant) -> Objects {
         assert!((200..300).contains(&status), "{what}: {status} {body}");
         body
     };
-    let call = |method: Method, path: String, content_type: Option<&'static str>, body: Option<Value>| Call {
+    let call = |method: Method,
+                path: String,
+                content_type: Option<&'static str>,
+                body: Option<Value>| Call {
         method,
         path,
         headers: Vec::new(),
@@ -517,24 +543,102 @@ pub async fn furnish(app: &TestApp, a: &Tenant) -> Objects {
     ok("datastore", send(app, &call(Method::POST, datastore.clone(), Some(JSON), Some(json!({"name": "ProductTerms", "apiName": "terms", "primaryKey": "customerID", "secondaryKey": "productID", "definitions": [{"name": "customerID", "type": "TEXT"}, {"name": "productID", "type": "TEXT"}, {"name": "creditLimit", "type": "NUMERIC"}, {"name": "expires", "type": "DATETIME"}]}))), &as_mxo).await);
     let rows = json!([{"customerID": "C-A", "productID": format!("P-{MARK}"), "creditLimit": 11000, "expires": 1507676400000_i64}]);
     for target in ["live", "staging"] {
-        ok("rows", send(app, &call(Method::POST, format!("{datastore}/terms/{target}"), Some(JSON), Some(rows.clone())), &as_mxo).await);
+        ok(
+            "rows",
+            send(
+                app,
+                &call(
+                    Method::POST,
+                    format!("{datastore}/terms/{target}"),
+                    Some(JSON),
+                    Some(rows.clone()),
+                ),
+                &as_mxo,
+            )
+            .await,
+        );
     }
     let reference = |body: String| -> String {
         let body: Value = serde_json::from_str(&body).expect("JSON");
-        body["referenceId"].as_str().expect("referenceId").to_string()
+        body["referenceId"]
+            .as_str()
+            .expect("referenceId")
+            .to_string()
     };
-    let live = reference(ok("live reference", send(app, &call(Method::GET, format!("{datastore}/terms/live/reference"), None, None), &as_mxo).await));
-    let staged = reference(ok("staging reference", send(app, &call(Method::GET, format!("{datastore}/terms/staging/reference"), None, None), &as_mxo).await));
+    let live = reference(ok(
+        "live reference",
+        send(
+            app,
+            &call(
+                Method::GET,
+                format!("{datastore}/terms/live/reference"),
+                None,
+                None,
+            ),
+            &as_mxo,
+        )
+        .await,
+    ));
+    let staged = reference(ok(
+        "staging reference",
+        send(
+            app,
+            &call(
+                Method::GET,
+                format!("{datastore}/terms/staging/reference"),
+                None,
+                None,
+            ),
+            &as_mxo,
+        )
+        .await,
+    ));
 
     let optimove = a.own(Vendor::Optimove, false);
-    ok("attribute", send(app, &call(Method::POST, "/current/customers/AddCustomerAttribute".into(), Some(JSON), Some(json!({"Name": "Secret", "Type": "VARCHAR(40)"}))), &optimove).await);
+    ok(
+        "attribute",
+        send(
+            app,
+            &call(
+                Method::POST,
+                "/current/customers/AddCustomerAttribute".into(),
+                Some(JSON),
+                Some(json!({"Name": "Secret", "Type": "VARCHAR(40)"})),
+            ),
+            &optimove,
+        )
+        .await,
+    );
     let activity = ok("activity", send(app, &call(Method::POST, format!("/one/oauth2/rt/api/3.1.0/customer/{}/activity", mxo.site_key), Some(JSON), Some(json!({"customerContext": {"baseTouchpointUri": "https://bank.example", "identifiers": [{"apiName": "customerKey", "value": CUSTOMER}]}, "activities": [{"propositionCode": "atm", "dynamicPropositionCode": format!("atm-{MARK}"), "activityTypeCode": "withdrawal"}]}))), &as_mxo).await);
-    let tid = serde_json::from_str::<Value>(&activity).expect("JSON")["tid"].as_str().expect("tid").to_string();
+    let tid = serde_json::from_str::<Value>(&activity).expect("JSON")["tid"]
+        .as_str()
+        .expect("tid")
+        .to_string();
     ok("upsert", send(app, &call(Method::PUT, "/current/customers/UpsertCustomer".into(), Some(JSON), Some(json!({"CustomerId": CUSTOMER, "Attributes": [{"RealFieldName": "Secret", "Value": format!("{MARK}-secret")}]}))), &optimove).await);
-    ok("structure", send(app, &call(Method::PUT, format!("/custdata/v1/mxo/{}/structures/mine", mxo.site_key), Some(JSON), Some(json!({"attributes": [{"name": "secret", "value": {"attribute": "Secret"}}]}))), &as_mxo).await);
+    ok(
+        "structure",
+        send(
+            app,
+            &call(
+                Method::PUT,
+                format!("/custdata/v1/mxo/{}/structures/mine", mxo.site_key),
+                Some(JSON),
+                Some(json!({"attributes": [{"name": "secret", "value": {"attribute": "Secret"}}]})),
+            ),
+            &as_mxo,
+        )
+        .await,
+    );
 
     let key = a.bundle.aixon.api_key.clone();
-    let (cell, update) = aixon_http::create_cell(&app.client, &app.server.base_url, &key, "mine", format!("customuid,txt_region\n{CUSTOMER},{MARK}-north\n")).await;
+    let (cell, update) = aixon_http::create_cell(
+        &app.client,
+        &app.server.base_url,
+        &key,
+        "mine",
+        format!("customuid,txt_region\n{CUSTOMER},{MARK}-north\n"),
+    )
+    .await;
     import(app, a.tenant(), &cell, &update).await;
 
     let as_monetate = a.own(Vendor::Monetate, false);
@@ -544,10 +648,39 @@ pub async fn furnish(app: &TestApp, a: &Tenant) -> Objects {
     ok("rows", send(app, &call(Method::POST, format!("{data}/data/crm/"), Some(JSON), Some(json!({"schema_rows": [{"customer_id": CUSTOMER, "tier": format!("{MARK}-gold")}]}))), &as_monetate).await);
     let schema: Value = serde_json::from_str(&schema).expect("JSON");
     let schema_id = schema["data"]["id"].to_string();
-    ok("catalog", send(app, &call(Method::POST, format!("{data}/defaultcatalog/"), Some(JSON), Some(json!({"account": MARK, "schema": schema_id}))), &as_monetate).await);
-    let users = ok("users", send(app, &call(Method::GET, format!("/custdata/v1/monetate/{retailer}/api-users"), None, None), &as_monetate).await);
+    ok(
+        "catalog",
+        send(
+            app,
+            &call(
+                Method::POST,
+                format!("{data}/defaultcatalog/"),
+                Some(JSON),
+                Some(json!({"account": MARK, "schema": schema_id})),
+            ),
+            &as_monetate,
+        )
+        .await,
+    );
+    let users = ok(
+        "users",
+        send(
+            app,
+            &call(
+                Method::GET,
+                format!("/custdata/v1/monetate/{retailer}/api-users"),
+                None,
+                None,
+            ),
+            &as_monetate,
+        )
+        .await,
+    );
     let users: Value = serde_json::from_str(&users).expect("JSON");
-    let key_id = users["data"][0]["keys"][0]["key_id"].as_str().expect("a key id").to_string();
+    let key_id = users["data"][0]["keys"][0]["key_id"]
+        .as_str()
+        .expect("a key id")
+        .to_string();
 
     let by_parameter: HashMap<&'static str, String> = [
         ("workspaceId", mxo.workspace_id.clone()),
@@ -594,4 +727,3 @@ pub async fn import(app: &TestApp, tenant: &str, cell: &str, update: &str) {
         }
     }
 }
-

@@ -17,12 +17,14 @@ use std::time::Instant;
 use custdata::aixon::import;
 use custdata::app::App;
 use custdata::clock::{Clock, ManualClock};
+use custdata::routes::SCHEDULED;
 use custdata::storage::faults::{Fault, FaultAtWrite};
 use custdata::storage::{Item, ItemTable};
-use custdata::routes::SCHEDULED;
 use custdata::template::Template;
 use custdata::tenancy::TenantId;
-use custdata_tests::routes::{Call, Objects, Tenant, calls_for, dispatch_call, furnish, today, vendor_of};
+use custdata_tests::routes::{
+    Call, Objects, Tenant, calls_for, dispatch_call, furnish, today, vendor_of,
+};
 use custdata_tests::spawn_app;
 use reqwest::Method;
 
@@ -58,7 +60,11 @@ async fn shape(table: &dyn ItemTable, tenant: &str) -> Shape {
     for item in items {
         let mut names: Vec<&String> = item.attrs.keys().collect();
         names.sort();
-        let kind = format!("{} | {} | {names:?}", blank_ids(&item.pk), blank_ids(&item.sk));
+        let kind = format!(
+            "{} | {} | {names:?}",
+            blank_ids(&item.pk),
+            blank_ids(&item.sk)
+        );
         *counts.entry(kind).or_default() += 1;
     }
     counts
@@ -66,7 +72,10 @@ async fn shape(table: &dyn ItemTable, tenant: &str) -> Shape {
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("a directory");
-    for entry in std::fs::read_dir(from).expect("readable").filter_map(Result::ok) {
+    for entry in std::fs::read_dir(from)
+        .expect("readable")
+        .filter_map(Result::ok)
+    {
         let target = to.join(entry.file_name());
         if entry.path().is_dir() {
             copy_dir(&entry.path(), &target);
@@ -88,7 +97,8 @@ impl Run {
         let dir = tempfile::tempdir().expect("a directory");
         copy_dir(base, dir.path());
         let clock = Arc::new(ManualClock::at_millis(now_millis));
-        let (app, _) = App::embedded(dir.path(), clock.clone(), "http://127.0.0.1:9").expect("the copy opens");
+        let (app, _) =
+            App::embedded(dir.path(), clock.clone(), "http://127.0.0.1:9").expect("the copy opens");
         Run {
             app: Arc::new(app),
             clock,
@@ -141,7 +151,12 @@ async fn run_path(app: Arc<App>, path: &WritePath, tenant: &str) -> u16 {
     }
 }
 
-fn write_paths(a: &Tenant, objects: &Objects, today: &str, queued_cell: &str) -> Vec<(String, WritePath)> {
+fn write_paths(
+    a: &Tenant,
+    objects: &Objects,
+    today: &str,
+    queued_cell: &str,
+) -> Vec<(String, WritePath)> {
     let template = Template::bundled().expect("template.yaml parses");
     let mut paths = Vec::new();
     for route in &template.routes {
@@ -151,7 +166,10 @@ fn write_paths(a: &Tenant, objects: &Objects, today: &str, queued_cell: &str) ->
                 continue;
             }
             let credential = a.own(vendor, call.exchange);
-            paths.push((format!("{} {}", call.method, call.path), WritePath::Call(call, credential)));
+            paths.push((
+                format!("{} {}", call.method, call.path),
+                WritePath::Call(call, credential),
+            ));
         }
     }
     paths.push((
@@ -225,15 +243,27 @@ async fn every_write_path_completes_or_leaves_nothing_and_a_retry_finishes_it() 
                 let differences: Vec<String> = finished
                     .iter()
                     .filter(|(kind, count)| complete.get(*kind) != Some(count))
-                    .map(|(kind, count)| format!("{kind}: {count} vs clean {:?}", complete.get(kind)))
-                    .chain(complete.iter().filter(|(kind, _)| !finished.contains_key(*kind)).map(|(kind, count)| format!("{kind}: missing (clean {count})")))
+                    .map(|(kind, count)| {
+                        format!("{kind}: {count} vs clean {:?}", complete.get(kind))
+                    })
+                    .chain(
+                        complete
+                            .iter()
+                            .filter(|(kind, _)| !finished.contains_key(*kind))
+                            .map(|(kind, count)| format!("{kind}: missing (clean {count})")),
+                    )
                     .collect();
-                let outcome = format!("{what}: after the retry ({retried}) the store differs from a clean run: {differences:?}");
+                let outcome = format!(
+                    "{what}: after the retry ({retried}) the store differs from a clean run: {differences:?}"
+                );
                 if fault == Fault::AppliedButLost && name.contains("/api_upload/v1/csv-upload") {
                     // Applied, then answered 503: AIXON's create and update calls carry no
                     // idempotency key, so the client's retry is a second cell or update.
                     duplicated_by_retry.push(what);
-                } else if let Some(gap) = KNOWN_GAPS.iter().find(|gap| name.starts_with(gap.0) && fault == gap.1) {
+                } else if let Some(gap) = KNOWN_GAPS
+                    .iter()
+                    .find(|gap| name.starts_with(gap.0) && fault == gap.1)
+                {
                     known.push(format!("{what} ({})", gap.2));
                 } else {
                     broken.push(outcome);
@@ -247,5 +277,10 @@ async fn every_write_path_completes_or_leaves_nothing_and_a_retry_finishes_it() 
         partial.len(),
         duplicated_by_retry.len()
     );
-    assert!(broken.is_empty(), "{} broken:\n{}", broken.len(), broken.join("\n"));
+    assert!(
+        broken.is_empty(),
+        "{} broken:\n{}",
+        broken.len(),
+        broken.join("\n")
+    );
 }

@@ -29,11 +29,16 @@ fn every_kept_input_and_every_crash_found_passes_its_target() {
     let mut replayed = 0;
     for (name, target) in TARGETS {
         assert!(
-            fuzz.join("fuzz_targets").join(format!("{name}.rs")).exists(),
+            fuzz.join("fuzz_targets")
+                .join(format!("{name}.rs"))
+                .exists(),
             "custdata::fuzz::{name} has a cargo-fuzz target"
         );
         let corpus = inputs(&fuzz.join("corpus").join(name));
-        assert!(!corpus.is_empty(), "fuzz/corpus/{name} holds at least the seeds");
+        assert!(
+            !corpus.is_empty(),
+            "fuzz/corpus/{name} holds at least the seeds"
+        );
         let crashes = inputs(&fuzz.join("regressions").join(name));
         for (file, input) in corpus.iter().chain(&crashes) {
             let outcome = std::panic::catch_unwind(|| target(input));

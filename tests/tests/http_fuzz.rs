@@ -27,10 +27,20 @@ async fn mutated_requests_on_every_route_get_clear_answers_and_lose_nothing() {
         report.failures.is_empty(),
         "{} failures, the first ones:\n{}",
         report.failures.len(),
-        report.failures.iter().take(10).cloned().collect::<Vec<_>>().join("\n")
+        report
+            .failures
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     let template = custdata::template::Template::bundled().expect("template.yaml parses");
-    assert_eq!(report.per_route.len(), template.routes.len(), "every route was fuzzed");
+    assert_eq!(
+        report.per_route.len(),
+        template.routes.len(),
+        "every route was fuzzed"
+    );
     assert!(report.per_route.values().all(|inputs| *inputs >= PER_CALL));
     // Still serving, for the same tenant.
     let token = mxo_token_for(&app, &bundle.mxo.client_id, &bundle.mxo.client_secret).await;

@@ -88,7 +88,11 @@ async fn every_route_refuses_what_is_not_the_tenants_own(app: TestApp) {
             let mut attempts: Vec<(String, Credential, bool)> = Vec::new();
             for credential in b.credentials() {
                 let b_own_kind = credential.vendor() == Some(vendor);
-                attempts.push((format!("B's {credential:?}"), credential, b_own_kind && !call.names_a));
+                attempts.push((
+                    format!("B's {credential:?}"),
+                    credential,
+                    b_own_kind && !call.names_a,
+                ));
             }
             for credential in a.credentials() {
                 if credential.vendor() != Some(vendor) {
@@ -97,11 +101,20 @@ async fn every_route_refuses_what_is_not_the_tenants_own(app: TestApp) {
             }
             attempts.push(("no credential".into(), Credential::Nothing, false));
             for (name, value) in MALFORMED {
-                attempts.push((format!("malformed {name}: {value}"), Credential::Header(name, value), false));
+                attempts.push((
+                    format!("malformed {name}: {value}"),
+                    Credential::Header(name, value),
+                    false,
+                ));
             }
             for credential in stale.credentials() {
                 if credential.vendor() == Some(vendor)
-                    && matches!(credential, Credential::MxoToken(_) | Credential::MonetateToken(_) | Credential::OptimoveToken(_))
+                    && matches!(
+                        credential,
+                        Credential::MxoToken(_)
+                            | Credential::MonetateToken(_)
+                            | Credential::OptimoveToken(_)
+                    )
                 {
                     attempts.push((format!("A's expired {credential:?}"), credential, false));
                 }
@@ -109,24 +122,36 @@ async fn every_route_refuses_what_is_not_the_tenants_own(app: TestApp) {
             // A's public id with B's secret.
             attempts.push((
                 "A's MXO client id, B's secret".into(),
-                Credential::MxoClient { id: a.bundle.mxo.client_id.clone(), secret: b.bundle.mxo.client_secret.clone() },
+                Credential::MxoClient {
+                    id: a.bundle.mxo.client_id.clone(),
+                    secret: b.bundle.mxo.client_secret.clone(),
+                },
                 false,
             ));
             attempts.push((
                 "A's Monetate user, B's key".into(),
-                Credential::MonetateAssertion { username: a.bundle.monetate.api_username.clone(), private_key_pem: b.bundle.monetate.private_key_pem.clone() },
+                Credential::MonetateAssertion {
+                    username: a.bundle.monetate.api_username.clone(),
+                    private_key_pem: b.bundle.monetate.private_key_pem.clone(),
+                },
                 false,
             ));
             attempts.push((
                 "A's Optimove user, B's password".into(),
-                Credential::OptimoveLogin { username: a.bundle.optimove.username.clone(), password: b.bundle.optimove.password.clone() },
+                Credential::OptimoveLogin {
+                    username: a.bundle.optimove.username.clone(),
+                    password: b.bundle.optimove.password.clone(),
+                },
                 false,
             ));
             for (label, credential, may_succeed) in attempts {
                 // Limits counted per second (logins, spot checks) never decide an attempt.
                 app.clock.advance_millis(1_000);
                 let (status, body) = send(&app, &call, &credential).await;
-                let what = format!("{} {} ({}) with {label}", call.method, call.path, route.path);
+                let what = format!(
+                    "{} {} ({}) with {label}",
+                    call.method, call.path, route.path
+                );
                 tally.attempts += 1;
                 assert!(status < 500, "{what}: {status} {body}");
                 assert!(!body.contains(MARK), "{what} shows A's data: {body}");
@@ -134,7 +159,10 @@ async fn every_route_refuses_what_is_not_the_tenants_own(app: TestApp) {
                 if may_succeed {
                     continue;
                 }
-                assert!((400..500).contains(&status), "{what} was not refused: {status} {body}");
+                assert!(
+                    (400..500).contains(&status),
+                    "{what} was not refused: {status} {body}"
+                );
                 tally.refused += 1;
             }
             replays.push((vendor, call));
@@ -161,7 +189,11 @@ async fn every_route_refuses_what_is_not_the_tenants_own(app: TestApp) {
         .map(|item| format!("{} / {}", item.pk, item.sk))
         .collect();
     assert!(changed.is_empty(), "A's items changed: {changed:?}");
-    assert_eq!(tally.routes, template.routes.len(), "every route of template.yaml was tried");
+    assert_eq!(
+        tally.routes,
+        template.routes.len(),
+        "every route of template.yaml was tried"
+    );
     println!(
         "tenant matrix ({:?}): {} routes, {} calls, {} attempts, {} refused, A unchanged",
         app.adapter, tally.routes, tally.calls, tally.attempts, tally.refused
@@ -180,7 +212,10 @@ async fn every_route_refuses_what_is_not_the_tenants_own(app: TestApp) {
         } else {
             usize::from(call.path.contains("/golive/"))
         };
-        (rank, std::cmp::Reverse(if deletion { call.path.len() } else { 0 }))
+        (
+            rank,
+            std::cmp::Reverse(if deletion { call.path.len() } else { 0 }),
+        )
     });
     for (vendor, call) in &replays {
         app.clock.advance_millis(1_000);

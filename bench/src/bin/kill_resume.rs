@@ -60,7 +60,8 @@ fn show(report: &ResumeReport, clean: Option<&ResumeReport>) {
 async fn main() {
     let args = Args::parse();
     if args.mxo_rows > 0 {
-        let killed = kill_resume::mxo_staging(&args.server, args.mxo_rows, args.batch, args.kill_at).await;
+        let killed =
+            kill_resume::mxo_staging(&args.server, args.mxo_rows, args.batch, args.kill_at).await;
         let clean = if args.clean_mxo {
             Some(kill_resume::mxo_staging(&args.server, args.mxo_rows, args.batch, 1.0).await)
         } else {

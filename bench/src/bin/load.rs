@@ -42,7 +42,8 @@ struct Args {
 }
 
 /// A request the load sends, built afresh per call (`n` numbers the calls).
-type Shape = Arc<dyn Fn(usize) -> (Method, String, Vec<(String, String)>, Option<String>) + Send + Sync>;
+type Shape =
+    Arc<dyn Fn(usize) -> (Method, String, Vec<(String, String)>, Option<String>) + Send + Sync>;
 
 #[derive(Default)]
 struct Stats {
@@ -68,7 +69,11 @@ impl Stats {
             .map(|b| {
                 let b50 = b.latencies_us[b.latencies_us.len() / 2] as f64 / 1000.0;
                 let b_rate = b.latencies_us.len() as f64 / b.elapsed.as_secs_f64();
-                format!("  | vs baseline: p50 ×{:.2}, throughput ×{:.2}", at(0.5) / b50, throughput / b_rate)
+                format!(
+                    "  | vs baseline: p50 ×{:.2}, throughput ×{:.2}",
+                    at(0.5) / b50,
+                    throughput / b_rate
+                )
             })
             .unwrap_or_default();
         format!(
@@ -90,7 +95,9 @@ async fn call(client: &Client, base: &str, shape: &Shape, n: usize) -> Result<u1
         request = request.header(name, value);
     }
     if let Some(body) = body {
-        request = request.header("content-type", "application/json").body(body);
+        request = request
+            .header("content-type", "application/json")
+            .body(body);
     }
     let response = request.send().await?;
     let status = response.status().as_u16();
@@ -121,7 +128,12 @@ async fn fixed_rate(client: &Client, base: &str, shape: &Shape, rate: u64, secon
     for i in 0..total {
         let due = started + Duration::from_nanos(i * 1_000_000_000 / rate);
         tokio::time::sleep_until(due.into()).await;
-        let (client, base, shape, stats) = (client.clone(), base.to_string(), shape.clone(), stats.clone());
+        let (client, base, shape, stats) = (
+            client.clone(),
+            base.to_string(),
+            shape.clone(),
+            stats.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let outcome = call(&client, &base, &shape, i as usize).await;
             record(&stats, due, outcome);
@@ -130,21 +142,36 @@ async fn fixed_rate(client: &Client, base: &str, shape: &Shape, rate: u64, secon
     for task in tasks {
         let _ = task.await;
     }
-    let mut stats = Arc::try_unwrap(stats).ok().expect("one owner").into_inner().expect("stats");
+    let mut stats = Arc::try_unwrap(stats)
+        .ok()
+        .expect("one owner")
+        .into_inner()
+        .expect("stats");
     stats.elapsed = started.elapsed();
     stats
 }
 
 /// Closed loop: `clients` callers, each sending its next request when the last is answered.
-async fn saturation(client: &Client, base: &str, shape: &Shape, clients: usize, seconds: u64) -> Stats {
+async fn saturation(
+    client: &Client,
+    base: &str,
+    shape: &Shape,
+    clients: usize,
+    seconds: u64,
+) -> Stats {
     let stats = Arc::new(std::sync::Mutex::new(Stats::default()));
     let counter = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let end = started + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let (client, base, shape, stats, counter) =
-            (client.clone(), base.to_string(), shape.clone(), stats.clone(), counter.clone());
+        let (client, base, shape, stats, counter) = (
+            client.clone(),
+            base.to_string(),
+            shape.clone(),
+            stats.clone(),
+            counter.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             while Instant::now() < end {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
@@ -157,7 +184,11 @@ async fn saturation(client: &Client, base: &str, shape: &Shape, clients: usize, 
     for task in tasks {
         let _ = task.await;
     }
-    let mut stats = Arc::try_unwrap(stats).ok().expect("one owner").into_inner().expect("stats");
+    let mut stats = Arc::try_unwrap(stats)
+        .ok()
+        .expect("one owner")
+        .into_inner()
+        .expect("stats");
     stats.elapsed = started.elapsed();
     stats
 }
@@ -191,9 +222,15 @@ async fn main() {
     let dir = tempfile::tempdir().expect("a directory");
     let server = LocalProcess::start(&args.server, dir.path()).await;
     let base = server.base_url.clone();
-    let client = Client::builder().pool_max_idle_per_host(4096).build().expect("a client");
+    let client = Client::builder()
+        .pool_max_idle_per_host(4096)
+        .build()
+        .expect("a client");
     let credentials = server.credentials.clone();
-    println!("setting up: {CUSTOMERS} datastore records, AIXON rows and customers, {} Monetate users", args.monetate_users);
+    println!(
+        "setting up: {CUSTOMERS} datastore records, AIXON rows and customers, {} Monetate users",
+        args.monetate_users
+    );
 
     // MXO: a token and a datastore with CUSTOMERS live records.
     let mxo = credentials.mxo.clone();
@@ -206,8 +243,20 @@ async fn main() {
         .json(&json!({"name": "Terms", "apiName": "terms", "primaryKey": "customerID", "definitions": [{"name": "customerID", "type": "TEXT"}, {"name": "limit", "type": "NUMERIC"}]}))
         .send().await.expect("create"), "datastore").await;
     for first in (0..CUSTOMERS).step_by(1_000) {
-        let rows: Vec<Value> = (first..first + 1_000).map(|n| json!({"customerID": format!("C{n:05}"), "limit": n})).collect();
-        expect_ok(client.post(format!("{base}{datastore}/terms/live")).header("authorization", &bearer).json(&rows).send().await.expect("rows"), "rows").await;
+        let rows: Vec<Value> = (first..first + 1_000)
+            .map(|n| json!({"customerID": format!("C{n:05}"), "limit": n}))
+            .collect();
+        expect_ok(
+            client
+                .post(format!("{base}{datastore}/terms/live"))
+                .header("authorization", &bearer)
+                .json(&rows)
+                .send()
+                .await
+                .expect("rows"),
+            "rows",
+        )
+        .await;
     }
 
     // AIXON: CUSTOMERS rows imported (these customers are the activity and structure targets).
@@ -216,24 +265,65 @@ async fn main() {
     for n in 0..CUSTOMERS {
         csv.push_str(&format!("C{n:05},r{}\n", n % 4));
     }
-    let (cell, update) = custdata_tests::aixon::create_cell(&client, &base, &key, "load", csv).await;
-    let status = custdata_tests::aixon::wait_until_finished(&client, &base, &key, &cell, &update, Duration::from_secs(600)).await;
+    let (cell, update) =
+        custdata_tests::aixon::create_cell(&client, &base, &key, "load", csv).await;
+    let status = custdata_tests::aixon::wait_until_finished(
+        &client,
+        &base,
+        &key,
+        &cell,
+        &update,
+        Duration::from_secs(600),
+    )
+    .await;
     assert_eq!(status["status"], "DONE", "{status}");
     // The structure reads an attribute the import registered.
-    expect_ok(client.put(format!("{base}/custdata/v1/mxo/{}/structures/profile", mxo.site_key)).header("authorization", &bearer)
-        .json(&json!({"attributes": [{"name": "region", "value": {"attribute": "txt_region"}}]}))
-        .send().await.expect("structure"), "structure").await;
+    expect_ok(
+        client
+            .put(format!(
+                "{base}/custdata/v1/mxo/{}/structures/profile",
+                mxo.site_key
+            ))
+            .header("authorization", &bearer)
+            .json(
+                &json!({"attributes": [{"name": "region", "value": {"attribute": "txt_region"}}]}),
+            )
+            .send()
+            .await
+            .expect("structure"),
+        "structure",
+    )
+    .await;
 
     // Monetate: a schema with CUSTOMERS rows, and API users sharing one key pair.
     let monetate = credentials.monetate.clone();
-    let sign = |username: &str| custdata_tests::monetate::assertion(&monetate.private_key_pem, username, now(), Algorithm::RS256);
+    let sign = |username: &str| {
+        custdata_tests::monetate::assertion(
+            &monetate.private_key_pem,
+            username,
+            now(),
+            Algorithm::RS256,
+        )
+    };
     let refresh = |assertion: String| {
         let client = client.clone();
         let base = base.clone();
         async move {
-            let reply: Value = client.get(format!("{base}/api/auth/v0/refresh/?ttl=43200")).header("authorization", format!("JWT {assertion}"))
-                .send().await.expect("refresh").json().await.expect("json");
-            format!("Token {}", reply["data"]["token"].as_str().unwrap_or_else(|| panic!("a token: {reply}")))
+            let reply: Value = client
+                .get(format!("{base}/api/auth/v0/refresh/?ttl=43200"))
+                .header("authorization", format!("JWT {assertion}"))
+                .send()
+                .await
+                .expect("refresh")
+                .json()
+                .await
+                .expect("json");
+            format!(
+                "Token {}",
+                reply["data"]["token"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("a token: {reply}"))
+            )
         }
     };
     let admin_token = refresh(sign(&monetate.api_username)).await;
@@ -241,15 +331,41 @@ async fn main() {
     expect_ok(client.post(format!("{base}{data}/schema/")).header("authorization", &admin_token)
         .json(&json!({"name": "crm", "type": "attribute", "fields": {"customer_id": {"data_type": "STRING", "identifier": true, "unique_key": true}, "tier": {"data_type": "STRING"}}}))
         .send().await.expect("schema"), "schema").await;
-    let rows: Vec<Value> = (0..CUSTOMERS).map(|n| json!({"customer_id": format!("C{n:05}"), "tier": format!("t{}", n % 3)})).collect();
-    expect_ok(client.post(format!("{base}{data}/data/crm/")).header("authorization", &admin_token).json(&json!({"schema_rows": rows})).send().await.expect("rows"), "monetate rows").await;
+    let rows: Vec<Value> = (0..CUSTOMERS)
+        .map(|n| json!({"customer_id": format!("C{n:05}"), "tier": format!("t{}", n % 3)}))
+        .collect();
+    expect_ok(
+        client
+            .post(format!("{base}{data}/data/crm/"))
+            .header("authorization", &admin_token)
+            .json(&json!({"schema_rows": rows}))
+            .send()
+            .await
+            .expect("rows"),
+        "monetate rows",
+    )
+    .await;
     let public_key = public_key_of(&monetate.private_key_pem);
     let mut user_tokens = Vec::new();
     for n in 0..args.monetate_users {
-        let created = expect_ok(client.post(format!("{base}/custdata/v1/monetate/{}/api-users", monetate.retailer)).header("authorization", &admin_token)
-            .json(&json!({"username": format!("load-{n}"), "public_key_pem": public_key}))
-            .send().await.expect("user"), "user").await;
-        let username = created["data"]["username"].as_str().unwrap_or_else(|| panic!("a username: {created}")).to_string();
+        let created = expect_ok(
+            client
+                .post(format!(
+                    "{base}/custdata/v1/monetate/{}/api-users",
+                    monetate.retailer
+                ))
+                .header("authorization", &admin_token)
+                .json(&json!({"username": format!("load-{n}"), "public_key_pem": public_key}))
+                .send()
+                .await
+                .expect("user"),
+            "user",
+        )
+        .await;
+        let username = created["data"]["username"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a username: {created}"))
+            .to_string();
         user_tokens.push(refresh(sign(&username)).await);
     }
     let user_tokens = Arc::new(user_tokens);
@@ -258,32 +374,87 @@ async fn main() {
 
     let site = mxo.site_key.clone();
     let scenarios: Vec<(String, Shape, u64)> = vec![
-        ("baseline: unrouted path (404, no handler)".into(), Arc::new(|_| (Method::GET, "/no-such-route".into(), vec![], None)), args.rate),
-        ("MXO live read (GET …/terms/live?pk=)".into(), {
-            let (datastore, bearer) = (datastore.clone(), bearer.clone());
-            Arc::new(move |n| (Method::GET, format!("{datastore}/terms/live?pk=C{:05}", n * 7919 % CUSTOMERS), vec![header("authorization", &bearer)], None))
-        }, args.rate),
-        ("AIXON row read (GET …/rows/{customuid})".into(), {
-            let (cell, key) = (cell.clone(), key.clone());
-            Arc::new(move |n| (Method::GET, format!("/custdata/v1/aixon/csv-upload/{cell}/rows/C{:05}", n * 7919 % CUSTOMERS), vec![header("x-api-key", &key)], None))
-        }, args.rate),
+        (
+            "baseline: unrouted path (404, no handler)".into(),
+            Arc::new(|_| (Method::GET, "/no-such-route".into(), vec![], None)),
+            args.rate,
+        ),
+        (
+            "MXO live read (GET …/terms/live?pk=)".into(),
+            {
+                let (datastore, bearer) = (datastore.clone(), bearer.clone());
+                Arc::new(move |n| {
+                    (
+                        Method::GET,
+                        format!("{datastore}/terms/live?pk=C{:05}", n * 7919 % CUSTOMERS),
+                        vec![header("authorization", &bearer)],
+                        None,
+                    )
+                })
+            },
+            args.rate,
+        ),
+        (
+            "AIXON row read (GET …/rows/{customuid})".into(),
+            {
+                let (cell, key) = (cell.clone(), key.clone());
+                Arc::new(move |n| {
+                    (
+                        Method::GET,
+                        format!(
+                            "/custdata/v1/aixon/csv-upload/{cell}/rows/C{:05}",
+                            n * 7919 % CUSTOMERS
+                        ),
+                        vec![header("x-api-key", &key)],
+                        None,
+                    )
+                })
+            },
+            args.rate,
+        ),
         // Each user every 1.1 s: arrival jitter must not bring two of a user's calls within
         // the second the limit counts.
-        (format!("Monetate spot check ({} users, each every 1.1 s)", args.monetate_users), {
-            let (data, tokens) = (data.clone(), user_tokens.clone());
-            Arc::new(move |n| (Method::GET, format!("{data}/data/crm/?id=C{:05}", n * 7919 % CUSTOMERS), vec![header("authorization", &tokens[n % tokens.len()])], None))
-        }, (args.monetate_users as u64 * 9 / 10).max(1)),
-        ("MXO activity post (existing customers)".into(), {
-            let (site, bearer) = (site.clone(), bearer.clone());
-            Arc::new(move |n| (Method::POST, format!("/one/oauth2/rt/api/3.1.0/customer/{site}/activity"), vec![header("authorization", &bearer)],
+        (
+            format!(
+                "Monetate spot check ({} users, each every 1.1 s)",
+                args.monetate_users
+            ),
+            {
+                let (data, tokens) = (data.clone(), user_tokens.clone());
+                Arc::new(move |n| {
+                    (
+                        Method::GET,
+                        format!("{data}/data/crm/?id=C{:05}", n * 7919 % CUSTOMERS),
+                        vec![header("authorization", &tokens[n % tokens.len()])],
+                        None,
+                    )
+                })
+            },
+            (args.monetate_users as u64 * 9 / 10).max(1),
+        ),
+        (
+            "MXO activity post (existing customers)".into(),
+            {
+                let (site, bearer) = (site.clone(), bearer.clone());
+                Arc::new(move |n| {
+                    (Method::POST, format!("/one/oauth2/rt/api/3.1.0/customer/{site}/activity"), vec![header("authorization", &bearer)],
                 Some(json!({"customerContext": {"baseTouchpointUri": "https://bank.example", "identifiers": [{"apiName": "customerKey", "value": format!("C{:05}", n * 7919 % CUSTOMERS)}]},
-                            "activities": [{"propositionCode": "atm", "dynamicPropositionCode": format!("atm-{n}"), "activityTypeCode": "withdrawal"}]}).to_string())))
-        }, args.rate),
-        ("MXO structure request".into(), {
-            let (site, bearer) = (site.clone(), bearer.clone());
-            Arc::new(move |n| (Method::POST, format!("/one/oauth2/rt/api/3.1.0/customer/{site}/structure"), vec![header("authorization", &bearer)],
-                Some(json!({"structureApiName": "profile", "customerContext": {"baseTouchpointUri": "u", "identifiers": [{"apiName": "customerKey", "value": format!("C{:05}", n * 7919 % CUSTOMERS)}]}}).to_string())))
-        }, args.rate),
+                            "activities": [{"propositionCode": "atm", "dynamicPropositionCode": format!("atm-{n}"), "activityTypeCode": "withdrawal"}]}).to_string()))
+                })
+            },
+            args.rate,
+        ),
+        (
+            "MXO structure request".into(),
+            {
+                let (site, bearer) = (site.clone(), bearer.clone());
+                Arc::new(move |n| {
+                    (Method::POST, format!("/one/oauth2/rt/api/3.1.0/customer/{site}/structure"), vec![header("authorization", &bearer)],
+                Some(json!({"structureApiName": "profile", "customerContext": {"baseTouchpointUri": "u", "identifiers": [{"apiName": "customerKey", "value": format!("C{:05}", n * 7919 % CUSTOMERS)}]}}).to_string()))
+                })
+            },
+            args.rate,
+        ),
     ];
     // Connections opened and code paths warmed before anything is measured.
     let _ = fixed_rate(&client, &base, &scenarios[0].1, args.rate, 2).await;
@@ -296,11 +467,27 @@ async fn main() {
         } else {
             Some(saturation(&client, &base, &shape, args.concurrency, args.seconds).await)
         };
-        println!("{}", at_rate.line(&format!("{name} @ {rate}/s"), baseline.as_ref().map(|b| &b.0)));
+        println!(
+            "{}",
+            at_rate.line(
+                &format!("{name} @ {rate}/s"),
+                baseline.as_ref().map(|b| &b.0)
+            )
+        );
         if let Some(saturated) = saturated.as_mut() {
-            println!("{}", saturated.line(&format!("{name} @ saturation ({})", args.concurrency), baseline.as_ref().map(|b| &b.1)));
+            println!(
+                "{}",
+                saturated.line(
+                    &format!("{name} @ saturation ({})", args.concurrency),
+                    baseline.as_ref().map(|b| &b.1)
+                )
+            );
         }
-        println!("    server RSS {:.1} MB (peak {:.1} MB)", rss_mb(pid, "VmRSS:"), rss_mb(pid, "VmHWM:"));
+        println!(
+            "    server RSS {:.1} MB (peak {:.1} MB)",
+            rss_mb(pid, "VmRSS:"),
+            rss_mb(pid, "VmHWM:")
+        );
         if baseline.is_none() {
             baseline = Some((at_rate, saturated.unwrap_or_default()));
         }

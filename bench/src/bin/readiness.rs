@@ -35,17 +35,30 @@ fn first_event(template: &Template, binary: &str) -> Value {
     let path: String = route
         .path
         .split('/')
-        .map(|segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(name) => {
-                parameters.insert(name.to_string(), json!("x"));
-                "x".to_string()
-            }
-            None => segment.to_string(),
-        })
+        .map(
+            |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => {
+                    parameters.insert(name.to_string(), json!("x"));
+                    "x".to_string()
+                }
+                None => segment.to_string(),
+            },
+        )
         .collect::<Vec<_>>()
         .join("/");
-    let method = if route.method == "ANY" { "GET" } else { route.method.as_str() };
-    api_gateway_event(method, &route.path, &path, Value::Object(parameters), json!({}), None)
+    let method = if route.method == "ANY" {
+        "GET"
+    } else {
+        route.method.as_str()
+    };
+    api_gateway_event(
+        method,
+        &route.path,
+        &path,
+        Value::Object(parameters),
+        json!({}),
+        None,
+    )
 }
 
 #[tokio::main]
@@ -53,13 +66,24 @@ async fn main() {
     let args = Args::parse();
     let template = Template::bundled().expect("template.yaml parses");
     let stores = custdata_tests::aws_stores(Arc::new(custdata::clock::SystemClock)).await;
-    let (table, bucket) = (stores.table.table_name().to_string(), stores.blobs.bucket().to_string());
-    println!("{:<22} {:>9} {:>14} {:>12} {:>8}  first answer", "function", "size MB", "ready (ms)", "warm (ms)", "ratio");
+    let (table, bucket) = (
+        stores.table.table_name().to_string(),
+        stores.blobs.bucket().to_string(),
+    );
+    println!(
+        "{:<22} {:>9} {:>14} {:>12} {:>8}  first answer",
+        "function", "size MB", "ready (ms)", "warm (ms)", "ratio"
+    );
     let mut total_size = 0;
     for function in &template.functions {
         let binary = args.binaries.join(&function.binary);
         let size = std::fs::metadata(&binary)
-            .unwrap_or_else(|_| panic!("{} is built (cargo build --release --workspace --bins)", binary.display()))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{} is built (cargo build --release --workspace --bins)",
+                    binary.display()
+                )
+            })
             .len();
         total_size += size;
         let event = first_event(&template, &function.binary);
@@ -74,7 +98,10 @@ async fn main() {
         }
         warm.sort();
         let warm = warm[warm.len() / 2];
-        let shown = answer.get("statusCode").map(|status| format!("status {status}")).unwrap_or_else(|| answer.to_string().chars().take(60).collect());
+        let shown = answer
+            .get("statusCode")
+            .map(|status| format!("status {status}"))
+            .unwrap_or_else(|| answer.to_string().chars().take(60).collect());
         println!(
             "{:<22} {:>9.1} {:>14.1} {:>12.2} {:>8.0}  {shown}",
             function.binary,
@@ -84,5 +111,9 @@ async fn main() {
             ready.as_secs_f64() / warm.as_secs_f64()
         );
     }
-    println!("all {} binaries: {:.1} MB", template.functions.len(), total_size as f64 / 1e6);
+    println!(
+        "all {} binaries: {:.1} MB",
+        template.functions.len(),
+        total_size as f64 / 1e6
+    );
 }

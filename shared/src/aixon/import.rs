@@ -237,7 +237,10 @@ pub async fn break_leases_of_dead_process(app: &App) -> Result<usize, StorageErr
         .await?;
         for lease in leases {
             app.table
-                .delete(&crate::storage::Key::new(lease.pk, lease.sk), Condition::Always)
+                .delete(
+                    &crate::storage::Key::new(lease.pk, lease.sk),
+                    Condition::Always,
+                )
                 .await?;
             broken += 1;
         }

@@ -149,12 +149,13 @@ impl FaultAtWrite {
         write: impl std::future::Future<Output = Result<T, StorageError>>,
     ) -> Result<T, StorageError> {
         let number = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
-        let hit = self.at != 0
-            && (number == self.at || (self.fault == Fault::Crash && number > self.at));
+        let hit =
+            self.at != 0 && (number == self.at || (self.fault == Fault::Crash && number > self.at));
         if !hit {
             return write.await;
         }
-        let injected = StorageError::Unavailable(format!("injected {:?} at write {number}", self.fault));
+        let injected =
+            StorageError::Unavailable(format!("injected {:?} at write {number}", self.fault));
         if self.fault == Fault::AppliedButLost {
             let _ = write.await;
         }
