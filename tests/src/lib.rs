@@ -483,6 +483,7 @@ pub fn api_gateway_event(
 
 pub mod http_fuzz;
 pub mod kill_resume;
+pub use kill_resume::LocalProcess;
 pub mod routes;
 
 /// AIXON over plain HTTP or through `dispatch`, for tests and benchmarks alike.
@@ -671,9 +672,18 @@ pub mod monetate {
 
     /// `GET /api/auth/v0/refresh/` with an assertion: status and body.
     pub async fn refresh(app: &TestApp, assertion: &str, query: &str) -> (u16, Value) {
-        let response = app
-            .client
-            .get(app.url(&format!("/api/auth/v0/refresh/{query}")))
+        refresh_at(&app.client, &app.server.base_url, assertion, query).await
+    }
+
+    /// [`refresh`] on the server at `base_url`.
+    pub async fn refresh_at(
+        client: &reqwest::Client,
+        base_url: &str,
+        assertion: &str,
+        query: &str,
+    ) -> (u16, Value) {
+        let response = client
+            .get(format!("{base_url}/api/auth/v0/refresh/{query}"))
             .header("authorization", format!("JWT {assertion}"))
             .send()
             .await

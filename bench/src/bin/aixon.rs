@@ -8,7 +8,6 @@
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +18,7 @@ use custdata::clock::{Clock, SystemClock};
 use custdata::storage::metered::Metered;
 use custdata::storage::{ItemTable, keys};
 use custdata::tenancy::{TenantId, create_tenant};
+use custdata_tests::LocalProcess;
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -101,59 +101,14 @@ fn status_kb(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-struct Server {
-    child: Child,
-    base_url: String,
-    key: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(binary: &Path, data_dir: &Path) -> Server {
-    let port = custdata_tests::free_port();
-    let child = Command::new(binary)
-        .args(["--port", &port.to_string(), "--data-dir"])
-        .arg(data_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "{} starts ({e}); build it with --release first",
-                binary.display()
-            )
-        });
-    let credentials = data_dir.join("dev-credentials.json");
-    let started = Instant::now();
-    while !credentials.exists() && started.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    let bundle: Value =
-        serde_json::from_slice(&std::fs::read(&credentials).expect("credentials")).expect("json");
-    Server {
-        child,
-        base_url: format!("http://127.0.0.1:{port}"),
-        key: bundle["aixon"]["api_key"]
-            .as_str()
-            .expect("key")
-            .to_string(),
-    }
-}
-
 async fn through_the_local_server(args: &Args, file: &Path, size: u64) -> Value {
     let dir = tempfile::tempdir().expect("dir");
-    let server = start_server(&args.server, dir.path());
-    let pid = server.child.id();
+    let server = LocalProcess::start(&args.server, dir.path()).await;
+    let key = server.credentials.aixon.api_key.clone();
+    let pid = server.pid();
     let client = reqwest::Client::new();
     let (cell, _) =
-        custdata_tests::aixon::create_cell(&client, &server.base_url, &server.key, "bench", HEADER)
-            .await;
+        custdata_tests::aixon::create_cell(&client, &server.base_url, &key, "bench", HEADER).await;
     let rss_idle_kb = status_kb(pid, "VmRSS:");
     let started = Instant::now();
     let stream =
@@ -161,7 +116,7 @@ async fn through_the_local_server(args: &Args, file: &Path, size: u64) -> Value 
     let update = custdata_tests::aixon::presigned_patch(
         &client,
         &server.base_url,
-        &server.key,
+        &key,
         &cell,
         reqwest::Body::wrap_stream(stream),
         size,
@@ -172,7 +127,7 @@ async fn through_the_local_server(args: &Args, file: &Path, size: u64) -> Value 
     let status = custdata_tests::aixon::wait_until_finished(
         &client,
         &server.base_url,
-        &server.key,
+        &key,
         &cell,
         &update,
         Duration::from_secs(24 * 3600),

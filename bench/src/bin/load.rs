@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use custdata_tests::kill_resume::LocalProcess;
+use custdata_tests::LocalProcess;
 use jsonwebtoken::Algorithm;
 use reqwest::{Client, Method};
 use serde_json::{Value, json};
@@ -139,6 +139,15 @@ async fn fixed_rate(client: &Client, base: &str, shape: &Shape, rate: u64, secon
             record(&stats, due, outcome);
         }));
     }
+    finish(tasks, stats, started).await
+}
+
+/// Waits for a run's requests and hands back what they recorded.
+async fn finish(
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    stats: Arc<std::sync::Mutex<Stats>>,
+    started: Instant,
+) -> Stats {
     for task in tasks {
         let _ = task.await;
     }
@@ -181,16 +190,7 @@ async fn saturation(
             }
         }));
     }
-    for task in tasks {
-        let _ = task.await;
-    }
-    let mut stats = Arc::try_unwrap(stats)
-        .ok()
-        .expect("one owner")
-        .into_inner()
-        .expect("stats");
-    stats.elapsed = started.elapsed();
-    stats
+    finish(tasks, stats, started).await
 }
 
 fn rss_mb(pid: u32, field: &str) -> f64 {
@@ -306,23 +306,15 @@ async fn main() {
         )
     };
     let refresh = |assertion: String| {
-        let client = client.clone();
-        let base = base.clone();
+        let (client, base) = (client.clone(), base.clone());
         async move {
-            let reply: Value = client
-                .get(format!("{base}/api/auth/v0/refresh/?ttl=43200"))
-                .header("authorization", format!("JWT {assertion}"))
-                .send()
-                .await
-                .expect("refresh")
-                .json()
-                .await
-                .expect("json");
+            let (status, reply) =
+                custdata_tests::monetate::refresh_at(&client, &base, &assertion, "?ttl=43200")
+                    .await;
+            assert_eq!(status, 200, "a token: {reply}");
             format!(
                 "Token {}",
-                reply["data"]["token"]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("a token: {reply}"))
+                reply["data"]["token"].as_str().unwrap_or_default()
             )
         }
     };
