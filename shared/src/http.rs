@@ -405,6 +405,8 @@ pub async fn dispatch(app: Arc<App>, family: &'static Family, request: Request) 
             });
         let outcome = if size > limit {
             Err(body_too_large(family.vendor, limit))
+        } else if let Some(name) = overlong_path_parameter(&request) {
+            Err(no_object_this_long(&name))
         } else {
             (family.handler)(app, request).await
         };
@@ -420,6 +422,32 @@ pub async fn dispatch(app: Arc<App>, family: &'static Family, request: Request) 
     }
     .instrument(span)
     .await
+}
+
+/// The longest path parameter any object is named by. Every id, name and key of every
+/// surface is far shorter; a longer one cannot name anything, and storage keys built from
+/// it could exceed the table's key limits.
+pub const MAX_PATH_PARAMETER_BYTES: usize = 512;
+
+fn overlong_path_parameter(request: &Request) -> Option<String> {
+    request
+        .path_parameters_ref()?
+        .iter()
+        .find(|(_, value)| value.len() > MAX_PATH_PARAMETER_BYTES)
+        .map(|(name, _)| name.to_string())
+}
+
+fn no_object_this_long(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!("nothing is named by a {name} longer than {MAX_PATH_PARAMETER_BYTES} bytes"),
+    )
+    .with_problem(
+        None,
+        Some(name),
+        format!("at most {MAX_PATH_PARAMETER_BYTES} bytes"),
+    )
 }
 
 /// The 413 every route gives above its limit.

@@ -245,6 +245,26 @@ fn mutate_call(rng: &mut StdRng, call: &Call) -> Call {
     mutated
 }
 
+/// The call once per path parameter of its route, that parameter 3,000 bytes long.
+fn overlong_parameters(route_path: &str, call: &Call) -> Vec<Call> {
+    let (path, query) = call.path.split_once('?').unwrap_or((&call.path, ""));
+    route_path
+        .split('/')
+        .enumerate()
+        .filter(|(_, segment)| segment.starts_with('{'))
+        .map(|(index, _)| {
+            let mut segments: Vec<String> = path.split('/').map(str::to_string).collect();
+            segments[index] = "a".repeat(3_000);
+            let mut mutated = call.clone();
+            mutated.path = segments.join("/");
+            if !query.is_empty() {
+                mutated.path = format!("{}?{query}", mutated.path);
+            }
+            mutated
+        })
+        .collect()
+}
+
 /// A digest of the tenant's customer data.
 async fn data_digest(app: &TestApp, tenant: &str) -> String {
     let items = app
@@ -290,6 +310,32 @@ pub async fn run(
         // Fresh tokens per route: the clock moves a second per input.
         let a = Tenant::sign_in(app, bundle.clone()).await;
         for call in calls_for(route, objects, &today) {
+            // Every path parameter once at 3,000 bytes, past both storage key limits.
+            for mutated in overlong_parameters(&route.path, &call) {
+                app.clock.advance_millis(1_000);
+                let answer = try_send(app, &mutated, &a.own(vendor, call.exchange)).await;
+                *report
+                    .per_route
+                    .entry(format!("{} {}", route.method, route.path))
+                    .or_default() += 1;
+                let shown = format!(
+                    "{} {} with a 3,000-byte parameter",
+                    mutated.method, route.path
+                );
+                match answer {
+                    Ok((status, body)) => {
+                        *report.statuses.entry(status).or_default() += 1;
+                        if status >= 500 {
+                            report
+                                .failures
+                                .push(format!("{status} for {shown}: {body}"));
+                        }
+                    }
+                    Err(error) => report
+                        .failures
+                        .push(format!("the connection failed ({error}): {shown}")),
+                }
+            }
             for _ in 0..per_call {
                 let mutated = mutate_call(&mut rng, &call);
                 let credential = if rng.random_bool(0.85) {
