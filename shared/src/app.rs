@@ -88,6 +88,17 @@ impl App {
         mac.update(value.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
+
+    /// The same app over another item table: tests wrap the real one to inject faults.
+    pub fn with_table(&self, table: Arc<dyn ItemTable>) -> App {
+        App {
+            table,
+            blobs: self.blobs.clone(),
+            clock: self.clock.clone(),
+            settings: self.settings.clone(),
+            hash_key: self.hash_key.clone(),
+        }
+    }
 }
 
 impl std::fmt::Debug for App {

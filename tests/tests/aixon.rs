@@ -687,13 +687,11 @@ async fn a_crash_mid_import_resumes_to_the_state_of_a_clean_run(app: TestApp) {
     // transaction, then the crash): customers of the first chunk half written, the lease
     // held, the checkpoint behind.
     let real = app.server.app.clone();
-    let dying = Arc::new(App {
-        table: Arc::new(FaultAtWrite::new(real.table.clone(), 8, Fault::Crash)),
-        blobs: real.blobs.clone(),
-        clock: real.clock.clone(),
-        settings: real.settings.clone(),
-        hash_key: real.hash_key.clone(),
-    });
+    let dying = Arc::new(real.with_table(Arc::new(FaultAtWrite::new(
+        real.table.clone(),
+        8,
+        Fault::Crash,
+    ))));
     let deadline = Instant::now() + Duration::from_secs(60);
     let crash = import::import_cell(&dying, &crashed.tenant, &cell, deadline).await;
     assert!(crash.is_err(), "the injected crash stops the import");

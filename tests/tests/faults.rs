@@ -120,14 +120,7 @@ impl Run {
 
     fn faulty(&self, at: usize, fault: Fault) -> (Arc<App>, Arc<FaultAtWrite>) {
         let table = Arc::new(FaultAtWrite::new(self.app.table.clone(), at, fault));
-        let app = App {
-            table: table.clone(),
-            blobs: self.app.blobs.clone(),
-            clock: self.app.clock.clone(),
-            settings: self.app.settings.clone(),
-            hash_key: self.app.hash_key.clone(),
-        };
-        (Arc::new(app), table)
+        (Arc::new(self.app.with_table(table.clone())), table)
     }
 }
 
