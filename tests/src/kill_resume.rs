@@ -196,14 +196,15 @@ pub async fn aixon_import(binary: &Path, rows: usize, kill_at: f64) -> ResumeRep
     } else {
         server
     };
-    let finished = loop {
-        if let Some(status) = update_status(&client, &server, &cell, &update).await
-            && (status["status"] == "DONE" || status["status"] == "FAILED")
-        {
-            break status;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let finished = crate::aixon::wait_until_finished(
+        &client,
+        &server.base_url,
+        &key,
+        &cell,
+        &update,
+        Duration::from_secs(24 * 3600),
+    )
+    .await;
     assert_eq!(finished["status"], "DONE", "{finished}");
     let seconds = started.elapsed().as_secs_f64();
     server.stop();

@@ -481,8 +481,11 @@ fn presented(
 /// Hands a call straight to the handler its route names, on `app` — as a Lambda would,
 /// without the local server — so a test can give it an app with an injected fault.
 pub async fn dispatch_call(app: Arc<App>, call: &Call, credential: &Credential) -> (u16, String) {
-    let router = Router::from_template(&Template::bundled().expect("template.yaml parses"))
-        .expect("every route has a handler");
+    static ROUTER: std::sync::OnceLock<Router> = std::sync::OnceLock::new();
+    let router = ROUTER.get_or_init(|| {
+        Router::from_template(&Template::bundled().expect("template.yaml parses"))
+            .expect("every route has a handler")
+    });
     let (path, query) = call.path.split_once('?').unwrap_or((&call.path, ""));
     let Resolution::Found {
         family,

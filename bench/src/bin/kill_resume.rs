@@ -27,11 +27,11 @@ struct Args {
     /// Fraction of the load done when the kill comes.
     #[arg(long, default_value_t = 0.4)]
     kill_at: f64,
-    /// Also run the MXO load without a kill.
-    #[arg(long, default_value_t = true)]
+    /// Also run the MXO load without a kill (`--clean-mxo false` skips it).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     clean_mxo: bool,
-    /// Also run the AIXON import without a kill.
-    #[arg(long, default_value_t = false)]
+    /// Also run the AIXON import without a kill (`--clean-aixon true`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     clean_aixon: bool,
 }
 
