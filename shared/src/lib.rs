@@ -16,6 +16,7 @@ pub mod monetate;
 pub mod mxo;
 pub mod optimove;
 pub mod ratelimit;
+pub mod retry;
 pub mod routes;
 pub mod storage;
 pub mod template;

@@ -683,13 +683,13 @@ async fn a_crash_mid_import_resumes_to_the_state_of_a_clean_run(app: TestApp) {
     let (clean_cell, clean_update) = clean.create("clean", CSV, &body).await;
     clean.import(&clean_cell, &clean_update).await;
 
-    // The importer dies at its 8th write (lease, status, four attribute names, one customer
-    // transaction, then the crash): customers of the first chunk half written, the lease
-    // held, the checkpoint behind.
+    // The importer dies at its 9th write (lease, status, four attribute names, the listing
+    // ordinals of the chunk, one customer transaction, then the crash): customers of the
+    // first chunk partly written, the lease held, the checkpoint behind.
     let real = app.server.app.clone();
     let dying = Arc::new(real.with_table(Arc::new(FaultAtWrite::new(
         real.table.clone(),
-        8,
+        9,
         Fault::Crash,
     ))));
     let deadline = Instant::now() + Duration::from_secs(60);

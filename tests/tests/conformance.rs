@@ -696,6 +696,134 @@ pub async fn a_prefix_scan_finds_every_live_item_of_a_tenant_and_nothing_else(s:
     assert_eq!(found, expected);
 }
 
+pub async fn a_batched_read_finds_every_live_item_and_retries_unprocessed_keys(s: Stores) {
+    let now = s.clock.now_seconds();
+    let writes = (0..250)
+        .map(|n| {
+            let item = row(&format!("T#a#get{}", n % 5), n);
+            // Every tenth item has expired: a batched read sees it as absent, like a get.
+            WriteRequest::Put(if n % 10 == 0 {
+                item.expiring_at(now - 1)
+            } else {
+                item
+            })
+        })
+        .collect();
+    batch::write_all(s.table.as_ref(), writes)
+        .await
+        .expect("write");
+    let throttling = RefusingPartOfBatches::new(s.table.clone(), 3);
+    // 250 written keys, 50 that were never written, and every key asked for twice.
+    let keys: Vec<Key> = (0..300)
+        .chain(0..300)
+        .map(|n| Key::new(format!("T#a#get{}", n % 5), format!("row#{n:05}")))
+        .collect();
+    let found = batch::get_many(&throttling, keys).await.expect("get_many");
+    assert_eq!(throttling.refusals_left(), 0, "the refusals were used");
+    assert_eq!(found.len(), 225, "225 live items of 300 keys");
+    for n in 0..300usize {
+        let key = Key::new(format!("T#a#get{}", n % 5), format!("row#{n:05}"));
+        let expected = (n < 250 && n % 10 != 0).then(|| row(&key.pk, n));
+        assert_eq!(found.get(&key), expected.as_ref(), "key {n}");
+    }
+}
+
+pub async fn a_batched_read_refuses_more_than_100_keys_or_a_key_twice(s: Stores) {
+    let too_many: Vec<Key> = (0..101)
+        .map(|n| Key::new("T#a#g", format!("{n}")))
+        .collect();
+    assert!(matches!(
+        s.table.get_chunk(too_many).await,
+        Err(StorageError::InvalidRequest(_))
+    ));
+    let twice = vec![Key::new("T#a#g", "1"), Key::new("T#a#g", "1")];
+    assert!(matches!(
+        s.table.get_chunk(twice).await,
+        Err(StorageError::InvalidRequest(_))
+    ));
+    let (found, unprocessed) = s.table.get_chunk(Vec::new()).await.expect("empty");
+    assert!(found.is_empty() && unprocessed.is_empty());
+}
+
+/// Writes that arrive together (and on the embedded store share one commit) keep each its
+/// own outcome: a failing condition refuses that call alone, and nothing is applied twice.
+pub async fn concurrent_writes_each_keep_their_own_outcome(s: Stores) {
+    use futures::StreamExt;
+    let table = s.table.clone();
+    // 64 conditional creations of 8 keys: exactly one per key wins.
+    let outcomes: Vec<(usize, Result<(), StorageError>)> = futures::stream::iter(0..64usize)
+        .map(|n| {
+            let table = table.clone();
+            async move {
+                let item = Item::new("T#a#race", format!("k{}", n % 8)).with("writer", n as i64);
+                (n, table.put(item, Condition::NotExists).await)
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let winners: Vec<usize> = outcomes
+        .iter()
+        .filter(|(_, result)| result.is_ok())
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(winners.len(), 8, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|(_, result)| matches!(
+            result,
+            Ok(()) | Err(StorageError::ConditionFailed { .. })
+        ))
+    );
+    for key in 0..8 {
+        let stored = table
+            .get(&Key::new("T#a#race", format!("k{key}")))
+            .await
+            .expect("get")
+            .expect("one winner per key");
+        let writer = stored.i64("writer").expect("writer") as usize;
+        assert!(winners.contains(&writer) && writer % 8 == key);
+    }
+    // 100 concurrent increments, and transactions of which every other one fails its check:
+    // the counter ends at exactly the number that succeeded.
+    let counter = Key::new("T#a#race", "counter");
+    let results: Vec<Result<(), StorageError>> = futures::stream::iter(0..100usize)
+        .map(|n| {
+            let table = table.clone();
+            let counter = counter.clone();
+            async move {
+                let check = if n % 2 == 0 {
+                    Condition::Always
+                } else {
+                    Condition::Exists
+                };
+                table
+                    .transact(vec![
+                        TransactAction::Update {
+                            key: counter,
+                            update: Update::default().add("n", 1),
+                            condition: Condition::Always,
+                        },
+                        TransactAction::Check {
+                            key: Key::new("T#a#race", "absent"),
+                            condition: check,
+                        },
+                    ])
+                    .await
+            }
+        })
+        .buffer_unordered(50)
+        .collect()
+        .await;
+    let applied = results.iter().filter(|result| result.is_ok()).count();
+    assert_eq!(applied, 50, "{results:?}");
+    assert!(results.iter().all(|result| matches!(
+        result,
+        Ok(()) | Err(StorageError::TransactionCanceled { index: 1 })
+    )));
+    let stored = table.get(&counter).await.expect("get").expect("counter");
+    assert_eq!(stored.i64("n"), Some(50));
+}
+
 /// Runs every case against one adapter pair, one test per case.
 macro_rules! conformance_suite {
     ($adapter:ident: $($case:ident),+ $(,)?) => {
@@ -729,6 +857,9 @@ both_adapters!(
     a_presigned_upload_from_a_plain_http_client_can_be_read_back,
     invalid_keys_and_requests_are_refused_alike,
     a_prefix_scan_finds_every_live_item_of_a_tenant_and_nothing_else,
+    a_batched_read_finds_every_live_item_and_retries_unprocessed_keys,
+    a_batched_read_refuses_more_than_100_keys_or_a_key_twice,
+    concurrent_writes_each_keep_their_own_outcome,
 );
 
 #[tokio::test]

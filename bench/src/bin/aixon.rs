@@ -1,10 +1,12 @@
 //! Imports a generated AIXON CSV (1,000,000 rows of realistic columns, about 150 MB) into
 //! the local server — the real `custdata-local` binary, as a child process, through the
-//! presigned-upload extension — and prints rows/s, MB/s and the server's peak RSS. Baseline,
-//! measured in the same run on the same file: parsing it with the `csv` crate alone. Then,
-//! on the AWS emulator, DynamoDB write requests per 1,000 imported rows.
+//! presigned-upload extension — and prints rows/s, MB/s and the server's peak RSS. Baselines,
+//! measured in the same run on the same disk: redb alone, writing as many items per row as
+//! the import does (1,000 rows per durable commit), and parsing the file with the `csv` crate
+//! alone. Then, on the AWS emulator, DynamoDB requests per 1,000 imported rows and the
+//! hottest partition's share.
 //!
-//! `cargo build --release -p custdata-local && cargo run --release -p custdata-bench --bin bench-aixon`
+//! `cargo build --release -p custdata-local && cargo run --release -p custdata-bench --bin bench-aixon -- --rows 200000`
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -12,12 +14,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use custdata::aixon::columns::ColumnKind;
 use custdata::aixon::import;
 use custdata::app::{App, Settings};
 use custdata::clock::{Clock, SystemClock};
 use custdata::storage::metered::Metered;
 use custdata::storage::{ItemTable, keys};
 use custdata::tenancy::{TenantId, create_tenant};
+use custdata_bench::{
+    ItemsPerRow, Meter, Metering, ROWS_PER_COMMIT, VALUE_BYTES, ratio, redb_alone, status_kb,
+};
 use custdata_tests::LocalProcess;
 use serde_json::{Value, json};
 
@@ -35,6 +41,23 @@ struct Args {
 }
 
 const HEADER: &str = "customuid,emailsha256,idfa,txt_gender,txt_region,num_spending,num_visits,attr_interest,goal_purchase_any,goal_purchase_any_timestamp\n";
+
+/// The items the import writes per row of this file: a new customer with an index entry per
+/// identifier column besides customuid (one value each in the generated rows), and the
+/// cell's own row.
+fn items_per_row() -> ItemsPerRow {
+    let identifiers = HEADER
+        .trim_end()
+        .split(',')
+        .filter(|column| {
+            matches!(
+                ColumnKind::of(column),
+                Ok(ColumnKind::MultiIdentifier | ColumnKind::Identifier)
+            )
+        })
+        .count();
+    ItemsPerRow::new_customer(identifiers).and(1, "cell row")
+}
 
 fn write_row(out: &mut impl Write, n: usize) -> std::io::Result<()> {
     let regions = ["north", "south", "central", "east"];
@@ -91,16 +114,6 @@ fn parse_only(path: &Path) -> (usize, Duration) {
     (rows, started.elapsed())
 }
 
-/// kB from a line of /proc/{pid}/status.
-fn status_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|line| line.starts_with(field))
-        .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
-}
-
 async fn through_the_local_server(args: &Args, file: &Path, size: u64) -> Value {
     let dir = tempfile::tempdir().expect("dir");
     let server = LocalProcess::start(&args.server, dir.path()).await;
@@ -149,7 +162,7 @@ async fn through_the_local_server(args: &Args, file: &Path, size: u64) -> Value 
     })
 }
 
-async fn on_the_emulator(rows: usize) -> Value {
+async fn on_the_emulator(rows: usize) -> Metering {
     let clock = Arc::new(SystemClock);
     let stores = custdata_tests::aws_stores(clock.clone()).await;
     let metered = Arc::new(Metered::new(Arc::new(stores.table)));
@@ -178,9 +191,8 @@ async fn on_the_emulator(rows: usize) -> Value {
         .as_str()
         .expect("cell")
         .to_string();
-    let before = metered.counts();
-    let started = Instant::now();
     let tenant = TenantId::parse(&bundle.tenant).expect("tenant");
+    let meter = Meter::start(&metered);
     let report = import::import_cell(
         &app,
         &tenant,
@@ -189,9 +201,7 @@ async fn on_the_emulator(rows: usize) -> Value {
     )
     .await
     .expect("import");
-    let elapsed = started.elapsed();
-    let after = metered.counts();
-    let per_thousand = |n: u64| n as f64 * 1000.0 / rows as f64;
+    let metering = meter.stop(report.rows_processed);
     assert!(
         app.blobs
             .list(&format!("{}{tenant}/{cell}/", keys::AIXON_BLOB_PREFIX))
@@ -199,12 +209,7 @@ async fn on_the_emulator(rows: usize) -> Value {
             .expect("list")
             .is_empty()
     );
-    json!({
-        "rows": report.rows_processed,
-        "rows_per_second": rows as f64 / elapsed.as_secs_f64(),
-        "write_requests_per_1000_rows": per_thousand(after.write_requests() - before.write_requests()),
-        "read_requests_per_1000_rows": per_thousand(after.read_requests() - before.read_requests()),
-    })
+    metering
 }
 
 async fn on_the_local_server(args: &Args) {
@@ -212,12 +217,22 @@ async fn on_the_local_server(args: &Args) {
     let file = dir.path().join("customers.csv");
     let size = generate(&file, args.rows);
     println!("generated {} rows, {:.1} MB", args.rows, size as f64 / 1e6);
+    let items = items_per_row();
+    println!("items     written per row:        {items}");
     let (parsed, parse_time) = parse_only(&file);
     let parse_rate = parsed as f64 / parse_time.as_secs_f64();
     println!(
         "baseline  csv crate alone:        {parse_rate:>10.0} rows/s  {:>7.1} MB/s",
         size as f64 / 1e6 / parse_time.as_secs_f64()
     );
+    let redb = redb_alone(
+        dir.path(),
+        args.rows,
+        items.total(),
+        VALUE_BYTES,
+        ROWS_PER_COMMIT,
+    );
+    println!("baseline  redb alone:             {redb}");
     let local = through_the_local_server(args, &file, size).await;
     let rate = local["rows_per_second"].as_f64().unwrap_or_default();
     println!(
@@ -229,7 +244,14 @@ async fn on_the_local_server(args: &Args) {
         local["rows"],
         local["errors"],
     );
-    println!("ratio     custdata / csv alone:   {:.4}", rate / parse_rate);
+    println!(
+        "ratio     custdata / redb alone:  {:.3}",
+        ratio(rate, redb.rows_per_sec)
+    );
+    println!(
+        "ratio     custdata / csv alone:   {:.4}",
+        ratio(rate, parse_rate)
+    );
     println!(
         "memory    custdata-local peak RSS: {:.1} MB (idle before the upload: {:.1} MB)",
         local["peak_rss_mb"].as_f64().unwrap_or_default(),
@@ -246,15 +268,13 @@ async fn main() {
     if args.emulator_rows > 0 {
         let emulator = on_the_emulator(args.emulator_rows).await;
         println!(
-            "emulator  {} rows imported on DynamoDB/S3 (moto): {:.0} rows/s, {:.1} write requests and {:.1} read requests per 1,000 rows",
-            emulator["rows"],
-            emulator["rows_per_second"].as_f64().unwrap_or_default(),
-            emulator["write_requests_per_1000_rows"]
-                .as_f64()
-                .unwrap_or_default(),
-            emulator["read_requests_per_1000_rows"]
-                .as_f64()
-                .unwrap_or_default(),
+            "emulator  {} rows imported on DynamoDB/S3 (moto): {:.0} rows/s",
+            emulator.rows,
+            emulator.rows_per_sec(),
         );
+        println!("emulator  {}", emulator.requests_line());
+        for line in emulator.heat_lines() {
+            println!("emulator  {line}");
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! Stages rows into an MXO datastore through the local server and prints rows/s, the time of
-//! reference and go-live, and — on the AWS emulator — DynamoDB requests per 1,000 rows.
-//! Baseline, side by side: the same rows written straight into the same kind of store with
-//! `batch::write_all` (no HTTP, no validation).
+//! reference and go-live, and — on the AWS emulator — DynamoDB requests per 1,000 rows and
+//! the hottest partition's share. Baseline, side by side: redb alone, one item per row,
+//! 1,000 rows per durable commit, on the same disk; and, for reference, the same rows written
+//! straight into the embedded adapter with `batch::write_all` (no HTTP, no validation).
 //!
 //! `cargo run --release -p custdata-bench --bin bench-datastores -- --rows 1000000`
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +17,9 @@ use custdata::mxo::datastores::store::{self, Target};
 use custdata::storage::metered::Metered;
 use custdata::storage::{CursorSigner, Item, WriteRequest, batch, embedded::EmbeddedTable, keys};
 use custdata::tenancy::TenantId;
+use custdata_bench::{
+    ItemsPerRow, Meter, Metering, ROWS_PER_COMMIT, VALUE_BYTES, ratio, redb_alone,
+};
 use custdata_local::{Backend, Config};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -45,11 +50,10 @@ fn rate(rows: usize, elapsed: Duration) -> f64 {
     rows as f64 / elapsed.as_secs_f64()
 }
 
-async fn through_the_local_server(args: &Args) -> (f64, Duration, Duration) {
-    let dir = tempfile::tempdir().expect("dir");
+async fn through_the_local_server(args: &Args, data_dir: &Path) -> (f64, Duration, Duration) {
     let server = custdata_local::start(Config {
         port: 0,
-        data_dir: dir.path().to_path_buf(),
+        data_dir: data_dir.to_path_buf(),
         clock: Arc::new(SystemClock),
         backend: Backend::Embedded,
         run_scheduled_tasks: false,
@@ -156,10 +160,10 @@ async fn through_the_local_server(args: &Args) -> (f64, Duration, Duration) {
 }
 
 /// The same rows written straight into a fresh embedded table: no HTTP, no validation.
-async fn baseline_direct_writes(args: &Args) -> f64 {
-    let dir = tempfile::tempdir().expect("dir");
+async fn adapter_direct_writes(args: &Args, dir: &Path) -> f64 {
+    let dir = tempfile::tempdir_in(dir).expect("dir");
     let table = EmbeddedTable::open(
-        &dir.path().join("baseline.redb"),
+        &dir.path().join("adapter.redb"),
         Arc::new(SystemClock),
         CursorSigner::new(b"baseline-secret-baseline-secret!"),
     )
@@ -185,7 +189,13 @@ async fn baseline_direct_writes(args: &Args) -> f64 {
     rate(args.rows, started.elapsed())
 }
 
-async fn on_the_emulator(rows: usize) -> Value {
+/// Staging on the emulator: the requests and heat of the staging, and the go-live's cost.
+struct EmulatorRun {
+    staging: Metering,
+    golive: Metering,
+}
+
+async fn on_the_emulator(rows: usize) -> EmulatorRun {
     let clock = Arc::new(SystemClock);
     let stores = custdata_tests::aws_stores(clock.clone()).await;
     let metered = Metered::new(Arc::new(stores.table));
@@ -195,8 +205,7 @@ async fn on_the_emulator(rows: usize) -> Value {
     store::create(&metered, &tenant, definition, clock.now_millis())
         .await
         .expect("create");
-    let before = metered.counts();
-    let started = Instant::now();
+    let meter = Meter::start(&metered);
     for start in (0..rows).step_by(1000) {
         let records: Vec<Value> = (start..(start + 1000).min(rows)).map(row).collect();
         let outcomes = store::insert(&metered, &tenant, "bench", Target::Staging, &records)
@@ -204,9 +213,7 @@ async fn on_the_emulator(rows: usize) -> Value {
             .expect("insert");
         assert!(outcomes.iter().all(|o| o.result == "204"));
     }
-    let staging = started.elapsed();
-    let after = metered.counts();
-    let per_thousand = |n: u64| n as f64 * 1000.0 / rows as f64;
+    let staging = meter.stop(rows);
     let reference = store::reference(
         &metered,
         &tenant,
@@ -216,23 +223,14 @@ async fn on_the_emulator(rows: usize) -> Value {
     )
     .await
     .expect("reference");
-    let before_golive = metered.counts();
-    let started = Instant::now();
+    let meter = Meter::start(&metered);
     store::go_live(&metered, &tenant, "bench", &reference, clock.now_millis())
         .await
         .expect("golive");
-    let golive_time = started.elapsed();
-    let golive = metered.counts();
-    json!({
-        "rows": rows,
-        "rows_per_second": rate(rows, staging).round(),
-        "write_requests_per_1000_rows": per_thousand(after.write_requests() - before.write_requests()),
-        "batch_write_items_per_1000_rows": per_thousand(after.batch_items - before.batch_items),
-        "read_requests_per_1000_rows": per_thousand(after.read_requests() - before.read_requests()),
-        "golive_ms": golive_time.as_secs_f64() * 1000.0,
-        "golive_write_requests": golive.write_requests() - before_golive.write_requests(),
-        "golive_read_requests": golive.read_requests() - before_golive.read_requests(),
-    })
+    EmulatorRun {
+        staging,
+        golive: meter.stop(rows),
+    }
 }
 
 #[tokio::main]
@@ -242,19 +240,32 @@ async fn main() {
         "bench-datastores: {} rows, {} per request, {} in flight",
         args.rows, args.batch, args.concurrency
     );
-    let (server_rate, reference_time, golive_time) = through_the_local_server(&args).await;
-    let baseline = baseline_direct_writes(&args).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let (server_rate, reference_time, golive_time) =
+        through_the_local_server(&args, &dir.path().join("server")).await;
+    let items = ItemsPerRow::one("datastore row");
+    let redb = redb_alone(
+        dir.path(),
+        args.rows,
+        items.total(),
+        VALUE_BYTES,
+        ROWS_PER_COMMIT,
+    );
+    let adapter = adapter_direct_writes(&args, dir.path()).await;
     println!("| measure | value |");
     println!("|---|---|");
     println!(
         "| staging through the local server (HTTP, validation, embedded store) | {server_rate:.0} rows/s |"
     );
+    println!("| items written per row | {items} |");
+    println!("| baseline: redb alone | {redb} |");
     println!(
-        "| baseline: batch::write_all straight into an embedded table | {baseline:.0} rows/s |"
+        "| ratio server / redb alone | {:.3} |",
+        ratio(server_rate, redb.rows_per_sec)
     );
     println!(
-        "| ratio server / baseline | {:.2} |",
-        server_rate / baseline
+        "| for reference: batch::write_all straight into the embedded adapter | {adapter:.0} rows/s (ratio server / adapter {:.2}) |",
+        ratio(server_rate, adapter)
     );
     println!(
         "| staging reference (seal) | {:.1} ms |",
@@ -266,34 +277,33 @@ async fn main() {
         golive_time.as_secs_f64() * 1000.0
     );
     if args.emulator_rows > 0 {
-        let emulator = on_the_emulator(args.emulator_rows).await;
+        let EmulatorRun { staging, golive } = on_the_emulator(args.emulator_rows).await;
         println!(
-            "| DynamoDB (moto) staging, {} rows | {} rows/s |",
-            emulator["rows"], emulator["rows_per_second"]
+            "| DynamoDB (moto) staging, {} rows | {:.0} rows/s |",
+            staging.rows,
+            staging.rows_per_sec()
         );
         println!(
-            "| DynamoDB write requests per 1,000 rows | {:.1} |",
-            emulator["write_requests_per_1000_rows"]
-                .as_f64()
-                .unwrap_or_default()
-        );
-        println!(
-            "| DynamoDB batch items per 1,000 rows | {:.0} |",
-            emulator["batch_write_items_per_1000_rows"]
-                .as_f64()
-                .unwrap_or_default()
+            "| DynamoDB write requests per 1,000 rows | {:.1} ({:.0} items in BatchWriteItem) |",
+            staging.per_1000_rows(staging.requests.write_requests()),
+            staging.per_1000_rows(staging.requests.batch_items),
         );
         println!(
             "| DynamoDB read requests per 1,000 rows | {:.1} |",
-            emulator["read_requests_per_1000_rows"]
-                .as_f64()
-                .unwrap_or_default()
+            staging.per_1000_rows(staging.requests.read_requests()),
         );
         println!(
+            "| DynamoDB requests, by operation | {} |",
+            staging.requests_line()
+        );
+        for line in staging.heat_lines() {
+            println!("| partition heat | {line} |");
+        }
+        println!(
             "| go-live on DynamoDB (moto) | {:.1} ms, {} write and {} read requests |",
-            emulator["golive_ms"].as_f64().unwrap_or_default(),
-            emulator["golive_write_requests"],
-            emulator["golive_read_requests"]
+            golive.elapsed.as_secs_f64() * 1000.0,
+            golive.requests.write_requests(),
+            golive.requests.read_requests()
         );
     }
 }

@@ -1,7 +1,8 @@
 //! Monetate on the local server: token exchanges/s (assertion verified against the user's
 //! registered RSA key, token stored) and rows/s of bulk `POST /data/{schema}/`. Baselines,
-//! side by side: RS256 verification alone in-process, and the same row batches checked and
-//! posted through the shared functions in-process (no HTTP).
+//! side by side: RS256 verification alone in-process; for the rows, redb alone writing as
+//! many items per row as the schema path does (1,000 rows per durable commit, same disk),
+//! and the same row batches checked and posted through the shared functions in-process.
 //!
 //! `cargo run --release -p custdata-bench --bin bench-monetate`
 
@@ -11,6 +12,7 @@ use clap::Parser;
 use custdata::clock::{Clock, SystemClock};
 use custdata::monetate::{records, schemas};
 use custdata::tenancy::TenantId;
+use custdata_bench::{ItemsPerRow, ROWS_PER_COMMIT, VALUE_BYTES, ratio, redb_alone};
 use futures::StreamExt;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
@@ -38,6 +40,13 @@ fn schema() -> Value {
         "opted_in": {"data_type": "BOOLEAN"}, "signup": {"data_type": "DATETIME"}}})
 }
 
+/// The items a row of [`schema`] writes: its Monetate row item, and — each row's unique key
+/// (also the identifier) naming a new customer, with attributes — that customer's items
+/// (no identifiers besides the customer key).
+fn items_per_row() -> ItemsPerRow {
+    ItemsPerRow::new_customer(0).and(1, "Monetate row item")
+}
+
 fn batch_body(prefix: &str, first: usize, count: usize) -> Value {
     let rows: Vec<Value> = (first..first + count)
         .map(|n| {
@@ -52,7 +61,7 @@ fn batch_body(prefix: &str, first: usize, count: usize) -> Value {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let (server, _dir) = custdata_tests::bench_server().await;
+    let (server, dir) = custdata_tests::bench_server().await;
     let client = reqwest::Client::new();
     let monetate = server.credentials.monetate.clone();
     let iat = SystemClock.now_millis() as f64 / 1000.0;
@@ -150,6 +159,16 @@ async fn main() {
     let http_seconds = started.elapsed().as_secs_f64();
     let http_rows = (batches * args.batch) as f64 / http_seconds;
 
+    // Baseline: redb alone, as many items per row.
+    let items = items_per_row();
+    let redb = redb_alone(
+        dir.path(),
+        batches * args.batch,
+        items.total(),
+        VALUE_BYTES,
+        ROWS_PER_COMMIT,
+    );
+
     // Baselines: checking alone, and checking + posting in-process.
     let (crm, _) = schemas::get(&app, &tenant, "crm")
         .await
@@ -194,6 +213,12 @@ async fn main() {
         args.batch,
         bytes as f64 / 1e6,
         bytes as f64 / 1e6 / http_seconds
+    );
+    println!("| items written per row | {items} |");
+    println!("| baseline: redb alone | {redb} |");
+    println!(
+        "| ratio server / redb alone | {:.3} |",
+        ratio(http_rows, redb.rows_per_sec)
     );
     println!("| baseline: JSON parse + row checks alone, in-process | {check_rows:.0} rows/s |");
     println!(

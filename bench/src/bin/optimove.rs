@@ -154,21 +154,23 @@ async fn main() {
     let mut passed = 0i64;
     let mut block = 0;
     while passed < deep {
-        let mut cursor = None;
-        loop {
-            let page = app
-                .table
-                .query(
-                    Query::partition(keys::customer_list_block_pk(&tenant, block))
-                        .limit(1000)
-                        .after(cursor),
-                )
-                .await
-                .expect("query");
-            passed += page.items.len() as i64;
-            cursor = page.next;
-            if cursor.is_none() || passed >= deep {
-                break;
+        for stripe in 0..keys::LIST_STRIPES {
+            let mut cursor = None;
+            loop {
+                let page = app
+                    .table
+                    .query(
+                        Query::partition(keys::customer_list_stripe_pk(&tenant, block, stripe))
+                            .limit(1000)
+                            .after(cursor),
+                    )
+                    .await
+                    .expect("query");
+                passed += page.items.len() as i64;
+                cursor = page.next;
+                if cursor.is_none() {
+                    break;
+                }
             }
         }
         block += 1;

@@ -30,7 +30,7 @@ use crate::storage::{BlobError, Condition, Item, StorageError, Update, keys};
 use crate::tenancy::TenantId;
 
 /// Rows applied between two checkpoints.
-pub const CHUNK_ROWS: usize = 100;
+pub const CHUNK_ROWS: usize = 1_000;
 /// How long a lease lasts without renewal. It is renewed after every chunk, so it must
 /// outlast the slowest chunk (moto, whose transactions copy the whole table, took over
 /// 120 s for 100 rows under load; DynamoDB takes a second or two), and it is how long a

@@ -567,37 +567,33 @@ async fn list_customers(
     tenant: &TenantId,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    use futures::StreamExt;
     let (top, skip) = paging(request)?;
     let catalog = attributes::catalog(app, tenant).await?;
     let (names, delimiter) = requested_attributes(request, &catalog)?;
     let page = customers::list_page(app, tenant, skip, top).await?;
-    let (names, catalog, delimiter) = (&names, &catalog, delimiter.as_deref());
-    let entries: Vec<Value> = futures::stream::iter(page)
-        .map(|listed| async move {
-            let customer = if names.is_empty() && listed.customer_key.is_some() {
-                None
-            } else {
-                customers::by_tid(app, tenant, &listed.tid).await?
-            };
+    // Profiles are read only where the page needs them, in batched reads.
+    let wanted: Vec<&str> = page
+        .iter()
+        .filter(|listed| !names.is_empty() || listed.customer_key.is_none())
+        .map(|listed| listed.tid.as_str())
+        .collect();
+    let profiles = customers::by_tids(app, tenant, &wanted).await?;
+    let entries: Vec<Value> = page
+        .iter()
+        .map(|listed| {
+            let customer = profiles.get(&listed.tid);
             let id = listed.customer_key.clone().or_else(|| {
-                customer
-                    .as_ref()
-                    .and_then(|c| c.identifier(customers::CUSTOMER_KEY).map(str::to_string))
+                customer.and_then(|c| c.identifier(customers::CUSTOMER_KEY).map(str::to_string))
             });
             let entry = json!({"CustomerID": id});
-            Ok::<Value, crate::storage::StorageError>(if names.is_empty() {
+            if names.is_empty() {
                 entry
             } else {
-                let values = attributes::values_of(catalog, customer.as_ref(), names);
-                with_attributes(entry, values, delimiter)
-            })
+                let values = attributes::values_of(&catalog, customer, &names);
+                with_attributes(entry, values, delimiter.as_deref())
+            }
         })
-        .buffered(32)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+        .collect();
     Ok(answer(request, "GetCustomers", &Value::Array(entries)))
 }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, PutRequest, ReturnValue,
-    TransactWriteItem, WriteRequest as DynamoWrite,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest,
+    ReturnValue, TransactWriteItem, WriteRequest as DynamoWrite,
 };
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
@@ -22,7 +22,8 @@ use super::blob::validate_key;
 use super::{
     BlobError, BlobMeta, BlobReader, BlobStore, Comparison, Condition, CursorSigner, EXPIRES_AT,
     Item, ItemTable, Key, Page, PresignedUpload, Query, SortKeyRange, StorageError, TransactAction,
-    Update, WriteRequest, validate_chunk, validate_item, validate_query, validate_transaction,
+    Update, WriteRequest, validate_chunk, validate_get_chunk, validate_item, validate_query,
+    validate_transaction,
 };
 use crate::clock::SharedClock;
 
@@ -697,6 +698,51 @@ impl ItemTable for DynamoTable {
             .into_iter()
             .filter(|request| left.contains(&request.key()))
             .collect())
+    }
+
+    async fn get_chunk(&self, keys: Vec<Key>) -> Result<(Vec<Item>, Vec<Key>), StorageError> {
+        validate_get_chunk(&keys)?;
+        if keys.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys.iter().map(key_map).collect()))
+            .consistent_read(true)
+            .build()
+            .map_err(fault)?;
+        let output = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, request)
+            .send()
+            .await;
+        let output = match output.map_err(sdk_fault) {
+            Ok(output) => output,
+            // A throttled read is left whole: the caller backs off and asks again.
+            Err(StorageError::Contention(_)) => return Ok((Vec::new(), keys)),
+            Err(other) => return Err(other),
+        };
+        let now = self.clock.now_seconds();
+        let found = output
+            .responses()
+            .and_then(|by_table| by_table.get(&self.table))
+            .map(|maps| maps.iter().map(item_from).collect::<Result<Vec<_>, _>>())
+            .transpose()?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|item| !item.is_expired(now))
+            .collect();
+        let unprocessed = output
+            .unprocessed_keys()
+            .and_then(|by_table| by_table.get(&self.table))
+            .map(|left| {
+                left.keys()
+                    .iter()
+                    .filter_map(|map| item_from(map).ok().map(|item| Key::from(&item)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((found, unprocessed))
     }
 
     async fn transact(&self, actions: Vec<TransactAction>) -> Result<(), StorageError> {

@@ -1,16 +1,17 @@
-//! Batched writes over any item table: split into chunks DynamoDB accepts, retry what the
-//! table leaves unprocessed with exponential backoff, report what could not be written.
+//! Batched reads and writes over any item table: split into chunks DynamoDB accepts, retry
+//! what the table leaves unprocessed with exponential backoff, report what could not be done.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::{StreamExt, TryStreamExt};
 
-use super::{ItemTable, Key, MAX_BATCH_CHUNK, StorageError, WriteRequest};
+use super::{Item, ItemTable, Key, MAX_BATCH_CHUNK, MAX_GET_CHUNK, StorageError, WriteRequest};
 
-/// How many chunks are in flight at once; spreads an import without flooding the table.
-const CONCURRENT_CHUNKS: usize = 4;
+/// How many chunks are in flight at once: enough for the embedded store to commit many
+/// chunks with one sync (group commit), few enough not to flood DynamoDB with one caller.
+const CONCURRENT_CHUNKS: usize = 16;
 
 fn backoff() -> impl Iterator<Item = Duration> {
     ExponentialBuilder::default()
@@ -61,6 +62,67 @@ pub async fn write_all(
             keys: unwritten,
         })
     }
+}
+
+/// Reads every key given (duplicates read once), in chunks of at most [`MAX_GET_CHUNK`]
+/// with several in flight: the live items found, by key. Keys the table keeps leaving
+/// unprocessed after the retries make the whole read fail as unavailable.
+pub fn get_many(
+    table: &dyn ItemTable,
+    keys: impl IntoIterator<Item = Key>,
+) -> impl Future<Output = Result<HashMap<Key, Item>, StorageError>> + Send + '_ {
+    // The keys are gathered before the future starts, so it holds no caller's iterator.
+    let mut seen = HashSet::new();
+    let distinct: Vec<Key> = keys
+        .into_iter()
+        .filter(|key| seen.insert(key.clone()))
+        .collect();
+    get_distinct(table, distinct)
+}
+
+async fn get_distinct(
+    table: &dyn ItemTable,
+    distinct: Vec<Key>,
+) -> Result<HashMap<Key, Item>, StorageError> {
+    let chunks: Vec<Vec<Key>> = distinct
+        .chunks(MAX_GET_CHUNK)
+        .map(<[Key]>::to_vec)
+        .collect();
+    futures::stream::iter(chunks)
+        .map(|chunk| get_chunk_with_retries(table, chunk))
+        .buffer_unordered(CONCURRENT_CHUNKS)
+        .try_fold(HashMap::new(), |mut found, items| async move {
+            found.extend(items.into_iter().map(|item| (Key::from(&item), item)));
+            Ok(found)
+        })
+        .await
+}
+
+/// Reads one chunk, asking again for what the table leaves unprocessed.
+async fn get_chunk_with_retries(
+    table: &dyn ItemTable,
+    chunk: Vec<Key>,
+) -> Result<Vec<Item>, StorageError> {
+    let (mut found, mut pending) = table.get_chunk(chunk).await?;
+    let mut delays = backoff();
+    while !pending.is_empty() {
+        let Some(delay) = delays.next() else {
+            return Err(StorageError::Unavailable(format!(
+                "{} keys of a batched read stayed unprocessed after retries",
+                pending.len()
+            )));
+        };
+        tracing::debug!(
+            unprocessed = pending.len(),
+            ?delay,
+            "retrying unprocessed batched reads"
+        );
+        tokio::time::sleep(delay).await;
+        let (more, left) = table.get_chunk(pending).await?;
+        found.extend(more);
+        pending = left;
+    }
+    Ok(found)
 }
 
 /// Deletes every item given (batched like [`write_all`]): how callers empty a partition page

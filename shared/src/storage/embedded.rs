@@ -1,9 +1,10 @@
 //! The embedded adapters: an ACID redb database file for items and a directory for blobs,
 //! both under one data directory. Used by the local server, the admin CLI and tests.
 //!
-//! redb is synchronous, so every call runs on tokio's blocking pool. One write
-//! transaction at a time gives the same atomicity DynamoDB gives a single item write or a
-//! TransactWriteItems call.
+//! redb is synchronous, so reads run on tokio's blocking pool, and writes go through the
+//! group-commit writer ([`super::group_commit`]): one write transaction at a time, each
+//! call applied with its own all-or-nothing semantics — the atomicity DynamoDB gives a
+//! single item write or a TransactWriteItems call — and many calls sharing one sync.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -13,17 +14,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Sha256;
 use tokio::io::AsyncWriteExt;
 
 use super::blob::validate_key;
+use super::group_commit::{GroupWriter, WriteCall, Written, stored, updated};
 use super::{
     BlobError, BlobMeta, BlobReader, BlobStore, Condition, CursorSigner, Item, ItemTable, Key,
     Page, PresignedUpload, Query, SortKeyRange, StorageError, TransactAction, Update, WriteRequest,
-    validate_query, validate_transaction,
+    validate_get_chunk, validate_query, validate_transaction,
 };
 use crate::clock::SharedClock;
 
@@ -41,7 +43,7 @@ fn fault(error: impl std::fmt::Display) -> StorageError {
     StorageError::Unavailable(error.to_string())
 }
 
-fn encode(item: &Item) -> Result<Vec<u8>, StorageError> {
+pub(super) fn encode(item: &Item) -> Result<Vec<u8>, StorageError> {
     serde_json::to_vec(&StoredValue {
         expires_at: item.expires_at,
         attrs: item.attrs.clone(),
@@ -49,7 +51,7 @@ fn encode(item: &Item) -> Result<Vec<u8>, StorageError> {
     .map_err(fault)
 }
 
-fn decode(pk: &str, sk: &str, bytes: &[u8]) -> Result<Item, StorageError> {
+pub(super) fn decode(pk: &str, sk: &str, bytes: &[u8]) -> Result<Item, StorageError> {
     let stored: StoredValue = serde_json::from_slice(bytes).map_err(fault)?;
     Ok(Item {
         pk: pk.to_string(),
@@ -79,6 +81,7 @@ fn prefix_successor(prefix: &str) -> Option<String> {
 #[derive(Clone)]
 pub struct EmbeddedTable {
     db: Arc<Database>,
+    writer: GroupWriter,
     clock: SharedClock,
     cursors: CursorSigner,
 }
@@ -109,46 +112,38 @@ impl EmbeddedTable {
         let txn = db.begin_write().map_err(fault)?;
         txn.open_table(ITEMS).map_err(fault)?;
         txn.commit().map_err(fault)?;
+        let db = Arc::new(db);
         Ok(EmbeddedTable {
-            db: Arc::new(db),
+            writer: GroupWriter::new(&db, clock.clone(), ITEMS),
+            db,
             clock,
             cursors,
         })
     }
 
-    /// Replaces one item atomically with what `next` makes of the stored one (`None` deletes),
-    /// if the condition holds; returns the item before and after.
+    /// Durable commits made since the file was opened, and the write calls they carried
+    /// (more calls than commits is group commit at work).
+    pub fn commits(&self) -> (u64, u64) {
+        self.writer.commits()
+    }
+
+    /// Replaces one item atomically with what `rewrite` makes of the stored one (`None`
+    /// deletes), if the condition holds; returns the item before and after.
     async fn write_one(
         &self,
         key: Key,
         condition: Condition,
-        next: impl FnOnce(Option<Item>) -> Result<Option<Item>, StorageError> + Send + 'static,
+        rewrite: impl FnOnce(Option<Item>) -> Result<Option<Item>, StorageError> + Send + 'static,
     ) -> Result<(Option<Item>, Option<Item>), StorageError> {
-        self.blocking(move |db, now| {
-            let txn = db.begin_write().map_err(fault)?;
-            let outcome = {
-                let mut table = txn.open_table(ITEMS).map_err(fault)?;
-                let before = stored(&table, &key)?;
-                check(&condition, before.as_ref(), now, &key)?;
-                let after = next(before.clone())?;
-                if let Some(item) = &after {
-                    // What DynamoDB refuses after an update (an item over 400 KB), this refuses too.
-                    super::validate_item(item)?;
-                }
-                let pair = (key.pk.as_str(), key.sk.as_str());
-                match &after {
-                    Some(item) => table
-                        .insert(pair, encode(item)?.as_slice())
-                        .map_err(fault)
-                        .map(drop)?,
-                    None => table.remove(pair).map_err(fault).map(drop)?,
-                }
-                (before, after)
-            };
-            txn.commit().map_err(fault)?;
-            Ok(outcome)
-        })
-        .await
+        let call = WriteCall::One {
+            key,
+            condition,
+            rewrite: Box::new(rewrite),
+        };
+        match self.writer.write(call).await? {
+            Written::One { before, after } => Ok((before, after)),
+            Written::Done => Err(fault("a single write answered as a batch")),
+        }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -163,45 +158,8 @@ impl EmbeddedTable {
     }
 }
 
-/// Reads the stored item, expired or not (updates merge onto it, as in DynamoDB).
-fn stored(
-    table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
-    key: &Key,
-) -> Result<Option<Item>, StorageError> {
-    match table
-        .get((key.pk.as_str(), key.sk.as_str()))
-        .map_err(fault)?
-    {
-        Some(bytes) => Ok(Some(decode(&key.pk, &key.sk, bytes.value())?)),
-        None => Ok(None),
-    }
-}
-
 fn live(item: Option<Item>, now: i64) -> Option<Item> {
     item.filter(|item| !item.is_expired(now))
-}
-
-fn check(
-    condition: &Condition,
-    current: Option<&Item>,
-    now: i64,
-    key: &Key,
-) -> Result<(), StorageError> {
-    let live = current.filter(|item| !item.is_expired(now));
-    if condition.holds_for(live) {
-        Ok(())
-    } else {
-        Err(StorageError::ConditionFailed {
-            pk: key.pk.clone(),
-            sk: key.sk.clone(),
-        })
-    }
-}
-
-fn updated(current: Option<Item>, key: &Key, update: &Update) -> Result<Item, StorageError> {
-    let mut item = current.unwrap_or_else(|| Item::new(key.pk.clone(), key.sk.clone()));
-    update.apply_to(&mut item)?;
-    Ok(item)
 }
 
 #[async_trait]
@@ -333,77 +291,32 @@ impl ItemTable for EmbeddedTable {
         chunk: Vec<WriteRequest>,
     ) -> Result<Vec<WriteRequest>, StorageError> {
         super::validate_chunk(&chunk)?;
-        self.blocking(move |db, _now| {
-            let txn = db.begin_write().map_err(fault)?;
-            {
-                let mut table = txn.open_table(ITEMS).map_err(fault)?;
-                for request in &chunk {
-                    match request {
-                        WriteRequest::Put(item) => {
-                            table
-                                .insert(
-                                    (item.pk.as_str(), item.sk.as_str()),
-                                    encode(item)?.as_slice(),
-                                )
-                                .map_err(fault)?;
-                        }
-                        WriteRequest::Delete(key) => {
-                            table
-                                .remove((key.pk.as_str(), key.sk.as_str()))
-                                .map_err(fault)?;
-                        }
-                    }
-                }
+        if !chunk.is_empty() {
+            self.writer.write(WriteCall::Chunk(chunk)).await?;
+        }
+        Ok(Vec::new())
+    }
+
+    async fn get_chunk(&self, keys: Vec<Key>) -> Result<(Vec<Item>, Vec<Key>), StorageError> {
+        validate_get_chunk(&keys)?;
+        self.blocking(move |db, now| {
+            let txn = db.begin_read().map_err(fault)?;
+            let table = txn.open_table(ITEMS).map_err(fault)?;
+            let mut found = Vec::with_capacity(keys.len());
+            for key in &keys {
+                found.extend(live(stored(&table, key)?, now));
             }
-            txn.commit().map_err(fault)?;
-            Ok(Vec::new())
+            Ok((found, Vec::new()))
         })
         .await
     }
 
     async fn transact(&self, actions: Vec<TransactAction>) -> Result<(), StorageError> {
         validate_transaction(&actions)?;
-        self.blocking(move |db, now| {
-            let txn = db.begin_write().map_err(fault)?;
-            {
-                let mut table = txn.open_table(ITEMS).map_err(fault)?;
-                for (index, action) in actions.iter().enumerate() {
-                    let key = action.key();
-                    let current = stored(&table, &key)?;
-                    let condition = match action {
-                        TransactAction::Put { condition, .. }
-                        | TransactAction::Update { condition, .. }
-                        | TransactAction::Delete { condition, .. }
-                        | TransactAction::Check { condition, .. } => condition,
-                    };
-                    if check(condition, current.as_ref(), now, &key).is_err() {
-                        // Dropping the transaction without commit discards every earlier action.
-                        return Err(StorageError::TransactionCanceled { index });
-                    }
-                    let pair = (key.pk.as_str(), key.sk.as_str());
-                    match action {
-                        TransactAction::Put { item, .. } => {
-                            table
-                                .insert(pair, encode(item)?.as_slice())
-                                .map_err(fault)?;
-                        }
-                        TransactAction::Update { update, .. } => {
-                            let item = updated(current, &key, update)?;
-                            table
-                                .insert(pair, encode(&item)?.as_slice())
-                                .map_err(fault)?;
-                        }
-                        TransactAction::Delete { .. } => {
-                            table.remove(pair).map_err(fault)?;
-                        }
-                        TransactAction::Check { .. } => {}
-                    }
-                }
-            }
-            txn.commit().map_err(fault)?;
-            Ok(())
-        })
-        .await
+        self.writer
+            .write(WriteCall::Transact(actions))
+            .await
+            .map(drop)
     }
 
     async fn scan_prefix(&self, pk_prefix: &str) -> Result<Vec<Item>, StorageError> {
@@ -679,7 +592,36 @@ impl BlobStore for EmbeddedBlobs {
 
 #[cfg(test)]
 mod tests {
-    use super::prefix_successor;
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_that_arrive_together_share_a_commit_and_each_is_durable() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let clock: SharedClock = Arc::new(crate::clock::SystemClock);
+        let path = dir.path().join("items.redb");
+        let table =
+            EmbeddedTable::open(&path, clock.clone(), CursorSigner::new(b"k")).expect("open");
+        let writes = (0..200).map(|n| {
+            let item = Item::new("T#a#g", format!("{n:03}")).with("n", n);
+            table.put(item, Condition::NotExists)
+        });
+        let results = futures::future::join_all(writes).await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let (commits, calls) = table.commits();
+        assert_eq!(calls, 200);
+        assert!(
+            commits < 200,
+            "{commits} commits for 200 calls: no group formed"
+        );
+        drop(table);
+        // Reopened, every acknowledged write is there.
+        let reopened = EmbeddedTable::open(&path, clock, CursorSigner::new(b"k")).expect("reopen");
+        let page = reopened
+            .query(Query::partition("T#a#g").limit(1000))
+            .await
+            .expect("query");
+        assert_eq!(page.items.len(), 200);
+    }
 
     #[test]
     fn the_prefix_successor_bounds_every_key_with_the_prefix() {

@@ -11,9 +11,9 @@ use super::{
     WriteRequest,
 };
 
-/// Passes everything through, except that each batch chunk has its second half refused
-/// (returned unprocessed, not written) until `refusals` chunks have been cut short —
-/// what DynamoDB does under throttling. Records every chunk size it was handed.
+/// Passes everything through, except that each batch chunk — written or read — has its
+/// second half refused (returned unprocessed, not done) until `refusals` chunks have been
+/// cut short: what DynamoDB does under throttling. Records every write chunk's size.
 pub struct RefusingPartOfBatches {
     inner: Arc<dyn ItemTable>,
     refusals_left: AtomicUsize,
@@ -35,6 +35,15 @@ impl RefusingPartOfBatches {
             .lock()
             .map(|sizes| sizes.clone())
             .unwrap_or_default()
+    }
+
+    /// Uses up one refusal, if any is left.
+    fn take_refusal(&self) -> bool {
+        self.refusals_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
     }
 
     /// How many refusals are still to come.
@@ -77,13 +86,7 @@ impl ItemTable for RefusingPartOfBatches {
         if let Ok(mut sizes) = self.chunk_sizes.lock() {
             sizes.push(chunk.len());
         }
-        let refuse = chunk.len() > 1
-            && self
-                .refusals_left
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-                    left.checked_sub(1)
-                })
-                .is_ok();
+        let refuse = chunk.len() > 1 && self.take_refusal();
         if !refuse {
             return self.inner.write_chunk(chunk).await;
         }
@@ -91,6 +94,16 @@ impl ItemTable for RefusingPartOfBatches {
         let mut unprocessed = self.inner.write_chunk(chunk).await?;
         unprocessed.extend(refused);
         Ok(unprocessed)
+    }
+
+    async fn get_chunk(&self, mut keys: Vec<Key>) -> Result<(Vec<Item>, Vec<Key>), StorageError> {
+        if !(keys.len() > 1 && self.take_refusal()) {
+            return self.inner.get_chunk(keys).await;
+        }
+        let refused = keys.split_off(keys.len() / 2);
+        let (found, mut unprocessed) = self.inner.get_chunk(keys).await?;
+        unprocessed.extend(refused);
+        Ok((found, unprocessed))
     }
 
     async fn transact(&self, actions: Vec<TransactAction>) -> Result<(), StorageError> {
@@ -195,6 +208,10 @@ impl ItemTable for FaultAtWrite {
         chunk: Vec<WriteRequest>,
     ) -> Result<Vec<WriteRequest>, StorageError> {
         self.write(self.inner.write_chunk(chunk)).await
+    }
+
+    async fn get_chunk(&self, keys: Vec<Key>) -> Result<(Vec<Item>, Vec<Key>), StorageError> {
+        self.inner.get_chunk(keys).await
     }
 
     async fn transact(&self, actions: Vec<TransactAction>) -> Result<(), StorageError> {

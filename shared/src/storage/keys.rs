@@ -14,8 +14,9 @@
 //! | sweep work item | `SWEEP` (global) | `{due:012}#{tenant}#{apiName}#{version}` | golive, clear, delete, customer erasure | datastore-sweep |
 //! | customer profile | `T#{tenant}#CUST#{tid}` | `PROFILE` | every surface | every surface |
 //! | customer activity | `T#{tenant}#CUST#{tid}` | `ACT#{ms:013}#{id}` | customer-activity | structures, audit |
-//! | identifier index | `T#{tenant}#CUSTID#{hmac(apiName, value)}` | `ID` | every surface | resolve a customer (one get) |
-//! | suppression | `T#{tenant}#SUPPRESSED` | `{hmac(apiName, value)}` | customer-delete | every ingestion |
+//! | identifier index | `T#{tenant}#CUSTID#{hmac(apiName, value)}` | `ID` | every surface | resolve a customer (batched gets) |
+//! | suppression (tombstone of an erased identifier or tid) | `T#{tenant}#CUSTID#{hmac(apiName, value)}` or `…#{hmac(tid)}` | `ID` (attribute `suppressed`, no tid) | customer-delete | every ingestion (the index entry's own `NotExists` refuses it) |
+//! | suppression catalogue (for the admin) | `T#{tenant}#SUPPRESSED` | `{hmac(apiName, value)}` | customer-delete | suppressions listing, lift |
 //! | attribute catalog | `T#{tenant}#ATTRDEF` | `{name}` | attribute writers | structure validation |
 //! | pull structure | `T#{tenant}#STRUCT` | `{structureApiName}` | admin route | customer-structure |
 //! | erasure status | `T#{tenant}#ERASURE` | `{hmac(tid)}` | customer-delete | sweep, admin |
@@ -30,10 +31,10 @@
 //! | Monetate spot-check limiter | `T#{tenant}#MONRATE` | `{username}` (expires) | monetate-data | monetate-data |
 //! | Monetate default catalog | `T#{tenant}#MONCATALOG` | `{account}` | monetate-data | monetate-data |
 //! | attribute history of a customer | `T#{tenant}#CUST#{tid}` | `HIST#{ms:013}#{rand}` (expires after 400 days) | every attribute writer, with the profile | GetCustomerAttributeChangers |
-//! | customers whose attributes changed on a day | `T#{tenant}#ATTRCHG#{YYYY-MM-DD}` | `{tid}` (expires) | every attribute writer, with the profile; erasure deletes them | GetCustomerAttributeChangers |
-//! | listing order: next ordinal | `T#{tenant}#LISTORD` | `NEXT` | customer creation (in its transaction) | listing |
-//! | listing entry of a customer | `T#{tenant}#LISTORD#{ordinal / 10,000:06}` | `{ordinal:012}` | customer creation; erasure deletes it | listing (Optimove paging) |
-//! | listing holes per block | `T#{tenant}#LISTHOLES` | `{block:06}` | erasure | listing |
+//! | customers whose attributes changed on a day | `T#{tenant}#ATTRCHG#{YYYY-MM-DD}#{shard 00-63 of the tid}` | `{tid}` (expires) | every attribute writer, with the profile; erasure deletes them | GetCustomerAttributeChangers |
+//! | listing order: next ordinal | `T#{tenant}#LISTORD` | `NEXT` | ordinals reserved in ranges by one atomic add, before the creating transactions | listing |
+//! | listing entry of a customer | `T#{tenant}#LISTORD#{ordinal / 10,000:06}#{ordinal % 64:02}` | `{ordinal:012}` | customer creation; erasure deletes it | listing (Optimove paging) |
+//! | listing holes per block | `T#{tenant}#LISTHOLES` | `{block:06}` | erasure; a creation that failed after reserving its ordinal | listing |
 //! | Optimove login throttle | `T#{tenant}#OPTLOGIN` | `{username}` (expires) | optimove-login | optimove-login |
 //! | Optimove call counter | `T#{tenant}#OPTRATE` | `{client}#{window start}` (expires) | optimove-functions | optimove-functions |
 //! | Optimove settings (rate limit) | `T#{tenant}#OPTSETTINGS` | `RATE` | admin | optimove-functions |
@@ -327,15 +328,19 @@ pub fn optimove_rate_setting(tenant: &TenantId) -> Key {
 }
 
 /// The listing order of customers (Optimove paging): ordinals handed out at creation, in
-/// blocks of [`LIST_BLOCK`] per partition, with a count of the holes erasures left per block.
+/// blocks of [`LIST_BLOCK`], with a count of the holes per block; within a block, ordinal
+/// `n` lives in stripe `n % LIST_STRIPES`, so consecutive creations (a bulk import) spread
+/// over that many partitions instead of heating one.
 pub const LIST_BLOCK: i64 = 10_000;
+pub const LIST_STRIPES: i64 = 64;
 
 pub fn customer_list_counter(tenant: &TenantId) -> Key {
     Key::new(tenant_scoped_pk(tenant, "LISTORD"), "NEXT")
 }
 
-pub fn customer_list_block_pk(tenant: &TenantId, block: i64) -> String {
-    tenant_scoped_pk(tenant, &format!("LISTORD#{block:06}"))
+/// The partition of one stripe of one block of the listing.
+pub fn customer_list_stripe_pk(tenant: &TenantId, block: i64, stripe: i64) -> String {
+    tenant_scoped_pk(tenant, &format!("LISTORD#{block:06}#{stripe:02}"))
 }
 
 /// A sort key of the listing: ordinals sort as text because they are zero-padded.
@@ -345,7 +350,11 @@ pub fn customer_list_sk(ordinal: i64) -> String {
 
 pub fn customer_list_entry(tenant: &TenantId, ordinal: i64) -> Key {
     Key::new(
-        customer_list_block_pk(tenant, ordinal.div_euclid(LIST_BLOCK)),
+        customer_list_stripe_pk(
+            tenant,
+            ordinal.div_euclid(LIST_BLOCK),
+            ordinal.rem_euclid(LIST_STRIPES),
+        ),
         customer_list_sk(ordinal),
     )
 }
@@ -368,11 +377,17 @@ pub fn attribute_history(tenant: &TenantId, tid: &str, millis: i64, suffix: &str
     )
 }
 
-/// The customers whose attributes changed on a day (UTC), by tid only.
-pub fn attribute_changes_pk(tenant: &TenantId, day: &str) -> String {
-    tenant_scoped_pk(tenant, &format!("ATTRCHG#{day}"))
+/// The per-day index of attribute changes is spread over this many partitions by tid, so
+/// a day's bulk import does not heat one.
+pub const ATTRIBUTE_CHANGE_SHARDS: u32 = 64;
+
+/// The customers whose attributes changed on a day (UTC), by tid only: one shard of them.
+pub fn attribute_changes_pk(tenant: &TenantId, day: &str, shard: u32) -> String {
+    tenant_scoped_pk(tenant, &format!("ATTRCHG#{day}#{shard:02}"))
 }
 
 pub fn attribute_changes(tenant: &TenantId, day: &str, tid: &str) -> Key {
-    Key::new(attribute_changes_pk(tenant, day), tid)
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(tid.as_bytes());
+    let shard = u32::from(digest[0]) % ATTRIBUTE_CHANGE_SHARDS;
+    Key::new(attribute_changes_pk(tenant, day, shard), tid)
 }

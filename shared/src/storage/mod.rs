@@ -12,6 +12,7 @@ pub mod condition;
 pub mod cursor;
 pub mod embedded;
 pub mod faults;
+mod group_commit;
 pub mod keys;
 pub mod metered;
 
@@ -27,6 +28,8 @@ pub use cursor::CursorSigner;
 
 /// DynamoDB refuses a BatchWriteItem of more than 25 requests.
 pub const MAX_BATCH_CHUNK: usize = 25;
+/// DynamoDB refuses a BatchGetItem of more than 100 keys.
+pub const MAX_GET_CHUNK: usize = 100;
 /// DynamoDB refuses a TransactWriteItems of more than 100 actions.
 pub const MAX_TRANSACTION_ACTIONS: usize = 100;
 /// Name of the attribute that holds an item's expiry (epoch seconds); the table's TTL attribute.
@@ -359,6 +362,11 @@ pub trait ItemTable: Send + Sync {
         chunk: Vec<WriteRequest>,
     ) -> Result<Vec<WriteRequest>, StorageError>;
 
+    /// Reads up to [`MAX_GET_CHUNK`] distinct keys in one request: the live items found, in
+    /// no particular order, and the keys the table left unprocessed (throttled), to be asked
+    /// again. Callers use [`batch::get_many`], which splits, retries and backs off.
+    async fn get_chunk(&self, keys: Vec<Key>) -> Result<(Vec<Item>, Vec<Key>), StorageError>;
+
     /// Applies up to [`MAX_TRANSACTION_ACTIONS`] actions atomically.
     async fn transact(&self, actions: Vec<TransactAction>) -> Result<(), StorageError>;
 
@@ -482,6 +490,28 @@ pub fn validate_chunk(chunk: &[WriteRequest]) -> Result<(), StorageError> {
         WriteRequest::Put(item) => validate_item(item),
         WriteRequest::Delete(key) => check_key(key),
     })
+}
+
+/// Checks a batched read the same way in every adapter: size, distinct keys (DynamoDB
+/// refuses a BatchGetItem that names a key twice), every key within the limits.
+pub fn validate_get_chunk(keys: &[Key]) -> Result<(), StorageError> {
+    if keys.len() > MAX_GET_CHUNK {
+        return Err(StorageError::InvalidRequest(format!(
+            "a batched read holds at most {MAX_GET_CHUNK} keys, got {}",
+            keys.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(keys.len());
+    for key in keys {
+        check_key(key)?;
+        if !seen.insert(key) {
+            return Err(StorageError::InvalidRequest(format!(
+                "a batched read names {}/{} more than once",
+                key.pk, key.sk
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Reads every page of a query. For partitions known to be small (definitions, references,

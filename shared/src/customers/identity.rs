@@ -1,0 +1,432 @@
+//! Identity: a customer's identifiers, their index entries, finding a customer by what a
+//! request names, and creating it when unknown.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{CustomerError, back_off, listing};
+use crate::app::App;
+use crate::retry::{contention_backoff, is_contention};
+use crate::storage::{
+    Condition, Item, ItemTable, Key, StorageError, TransactAction, Update, batch, keys,
+};
+use crate::tenancy::TenantId;
+
+/// The apiName of the tenant-wide customer key.
+pub const CUSTOMER_KEY: &str = "customerKey";
+/// Identifiers one customer may have.
+pub const MAX_IDENTIFIERS: usize = 40;
+
+/// One identifier of a customer.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Identifier {
+    #[serde(rename = "apiName")]
+    pub api_name: String,
+    pub value: String,
+}
+
+impl Identifier {
+    pub fn new(api_name: impl Into<String>, value: impl Into<String>) -> Self {
+        Identifier {
+            api_name: api_name.into(),
+            value: value.into(),
+        }
+    }
+
+    /// The tenant-wide customer key.
+    pub fn customer_key(value: impl Into<String>) -> Self {
+        Identifier::new(CUSTOMER_KEY, value)
+    }
+
+    pub(super) fn hash(&self, app: &App) -> String {
+        app.keyed_hash(&format!("id\u{0}{}\u{0}{}", self.api_name, self.value))
+    }
+
+    /// The key of this identifier's index entry (or tombstone).
+    pub(super) fn entry_key(&self, app: &App, tenant: &TenantId) -> Key {
+        keys::customer_identifier(tenant, &self.hash(app))
+    }
+}
+
+pub(super) fn tid_hash(app: &App, tid: &str) -> String {
+    app.keyed_hash(&format!("tid\u{0}{tid}"))
+}
+
+/// The key of a tid's tombstone: the identifier index holds it beside the identifiers' own
+/// (its hash input differs from every identifier's, so the two never meet).
+pub(super) fn tid_entry_key(app: &App, tenant: &TenantId, tid: &str) -> Key {
+    keys::customer_identifier(tenant, &tid_hash(app, tid))
+}
+
+/// What an identifier's index entry says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Entry {
+    /// The identifier belongs to this tid.
+    Owner(String),
+    /// The customer it identified was erased: ingestion of it is refused.
+    Suppressed,
+}
+
+/// Name of the attribute that marks an index entry as a tombstone.
+pub(super) const SUPPRESSED: &str = "suppressed";
+
+impl Entry {
+    pub(super) fn of(item: &Item) -> Option<Entry> {
+        if item.get(SUPPRESSED).is_some() {
+            return Some(Entry::Suppressed);
+        }
+        item.str("tid").map(|tid| Entry::Owner(tid.to_string()))
+    }
+}
+
+/// A customer as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Customer {
+    pub tid: String,
+    pub identifiers: Vec<Identifier>,
+    /// Attribute name → value.
+    pub attributes: BTreeMap<String, Value>,
+    pub(super) profile: Item,
+}
+
+impl Customer {
+    pub(super) fn from_item(item: Item) -> Option<Customer> {
+        let tid = item.str("tid")?.to_string();
+        let identifiers = serde_json::from_value(item.get("identifiers")?.clone()).ok()?;
+        let attributes = item
+            .get("attributes")
+            .and_then(Value::as_object)
+            .map(|map| {
+                map.iter()
+                    .map(|(name, entry)| {
+                        (
+                            name.clone(),
+                            entry.get("value").cloned().unwrap_or(Value::Null),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Customer {
+            tid,
+            identifiers,
+            attributes,
+            profile: item,
+        })
+    }
+
+    pub fn identifier(&self, api_name: &str) -> Option<&str> {
+        self.identifiers
+            .iter()
+            .find(|i| i.api_name == api_name)
+            .map(|i| i.value.as_str())
+    }
+
+    /// The profile's revision: every change of the profile is conditional on it.
+    pub(super) fn rev(&self) -> i64 {
+        self.profile.i64("rev").unwrap_or(0)
+    }
+}
+
+/// What a request names its customer by.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CustomerRef {
+    pub tid: Option<String>,
+    pub identifiers: Vec<Identifier>,
+}
+
+pub(super) async fn profile(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    tid: &str,
+) -> Result<Option<Customer>, StorageError> {
+    Ok(table
+        .get(&keys::customer_profile(tenant, tid))
+        .await?
+        .and_then(Customer::from_item))
+}
+
+/// A customer's profile by tid.
+pub async fn by_tid(
+    app: &App,
+    tenant: &TenantId,
+    tid: &str,
+) -> Result<Option<Customer>, StorageError> {
+    profile(app.table.as_ref(), tenant, tid).await
+}
+
+/// Customers' profiles by tid, in batched reads; tids without a customer are left out.
+pub async fn by_tids(
+    app: &App,
+    tenant: &TenantId,
+    tids: &[&str],
+) -> Result<HashMap<String, Customer>, StorageError> {
+    let keys = tids.iter().map(|tid| keys::customer_profile(tenant, tid));
+    Ok(batch::get_many(app.table.as_ref(), keys)
+        .await?
+        .into_values()
+        .filter_map(Customer::from_item)
+        .map(|customer| (customer.tid.clone(), customer))
+        .collect())
+}
+
+/// The index entries of the tid and identifiers a request names, in one batched read.
+async fn entries_of(
+    app: &App,
+    tenant: &TenantId,
+    named: &CustomerRef,
+) -> Result<HashMap<Key, Item>, StorageError> {
+    let tid_key = named
+        .tid
+        .as_deref()
+        .map(|tid| tid_entry_key(app, tenant, tid));
+    let identifier_keys = named
+        .identifiers
+        .iter()
+        .map(|identifier| identifier.entry_key(app, tenant));
+    batch::get_many(
+        app.table.as_ref(),
+        tid_key.into_iter().chain(identifier_keys),
+    )
+    .await
+}
+
+/// Which of the named tid and identifiers is suppressed, if any (the tid first).
+fn first_suppressed(
+    app: &App,
+    tenant: &TenantId,
+    named: &CustomerRef,
+    entries: &HashMap<Key, Item>,
+) -> Option<String> {
+    let suppressed = |key: &Key| entries.get(key).and_then(Entry::of) == Some(Entry::Suppressed);
+    if let Some(tid) = &named.tid
+        && suppressed(&tid_entry_key(app, tenant, tid))
+    {
+        return Some("tid".into());
+    }
+    named
+        .identifiers
+        .iter()
+        .find(|identifier| suppressed(&identifier.entry_key(app, tenant)))
+        .map(|identifier| format!("identifier {}", identifier.api_name))
+}
+
+/// The first suppression that matches what the request names, if any.
+pub async fn suppressed(
+    app: &App,
+    tenant: &TenantId,
+    named: &CustomerRef,
+) -> Result<Option<String>, StorageError> {
+    let entries = entries_of(app, tenant, named).await?;
+    Ok(first_suppressed(app, tenant, named, &entries))
+}
+
+/// The customer a request names, given its index entries: by tid, else by the first
+/// identifier that is known.
+async fn find_with(
+    app: &App,
+    tenant: &TenantId,
+    named: &CustomerRef,
+    entries: &HashMap<Key, Item>,
+) -> Result<Option<Customer>, StorageError> {
+    if let Some(tid) = &named.tid
+        && let Some(customer) = profile(app.table.as_ref(), tenant, tid).await?
+    {
+        return Ok(Some(customer));
+    }
+    for identifier in &named.identifiers {
+        let owner = entries
+            .get(&identifier.entry_key(app, tenant))
+            .and_then(Entry::of);
+        if let Some(Entry::Owner(tid)) = owner
+            && let Some(customer) = profile(app.table.as_ref(), tenant, &tid).await?
+        {
+            return Ok(Some(customer));
+        }
+    }
+    Ok(None)
+}
+
+/// The customer a request names: by tid, else by the first identifier that is known.
+pub async fn find(
+    app: &App,
+    tenant: &TenantId,
+    named: &CustomerRef,
+) -> Result<Option<Customer>, StorageError> {
+    let entries = entries_of(app, tenant, named).await?;
+    find_with(app, tenant, named, &entries).await
+}
+
+/// An identifier's index entry naming its customer.
+pub(super) fn index_item(app: &App, tenant: &TenantId, identifier: &Identifier, tid: &str) -> Item {
+    let key = identifier.entry_key(app, tenant);
+    Item::new(key.pk, key.sk)
+        .with("tid", tid)
+        .with("api_name", identifier.api_name.as_str())
+        .with("value", identifier.value.as_str())
+}
+
+/// The customer key among identifiers, if any.
+pub(super) fn customer_key_of(identifiers: &[Identifier]) -> Option<String> {
+    identifiers
+        .iter()
+        .find(|identifier| identifier.api_name == CUSTOMER_KEY)
+        .map(|identifier| identifier.value.clone())
+}
+
+/// The customer a request names, created if unknown (with the tid sent, or a new one), its
+/// new identifiers linked. A suppressed customer is refused — also when the erasure
+/// commits during this request: every write of an identifier's entry requires it absent
+/// (or its own), which a tombstone is not.
+pub async fn find_or_create(
+    app: &App,
+    tenant: &TenantId,
+    named: &CustomerRef,
+    now_millis: i64,
+) -> Result<(Customer, bool), CustomerError> {
+    let mut delays = contention_backoff();
+    loop {
+        let entries = entries_of(app, tenant, named).await?;
+        if let Some(what) = first_suppressed(app, tenant, named, &entries) {
+            return Err(CustomerError::Suppressed(what));
+        }
+        let attempt = match find_with(app, tenant, named, &entries).await? {
+            Some(customer) => link(
+                app,
+                tenant,
+                customer,
+                &named.identifiers,
+                &entries,
+                now_millis,
+            )
+            .await
+            .map(|customer| (customer, false)),
+            None => create(app, tenant, named, now_millis)
+                .await
+                .map(|customer| (customer, true)),
+        };
+        match attempt {
+            Err(CustomerError::Storage(error)) if is_contention(&error) => {
+                back_off(&mut delays).await?
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Creates the customer a request names, with a listing ordinal reserved beforehand.
+async fn create(
+    app: &App,
+    tenant: &TenantId,
+    named: &CustomerRef,
+    now_millis: i64,
+) -> Result<Customer, CustomerError> {
+    let tid = named
+        .tid
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let ordinal = listing::reserve(app, tenant, 1).await?;
+    let key = keys::customer_profile(tenant, &tid);
+    let item = Item::new(key.pk, key.sk)
+        .with("tid", tid.as_str())
+        .with("identifiers", json!(named.identifiers))
+        .with("attributes", json!({}))
+        .with("created", now_millis)
+        .with("updated", now_millis)
+        .with("rev", 1)
+        .with("ordinal", ordinal);
+    let mut actions = vec![
+        TransactAction::Put {
+            item,
+            condition: Condition::NotExists,
+        },
+        listing::entry_action(tenant, ordinal, &tid, customer_key_of(&named.identifiers)),
+    ];
+    actions.extend(
+        named
+            .identifiers
+            .iter()
+            .map(|identifier| TransactAction::Put {
+                item: index_item(app, tenant, identifier, &tid),
+                condition: Condition::NotExists,
+            }),
+    );
+    // A tid the client chose may be an erased one; a new UUID cannot be.
+    if named.tid.is_some() {
+        actions.push(TransactAction::Check {
+            key: tid_entry_key(app, tenant, &tid),
+            condition: Condition::NotExists,
+        });
+    }
+    if let Err(error) = app.table.transact(actions).await {
+        listing::abandon(app, tenant, &[ordinal]).await?;
+        return Err(error.into());
+    }
+    Ok(profile(app.table.as_ref(), tenant, &tid)
+        .await?
+        .ok_or_else(|| StorageError::Unavailable("profile vanished".into()))?)
+}
+
+/// Links identifiers the customer does not have yet; one that belongs to another customer
+/// is refused.
+async fn link(
+    app: &App,
+    tenant: &TenantId,
+    customer: Customer,
+    identifiers: &[Identifier],
+    entries: &HashMap<Key, Item>,
+    now_millis: i64,
+) -> Result<Customer, CustomerError> {
+    let new: Vec<&Identifier> = identifiers
+        .iter()
+        .filter(|i| !customer.identifiers.contains(i))
+        .collect();
+    if new.is_empty() {
+        return Ok(customer);
+    }
+    for identifier in &new {
+        let owner = entries
+            .get(&identifier.entry_key(app, tenant))
+            .and_then(Entry::of);
+        if owner.is_some_and(|owner| owner != Entry::Owner(customer.tid.clone())) {
+            return Err(CustomerError::Conflict(format!(
+                "identifier {} belongs to another customer than tid {}",
+                identifier.api_name, customer.tid
+            )));
+        }
+    }
+    let mut all = customer.identifiers.clone();
+    all.extend(new.iter().map(|i| (*i).clone()));
+    all.sort();
+    all.dedup();
+    if all.len() > MAX_IDENTIFIERS {
+        return Err(CustomerError::Conflict(format!(
+            "a customer has at most {MAX_IDENTIFIERS} identifiers"
+        )));
+    }
+    let rev = customer.rev();
+    let mut actions = vec![TransactAction::Update {
+        key: keys::customer_profile(tenant, &customer.tid),
+        update: Update::default()
+            .set("identifiers", json!(all))
+            .set("updated", now_millis)
+            .set("rev", rev + 1),
+        condition: Condition::equals("rev", rev),
+    }];
+    actions.extend(new.iter().map(|identifier| TransactAction::Put {
+        item: index_item(app, tenant, identifier, &customer.tid),
+        condition: owned_or_absent(&customer.tid),
+    }));
+    app.table.transact(actions).await?;
+    Ok(profile(app.table.as_ref(), tenant, &customer.tid)
+        .await?
+        .ok_or_else(|| StorageError::Unavailable("profile vanished".into()))?)
+}
+
+/// The condition of linking an identifier to `tid`: its entry is absent or already this
+/// customer's — never another's, never a tombstone (which has no tid).
+pub(super) fn owned_or_absent(tid: &str) -> Condition {
+    Condition::Any(vec![Condition::NotExists, Condition::equals("tid", tid)])
+}

@@ -1,0 +1,238 @@
+//! The listing: every customer of a tenant in creation order, the same order on every call,
+//! so that Optimove's `$skip`/`$top` paging finds any position by arithmetic.
+//!
+//! Each new customer gets an ordinal. Ordinals are reserved in ranges by one atomic add on
+//! the tenant's counter, before and outside the transactions that create the customers, so
+//! creations of unrelated customers never conflict on it and a bulk import touches it once
+//! per chunk. An ordinal whose creation failed becomes a hole, counted per block like the
+//! holes erasures leave; the listing skips holes by those counts.
+
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
+
+use crate::app::App;
+use crate::storage::{
+    Condition, Item, Query, StorageError, TransactAction, Update, keys, read_all,
+};
+use crate::tenancy::TenantId;
+
+/// Reserves `count` consecutive ordinals; returns the first.
+pub(super) async fn reserve(
+    app: &App,
+    tenant: &TenantId,
+    count: usize,
+) -> Result<i64, StorageError> {
+    let count = count as i64;
+    let counter = app
+        .table
+        .update(
+            &keys::customer_list_counter(tenant),
+            Update::default().add("next", count),
+            Condition::Always,
+        )
+        .await?;
+    let next = counter
+        .i64("next")
+        .ok_or_else(|| StorageError::Unavailable("the listing counter has no next".into()))?;
+    Ok(next - count)
+}
+
+/// Records reserved ordinals that will never be used as holes of their blocks.
+pub(super) async fn abandon(
+    app: &App,
+    tenant: &TenantId,
+    ordinals: &[i64],
+) -> Result<(), StorageError> {
+    let mut per_block: BTreeMap<i64, i64> = BTreeMap::new();
+    for ordinal in ordinals {
+        *per_block
+            .entry(ordinal.div_euclid(keys::LIST_BLOCK))
+            .or_default() += 1;
+    }
+    for (block, holes) in per_block {
+        add_holes(app.table.as_ref(), tenant, block, holes).await?;
+    }
+    Ok(())
+}
+
+/// The write that counts holes in a block.
+pub(super) fn holes_action(tenant: &TenantId, block: i64, holes: i64) -> TransactAction {
+    TransactAction::Update {
+        key: keys::customer_list_holes(tenant, block),
+        update: Update::default().add("holes", holes),
+        condition: Condition::Always,
+    }
+}
+
+async fn add_holes(
+    table: &dyn crate::storage::ItemTable,
+    tenant: &TenantId,
+    block: i64,
+    holes: i64,
+) -> Result<(), StorageError> {
+    table
+        .update(
+            &keys::customer_list_holes(tenant, block),
+            Update::default().add("holes", holes),
+            Condition::Always,
+        )
+        .await
+        .map(drop)
+}
+
+/// The listing entry of a customer created with `ordinal`, written in its creating
+/// transaction.
+pub(super) fn entry_action(
+    tenant: &TenantId,
+    ordinal: i64,
+    tid: &str,
+    customer_key: Option<String>,
+) -> TransactAction {
+    let entry = keys::customer_list_entry(tenant, ordinal);
+    let mut item = Item::new(entry.pk, entry.sk).with("tid", tid);
+    if let Some(customer_key) = customer_key {
+        item = item.with("key", customer_key);
+    }
+    TransactAction::Put {
+        item,
+        condition: Condition::NotExists,
+    }
+}
+
+/// The next ordinal to be reserved (0 before the first customer).
+async fn next_ordinal(app: &App, tenant: &TenantId) -> Result<i64, StorageError> {
+    let counter = app.table.get(&keys::customer_list_counter(tenant)).await?;
+    Ok(counter.and_then(|item| item.i64("next")).unwrap_or(0))
+}
+
+/// One customer of the listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub tid: String,
+    /// The customer key it was created with, if any.
+    pub customer_key: Option<String>,
+}
+
+/// Where position `skip` of the listing is: its block, and how many live entries of that
+/// block come before it. `None` when the listing is shorter.
+fn locate(next: i64, holes: &BTreeMap<i64, i64>, skip: i64) -> Option<(i64, i64)> {
+    let mut remaining = skip;
+    let blocks = (next + keys::LIST_BLOCK - 1).div_euclid(keys::LIST_BLOCK);
+    for block in 0..blocks {
+        let size = (next - block * keys::LIST_BLOCK).min(keys::LIST_BLOCK);
+        let live = size - holes.get(&block).copied().unwrap_or(0);
+        if remaining < live {
+            return Some((block, remaining));
+        }
+        remaining -= live;
+    }
+    None
+}
+
+/// The live entries with ordinals `first..=last` (one block), in ordinal order: one query
+/// per stripe the range touches, several in flight.
+async fn read_range(
+    app: &App,
+    tenant: &TenantId,
+    first: i64,
+    last: i64,
+) -> Result<Vec<Item>, StorageError> {
+    let block = first.div_euclid(keys::LIST_BLOCK);
+    let stripes = (last - first + 1).min(keys::LIST_STRIPES);
+    let queries = (0..stripes).map(|offset| {
+        let stripe = (first + offset).rem_euclid(keys::LIST_STRIPES);
+        Query::partition(keys::customer_list_stripe_pk(tenant, block, stripe))
+            .between(keys::customer_list_sk(first), keys::customer_list_sk(last))
+            .limit(1000)
+    });
+    let mut items: Vec<Item> = futures::stream::iter(queries)
+        .map(|query| read_all(app.table.as_ref(), query))
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    items.sort_by(|a, b| a.sk.cmp(&b.sk));
+    Ok(items)
+}
+
+/// A page of the listing: `top` customers after the first `skip`, in creation order. It
+/// reads the counter, the per-block hole counts (a small partition) and then the page
+/// itself: the block that holds position `skip` is found by arithmetic, and within it the
+/// page starts at its ordinal directly when the block has no holes, or after reading past
+/// the remainder when it has.
+pub async fn list_page(
+    app: &App,
+    tenant: &TenantId,
+    skip: usize,
+    top: usize,
+) -> Result<Vec<Listed>, StorageError> {
+    let next = next_ordinal(app, tenant).await?;
+    let hole_items = read_all(
+        app.table.as_ref(),
+        Query::partition(keys::customer_list_holes_pk(tenant)).limit(1000),
+    )
+    .await?;
+    let holes: BTreeMap<i64, i64> = hole_items
+        .iter()
+        .filter_map(|item| Some((item.sk.parse().ok()?, item.i64("holes")?)))
+        .collect();
+    let Some((block, mut to_pass)) = locate(next, &holes, skip as i64) else {
+        return Ok(Vec::new());
+    };
+    let mut start = block * keys::LIST_BLOCK;
+    if !holes.contains_key(&block) {
+        start += to_pass;
+        to_pass = 0;
+    }
+    let mut page = Vec::with_capacity(top.min(10_000));
+    while start < next && page.len() < top {
+        let block_end = (start.div_euclid(keys::LIST_BLOCK) + 1) * keys::LIST_BLOCK - 1;
+        let wanted = (top - page.len()) as i64 + to_pass;
+        let last = block_end
+            .min(next - 1)
+            .min(start + wanted.max(keys::LIST_STRIPES) - 1);
+        for item in read_range(app, tenant, start, last).await? {
+            if to_pass > 0 {
+                to_pass -= 1;
+                continue;
+            }
+            if page.len() == top {
+                break;
+            }
+            page.push(Listed {
+                tid: item.str("tid").unwrap_or_default().to_string(),
+                customer_key: item.str("key").map(str::to_string),
+            });
+        }
+        start = last + 1;
+    }
+    Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_position_is_found_by_arithmetic_over_blocks_and_their_holes() {
+        let block = keys::LIST_BLOCK;
+        let none = BTreeMap::new();
+        assert_eq!(locate(0, &none, 0), None);
+        assert_eq!(locate(25, &none, 24), Some((0, 24)));
+        assert_eq!(locate(25, &none, 25), None);
+        assert_eq!(locate(3 * block, &none, block + 5), Some((1, 5)));
+        // Two holes in block 0 and one in block 1: position block-2 is the first of block 1.
+        let holes = BTreeMap::from([(0, 2), (1, 1)]);
+        assert_eq!(locate(3 * block, &holes, block - 2), Some((1, 0)));
+        assert_eq!(locate(3 * block, &holes, 2 * block - 3), Some((2, 0)));
+        assert_eq!(locate(3 * block, &holes, 3 * block - 3), None);
+        // The last block is partial.
+        assert_eq!(locate(block + 10, &none, block + 9), Some((1, 9)));
+        assert_eq!(locate(block + 10, &none, block + 10), None);
+    }
+}
