@@ -19,8 +19,8 @@ use super::{CustomerError, back_off, listing};
 use crate::app::App;
 use crate::retry::{contention_backoff, is_contention};
 use crate::storage::{
-    Condition, Item, Key, MAX_TRANSACTION_ACTIONS, StorageError, TransactAction, Update, batch,
-    keys,
+    Condition, Item, Key, MAX_TRANSACTION_ACTIONS, StorageError, TransactAction, Update,
+    approximate_attrs_bytes, batch, keys,
 };
 use crate::tenancy::TenantId;
 
@@ -241,17 +241,11 @@ fn number(plan: &mut Planned, tenant: &TenantId, ordinal: i64, customer_key: &Id
 /// Roughly the bytes an action writes: enough to keep a group under the size limit.
 fn approximate_bytes(action: &TransactAction) -> usize {
     let key = action.key();
-    let values: usize = match action {
-        TransactAction::Put { item, .. } => item
-            .attrs
-            .iter()
-            .map(|(name, value)| name.len() + value.to_string().len())
-            .sum(),
-        TransactAction::Update { update, .. } => update
-            .set
-            .iter()
-            .map(|(name, value)| name.len() + value.to_string().len())
-            .sum(),
+    let values = match action {
+        TransactAction::Put { item, .. } => approximate_attrs_bytes(&item.attrs),
+        TransactAction::Update { update, .. } => {
+            approximate_attrs_bytes(update.set.iter().map(|(name, value)| (name, value)))
+        }
         TransactAction::Delete { .. } | TransactAction::Check { .. } => 0,
     };
     key.pk.len() + key.sk.len() + values

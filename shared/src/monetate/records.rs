@@ -412,8 +412,13 @@ fn attributes_of(schema: &Schema, row: &CheckedRow) -> BTreeMap<String, Value> {
         .collect()
 }
 
-/// Writes checked rows: customers first (a suppressed customer's rows are refused), then
-/// the rows. Appended rows get ids derived from the body, so a retried post writes the
+/// Rows of one customer written in the transaction that writes the customer; more
+/// (a long history of one customer in one post) are written in batches after it.
+const MAX_ROWS_WITH_CUSTOMER: usize = 64;
+/// ... and about this many bytes of them (a transaction holds 4 MB on DynamoDB).
+const MAX_BYTES_WITH_CUSTOMER: usize = 1_000_000;
+
+/// Writes checked rows with their customers (a suppressed customer's rows are refused). Appended rows get ids derived from the body, so a retried post writes the
 /// same rows again instead of adding copies.
 pub async fn post(
     app: &App,
@@ -454,16 +459,51 @@ pub async fn post(
             .collect();
         customers::register_attributes(app, tenant, names, SURFACE, now).await?;
     }
+    let item_of = |row: &CheckedRow| {
+        let key = row_key(
+            app,
+            tenant,
+            schema,
+            row,
+            &format!("{body_id}{:06}", row.row),
+        );
+        Item::new(key.pk, key.sk)
+            .with("row", Value::Object(row.values.clone()))
+            .with("identifier", row.identifier.clone())
+            .with("received_at", now)
+    };
+    // A customer's rows commit in the transaction that writes the customer, so concurrent
+    // posts leave each customer's attributes and rows from the same post; rows past
+    // MAX_ROWS_WITH_CUSTOMER (one customer's long history in one post) follow in batches.
+    let mut after = Vec::new();
     let upserts: Vec<Upsert> = by_customer
         .values()
-        .map(|rows| Upsert {
-            key: Identifier::customer_key(rows[0].identifier.clone()),
-            identifiers: Vec::new(),
-            attributes: rows
+        .map(|rows| {
+            let mut items: Vec<Item> = rows.iter().map(|row| item_of(row)).collect();
+            let mut bytes = 0;
+            let with_customer = rows
                 .iter()
-                .flat_map(|row| attributes_of(schema, row))
-                .collect(),
-            items: Vec::new(),
+                .take(MAX_ROWS_WITH_CUSTOMER)
+                .take_while(|row| {
+                    bytes += Value::Object(row.values.clone()).to_string().len();
+                    bytes <= MAX_BYTES_WITH_CUSTOMER
+                })
+                .count();
+            after.extend(
+                items
+                    .split_off(with_customer)
+                    .into_iter()
+                    .map(|item| (rows[0].identifier.as_str(), item)),
+            );
+            Upsert {
+                key: Identifier::customer_key(rows[0].identifier.clone()),
+                identifiers: Vec::new(),
+                attributes: rows
+                    .iter()
+                    .flat_map(|row| attributes_of(schema, row))
+                    .collect(),
+                items,
+            }
         })
         .collect();
     let outcomes = customers::upsert_many(app, tenant, &upserts, SURFACE, now).await?;
@@ -473,33 +513,24 @@ pub async fn post(
             refused.insert(&rows[0].identifier, why.clone());
         }
     }
-    let mut writes = Vec::new();
+    let writes = after
+        .into_iter()
+        .filter(|(identifier, _)| !refused.contains_key(identifier))
+        .map(|(_, item)| WriteRequest::Put(item))
+        .collect();
+    batch::write_all(app.table.as_ref(), writes).await?;
     let mut written = Vec::new();
     let mut warnings = Vec::new();
     for row in &rows {
-        if let Some(why) = refused.get(row.identifier.as_str()) {
-            warnings.push(row_problem(
+        match refused.get(row.identifier.as_str()) {
+            Some(why) => warnings.push(row_problem(
                 row.row,
                 schema.identifier(),
                 format!("not written: {why}"),
-            ));
-            continue;
+            )),
+            None => written.push(Value::Object(row.values.clone())),
         }
-        let key = row_key(
-            app,
-            tenant,
-            schema,
-            row,
-            &format!("{body_id}{:06}", row.row),
-        );
-        let item = Item::new(key.pk, key.sk)
-            .with("row", Value::Object(row.values.clone()))
-            .with("identifier", row.identifier.clone())
-            .with("received_at", now);
-        writes.push(WriteRequest::Put(item));
-        written.push(Value::Object(row.values.clone()));
     }
-    batch::write_all(app.table.as_ref(), writes).await?;
     let mut upload = new_upload(app, "COMPLETE", written.len());
     upload.import_end_time = Some(crate::clock::iso8601_millis(app.clock.now_millis()));
     upload.validation_warnings = warnings.iter().map(describe).collect();

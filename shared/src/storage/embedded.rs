@@ -32,11 +32,19 @@ use crate::clock::SharedClock;
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
 
 /// The part of an item stored as the redb value.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct StoredValue {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     expires_at: Option<i64>,
     attrs: BTreeMap<String, Value>,
+}
+
+/// The same, borrowed from the item being written (no copy of its attributes).
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+    attrs: &'a BTreeMap<String, Value>,
 }
 
 fn fault(error: impl std::fmt::Display) -> StorageError {
@@ -44,9 +52,9 @@ fn fault(error: impl std::fmt::Display) -> StorageError {
 }
 
 pub(super) fn encode(item: &Item) -> Result<Vec<u8>, StorageError> {
-    serde_json::to_vec(&StoredValue {
+    serde_json::to_vec(&StoredRef {
         expires_at: item.expires_at,
-        attrs: item.attrs.clone(),
+        attrs: &item.attrs,
     })
     .map_err(fault)
 }

@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use redb::{Database, Durability, ReadableTable, Table, TableDefinition};
-use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::{Condition, Item, Key, StorageError, TransactAction, WriteRequest};
@@ -81,24 +80,7 @@ impl WriteCall {
 }
 
 fn item_bytes(item: &Item) -> usize {
-    fn value_bytes(value: &Value) -> usize {
-        match value {
-            Value::String(text) => text.len() + 2,
-            Value::Array(values) => values.iter().map(value_bytes).sum::<usize>() + 2,
-            Value::Object(map) => map
-                .iter()
-                .map(|(name, value)| name.len() + 3 + value_bytes(value))
-                .sum::<usize>(),
-            _ => 8,
-        }
-    }
-    item.pk.len()
-        + item.sk.len()
-        + item
-            .attrs
-            .iter()
-            .map(|(name, value)| name.len() + 3 + value_bytes(value))
-            .sum::<usize>()
+    item.pk.len() + item.sk.len() + super::approximate_attrs_bytes(&item.attrs)
 }
 
 struct Queued {
@@ -318,13 +300,19 @@ fn plan(
             // writing anything sees what applying them one by one would see.
             for (index, action) in actions.into_iter().enumerate() {
                 let key = action.key();
-                let current = stored(table, &key)?;
                 let condition = match &action {
                     TransactAction::Put { condition, .. }
                     | TransactAction::Update { condition, .. }
                     | TransactAction::Delete { condition, .. }
                     | TransactAction::Check { condition, .. } => condition,
                 };
+                // An unconditional put or delete needs nothing of the stored item.
+                let blind = *condition == Condition::Always
+                    && matches!(
+                        action,
+                        TransactAction::Put { .. } | TransactAction::Delete { .. }
+                    );
+                let current = if blind { None } else { stored(table, &key)? };
                 if check(condition, current.as_ref(), now, &key).is_err() {
                     return Err(StorageError::TransactionCanceled { index });
                 }

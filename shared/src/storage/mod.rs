@@ -428,6 +428,27 @@ pub fn validate_query(query: &Query) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Roughly the bytes a value takes as JSON, without writing it out: what bounds groups of
+/// writes (an estimate; [`validate_item`] measures exactly where the limit matters).
+pub fn approximate_value_bytes(value: &Value) -> usize {
+    match value {
+        Value::String(text) => text.len() + 2,
+        Value::Array(values) => values.iter().map(approximate_value_bytes).sum::<usize>() + 2,
+        Value::Object(map) => approximate_attrs_bytes(map.iter()) + 2,
+        _ => 8,
+    }
+}
+
+/// Roughly the bytes of named attributes as JSON (see [`approximate_value_bytes`]).
+pub fn approximate_attrs_bytes<'a>(
+    attrs: impl IntoIterator<Item = (&'a String, &'a Value)>,
+) -> usize {
+    attrs
+        .into_iter()
+        .map(|(name, value)| name.len() + 4 + approximate_value_bytes(value))
+        .sum()
+}
+
 /// DynamoDB's item size limit; both adapters refuse larger items alike.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
