@@ -72,7 +72,8 @@ struct Planned {
 
 /// What a round read: index entries by key, and the profiles of the customers they name.
 struct Known {
-    entries: HashMap<Key, Item>,
+    /// What each named identifier's index entry says (absent: a new identifier).
+    entries: HashMap<Identifier, Entry>,
     profiles: HashMap<Key, Item>,
 }
 
@@ -82,41 +83,38 @@ impl Known {
         tenant: &TenantId,
         upserts: &[&Upsert],
     ) -> Result<Known, StorageError> {
-        let entry_keys = upserts
+        // Each identifier is hashed once: the key of its entry, and back again.
+        let keyed: HashMap<Key, &Identifier> = upserts
             .iter()
             .flat_map(|upsert| upsert.named())
-            .map(|identifier| identifier.entry_key(app, tenant));
-        let entries = batch::get_many(app.table.as_ref(), entry_keys).await?;
+            .map(|identifier| (identifier.entry_key(app, tenant), identifier))
+            .collect();
+        let found = batch::get_many(app.table.as_ref(), keyed.keys().cloned()).await?;
+        let entries: HashMap<Identifier, Entry> = found
+            .iter()
+            .filter_map(|(key, item)| Some(((*keyed.get(key)?).clone(), Entry::of(item)?)))
+            .collect();
         let owners: Vec<Key> = upserts
             .iter()
-            .filter_map(
-                |upsert| match Self::entry(&entries, app, tenant, &upsert.key) {
-                    Some(Entry::Owner(tid)) => Some(keys::customer_profile(tenant, &tid)),
-                    _ => None,
-                },
-            )
+            .filter_map(|upsert| match entries.get(&upsert.key) {
+                Some(Entry::Owner(tid)) => Some(keys::customer_profile(tenant, tid)),
+                _ => None,
+            })
             .collect();
         let profiles = batch::get_many(app.table.as_ref(), owners).await?;
         Ok(Known { entries, profiles })
     }
 
-    fn entry(
-        entries: &HashMap<Key, Item>,
-        app: &App,
-        tenant: &TenantId,
-        identifier: &Identifier,
-    ) -> Option<Entry> {
-        entries
-            .get(&identifier.entry_key(app, tenant))
-            .and_then(Entry::of)
+    fn entry(&self, identifier: &Identifier) -> Option<&Entry> {
+        self.entries.get(identifier)
     }
 
-    fn customer(&self, app: &App, tenant: &TenantId, key: &Identifier) -> Option<Customer> {
-        let Some(Entry::Owner(tid)) = Self::entry(&self.entries, app, tenant, key) else {
+    fn customer(&self, tenant: &TenantId, key: &Identifier) -> Option<Customer> {
+        let Some(Entry::Owner(tid)) = self.entry(key) else {
             return None;
         };
         self.profiles
-            .get(&keys::customer_profile(tenant, &tid))
+            .get(&keys::customer_profile(tenant, tid))
             .cloned()
             .and_then(Customer::from_item)
     }
@@ -131,9 +129,10 @@ fn plan_upsert(
     surface: &str,
     now_millis: i64,
 ) -> Planned {
-    if let Some(suppressed) = upsert.named().find(|identifier| {
-        Known::entry(&known.entries, app, tenant, identifier) == Some(Entry::Suppressed)
-    }) {
+    if let Some(suppressed) = upsert
+        .named()
+        .find(|identifier| known.entry(identifier) == Some(&Entry::Suppressed))
+    {
         return Planned {
             actions: Vec::new(),
             creates: false,
@@ -143,7 +142,7 @@ fn plan_upsert(
             ),
         };
     }
-    let existing = known.customer(app, tenant, &upsert.key);
+    let existing = known.customer(tenant, &upsert.key);
     let (tid, known_identifiers, mut attributes, rev) = match &existing {
         Some(customer) => (
             customer.tid.clone(),
@@ -169,8 +168,9 @@ fn plan_upsert(
         if linked.contains(identifier) {
             continue;
         }
-        let taken = Known::entry(&known.entries, app, tenant, identifier)
-            .is_some_and(|entry| entry != Entry::Owner(tid.clone()));
+        let taken = known
+            .entry(identifier)
+            .is_some_and(|entry| *entry != Entry::Owner(tid.clone()));
         if taken || linked.len() >= MAX_IDENTIFIERS {
             not_linked.push(identifier.clone());
         } else {
@@ -286,24 +286,18 @@ impl Group {
 /// The upserts of `pending` a round takes: the first of each customer key and identifier.
 /// A later upsert naming the same customer or identifier waits for the next round, so a
 /// request's rows apply in their order even though a round's transactions run together.
-fn take_round(
-    app: &App,
-    tenant: &TenantId,
-    upserts: &[Upsert],
-    pending: &mut Vec<usize>,
-) -> Vec<usize> {
-    let mut claimed = HashSet::new();
+fn take_round(upserts: &[Upsert], pending: &mut Vec<usize>) -> Vec<usize> {
+    let mut claimed: HashSet<&Identifier> = HashSet::new();
     let mut round = Vec::new();
     let mut later = Vec::new();
     for index in pending.drain(..) {
-        let named: Vec<Key> = upserts[index]
+        if upserts[index]
             .named()
-            .map(|identifier| identifier.entry_key(app, tenant))
-            .collect();
-        if named.iter().any(|key| claimed.contains(key)) {
+            .any(|identifier| claimed.contains(identifier))
+        {
             later.push(index);
         } else {
-            claimed.extend(named);
+            claimed.extend(upserts[index].named());
             round.push(index);
         }
     }
@@ -326,7 +320,7 @@ pub async fn upsert_many(
     let mut alone: HashSet<usize> = HashSet::new();
     let mut delays = contention_backoff();
     while !pending.is_empty() {
-        let round = take_round(app, tenant, upserts, &mut pending);
+        let round = take_round(upserts, &mut pending);
         let taken: Vec<&Upsert> = round.iter().map(|&index| &upserts[index]).collect();
         let known = Known::read(app, tenant, &taken).await?;
         let mut plans: Vec<(usize, Planned)> = round
