@@ -150,17 +150,13 @@ async fn main() {
             tid: None,
             identifiers: vec![Identifier::customer_key(format!("B-{}", n % 500))],
         };
-        let (customer, _) =
-            customers::find_or_create(&app, &tenant, &named, app.clock.now_millis())
-                .await
-                .expect("customer");
         let activity = Activity {
             proposition_code: "atm".into(),
             activity_type_code: "withdrawal".into(),
             dynamic_proposition_code: Some(format!("atm-{n}")),
             timestamp: app.clock.now_millis(),
         };
-        customers::record_activities(&app, &tenant, &customer.tid, &[activity])
+        customers::record_activities(&app, &tenant, &named, &[activity], app.clock.now_millis())
             .await
             .expect("record");
     }
@@ -294,7 +290,7 @@ async fn main() {
         ratio(http_rate, redb.rows_per_sec)
     );
     println!(
-        "| for reference: find_or_create + record_activities in-process, one at a time | {direct_rate:.0} /s (ratio server / in-process {:.2}) |",
+        "| for reference: record_activities in-process, one at a time | {direct_rate:.0} /s (ratio server / in-process {:.2}) |",
         ratio(http_rate, direct_rate)
     );
     println!(

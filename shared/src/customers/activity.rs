@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::identity::{Customer, profile};
+use super::identity::{Customer, CustomerRef, Seed, find_or_create_seeded, profile};
 use super::{CustomerError, back_off};
 use crate::app::App;
 use crate::retry::{contention_backoff, is_contention};
@@ -105,21 +105,40 @@ fn grouped(activities: &[Activity]) -> Vec<Vec<&Activity>> {
     sorted.chunks(per_item).map(<[&Activity]>::to_vec).collect()
 }
 
-/// Stores a request's activities and updates the counters they count towards, in one
-/// transaction conditional on the profile's revision (retried on a concurrent change), so
-/// counts and "latest" times stay exact. An erasure committing meanwhile makes it refuse.
+/// Stores a request's activities for the customer it names, creating the customer if
+/// unknown — then the activities commit in the creating transaction — else in one
+/// transaction with the counters they count towards, conditional on the profile's revision
+/// (retried on a concurrent change), so counts and "latest" times stay exact. An erasure
+/// committing meanwhile makes it refuse.
 pub async fn record_activities(
     app: &App,
     tenant: &TenantId,
-    tid: &str,
+    named: &CustomerRef,
     activities: &[Activity],
-) -> Result<(), CustomerError> {
+    now_millis: i64,
+) -> Result<Customer, CustomerError> {
     if activities.is_empty() || activities.len() > 100 {
         return Err(CustomerError::Conflict(
             "a request stores 1 to 100 activities".into(),
         ));
     }
-    let items: Vec<Item> = grouped(activities)
+    let seed = |tid: &str| {
+        let fresh = Item::new("", "");
+        Ok(Seed {
+            profile: counters_update(&fresh, activities),
+            items: activity_items(tenant, tid, activities),
+        })
+    };
+    let (customer, created) = find_or_create_seeded(app, tenant, named, now_millis, &seed).await?;
+    if !created {
+        add_activities(app, tenant, customer.clone(), activities).await?;
+    }
+    Ok(customer)
+}
+
+/// The items holding a request's activities in the customer's partition.
+fn activity_items(tenant: &TenantId, tid: &str, activities: &[Activity]) -> Vec<Item> {
+    grouped(activities)
         .into_iter()
         .map(|group| {
             let key = keys::customer_activity(
@@ -130,48 +149,60 @@ pub async fn record_activities(
             );
             Item::new(key.pk, key.sk).with("activities", json!(group))
         })
-        .collect();
+        .collect()
+}
+
+/// The change of a profile's counters that the activities make.
+fn counters_update(profile: &Item, activities: &[Activity]) -> Update {
+    let counters = profile
+        .attrs
+        .keys()
+        .filter(|name| name.starts_with("n_"))
+        .count();
+    let mut counts: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for activity in activities {
+        for filter in ActivityFilter::of(activity) {
+            let (count, _) = filter.attributes();
+            let entry = counts.entry(count).or_insert((0, i64::MIN));
+            entry.0 += 1;
+            entry.1 = entry.1.max(activity.timestamp);
+        }
+    }
+    let mut update = Update::default();
+    let mut added = 0;
+    for (count_name, (delta, latest)) in counts {
+        let known = profile.attrs.contains_key(&count_name);
+        if !known && count_name != ActivityFilter::default().attributes().0 {
+            if counters + added >= MAX_ACTIVITY_COUNTERS {
+                continue;
+            }
+            added += 1;
+        }
+        let latest_name = count_name.replacen("n_", "t_", 1);
+        update = update.add(count_name, delta);
+        if profile
+            .i64(&latest_name)
+            .is_none_or(|current| latest > current)
+        {
+            update = update.set(latest_name, latest);
+        }
+    }
+    update
+}
+
+/// Stores activities of a known customer with its counters; the first attempt uses the
+/// profile the caller read, later ones (after a concurrent change) read it again.
+async fn add_activities(
+    app: &App,
+    tenant: &TenantId,
+    mut customer: Customer,
+    activities: &[Activity],
+) -> Result<(), CustomerError> {
+    let items = activity_items(tenant, &customer.tid, activities);
     let mut delays = contention_backoff();
     loop {
-        let Some(customer) = profile(app.table.as_ref(), tenant, tid).await? else {
-            return Err(CustomerError::Suppressed("tid".into()));
-        };
-        let counters = customer
-            .profile
-            .attrs
-            .keys()
-            .filter(|name| name.starts_with("n_"))
-            .count();
-        let mut counts: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-        for activity in activities {
-            for filter in ActivityFilter::of(activity) {
-                let (count, _) = filter.attributes();
-                let entry = counts.entry(count).or_insert((0, i64::MIN));
-                entry.0 += 1;
-                entry.1 = entry.1.max(activity.timestamp);
-            }
-        }
         let rev = customer.rev();
-        let mut update = Update::default().set("rev", rev + 1);
-        let mut added = 0;
-        for (count_name, (delta, latest)) in counts {
-            let known = customer.profile.attrs.contains_key(&count_name);
-            if !known && count_name != ActivityFilter::default().attributes().0 {
-                if counters + added >= MAX_ACTIVITY_COUNTERS {
-                    continue;
-                }
-                added += 1;
-            }
-            let latest_name = count_name.replacen("n_", "t_", 1);
-            update = update.add(count_name, delta);
-            if customer
-                .profile
-                .i64(&latest_name)
-                .is_none_or(|current| latest > current)
-            {
-                update = update.set(latest_name, latest);
-            }
-        }
+        let update = counters_update(&customer.profile, activities).set("rev", rev + 1);
         let mut actions: Vec<TransactAction> = items
             .iter()
             .map(|item| TransactAction::Put {
@@ -180,7 +211,7 @@ pub async fn record_activities(
             })
             .collect();
         actions.push(TransactAction::Update {
-            key: keys::customer_profile(tenant, tid),
+            key: keys::customer_profile(tenant, &customer.tid),
             update,
             condition: Condition::equals("rev", rev),
         });
@@ -189,6 +220,9 @@ pub async fn record_activities(
             Err(error) if is_contention(&error) => back_off(&mut delays).await?,
             Err(other) => return Err(other.into()),
         }
+        customer = profile(app.table.as_ref(), tenant, &customer.tid)
+            .await?
+            .ok_or_else(|| CustomerError::Suppressed("tid".into()))?;
     }
 }
 

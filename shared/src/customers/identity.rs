@@ -286,6 +286,27 @@ pub async fn find_or_create(
     named: &CustomerRef,
     now_millis: i64,
 ) -> Result<(Customer, bool), CustomerError> {
+    find_or_create_seeded(app, tenant, named, now_millis, &|_| Ok(Seed::default())).await
+}
+
+/// What a creation commits besides the customer: a change to the new profile and further
+/// items of its partition, so that a request creating a customer and storing something of
+/// it is one transaction. Made from the new customer's tid.
+#[derive(Default)]
+pub(super) struct Seed {
+    pub profile: Update,
+    pub items: Vec<Item>,
+}
+
+/// [`find_or_create`], committing `seed` with the customer when it creates one (the
+/// `bool` says it did).
+pub(super) async fn find_or_create_seeded(
+    app: &App,
+    tenant: &TenantId,
+    named: &CustomerRef,
+    now_millis: i64,
+    seed: &(dyn Fn(&str) -> Result<Seed, CustomerError> + Sync),
+) -> Result<(Customer, bool), CustomerError> {
     let mut delays = contention_backoff();
     loop {
         let entries = entries_of(app, tenant, named).await?;
@@ -303,7 +324,7 @@ pub async fn find_or_create(
             )
             .await
             .map(|customer| (customer, false)),
-            None => create(app, tenant, named, now_millis)
+            None => create(app, tenant, named, now_millis, seed)
                 .await
                 .map(|customer| (customer, true)),
         };
@@ -322,14 +343,16 @@ async fn create(
     tenant: &TenantId,
     named: &CustomerRef,
     now_millis: i64,
+    seed: &(dyn Fn(&str) -> Result<Seed, CustomerError> + Sync),
 ) -> Result<Customer, CustomerError> {
     let tid = named
         .tid
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let seed = seed(&tid)?;
     let ordinal = listing::reserve(app, tenant, 1).await?;
     let key = keys::customer_profile(tenant, &tid);
-    let item = Item::new(key.pk, key.sk)
+    let mut item = Item::new(key.pk, key.sk)
         .with("tid", tid.as_str())
         .with("identifiers", json!(named.identifiers))
         .with("attributes", json!({}))
@@ -337,9 +360,10 @@ async fn create(
         .with("updated", now_millis)
         .with("rev", 1)
         .with("ordinal", ordinal);
+    seed.profile.apply_to(&mut item)?;
     let mut actions = vec![
         TransactAction::Put {
-            item,
+            item: item.clone(),
             condition: Condition::NotExists,
         },
         listing::entry_action(tenant, ordinal, &tid, customer_key_of(&named.identifiers)),
@@ -360,13 +384,16 @@ async fn create(
             condition: Condition::NotExists,
         });
     }
+    actions.extend(seed.items.into_iter().map(|item| TransactAction::Put {
+        item,
+        condition: Condition::NotExists,
+    }));
     if let Err(error) = app.table.transact(actions).await {
         listing::abandon(app, tenant, &[ordinal]).await?;
         return Err(error.into());
     }
-    Ok(profile(app.table.as_ref(), tenant, &tid)
-        .await?
-        .ok_or_else(|| StorageError::Unavailable("profile vanished".into()))?)
+    Ok(Customer::from_item(item)
+        .ok_or_else(|| StorageError::Unavailable("a new profile does not decode".into()))?)
 }
 
 /// Links identifiers the customer does not have yet; one that belongs to another customer

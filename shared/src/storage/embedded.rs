@@ -95,9 +95,11 @@ pub struct EmbeddedTable {
 }
 
 /// redb's page cache. Its default (1 GiB) is a ceiling the cache grows to and keeps, so a
-/// large import would leave the local server holding up to a gigabyte; 64 MiB holds the
-/// interior pages of a B-tree of many millions of items, which is what lookups re-read.
-pub const EMBEDDED_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// large import would leave the local server holding up to a gigabyte. What lookups re-read
+/// are the B-tree's interior pages: about one 4 KiB page per 40 leaves, so 16 MiB holds
+/// them for tens of millions of items; leaves are read at random and come from the
+/// operating system's page cache either way.
+pub const EMBEDDED_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 impl EmbeddedTable {
     /// Opens (or creates) the database file. Fails with a clear message when another

@@ -287,10 +287,7 @@ async fn activity(app: Arc<App>, request: Request) -> Result<Response, ApiError>
         .iter()
         .map(|activity| parse_activity(activity, now))
         .collect::<Result<Vec<_>, _>>()?;
-    let (customer, _) = customers::find_or_create(&app, &tenant, &named, now)
-        .await
-        .map_err(customer_error)?;
-    customers::record_activities(&app, &tenant, &customer.tid, &activities)
+    let customer = customers::record_activities(&app, &tenant, &named, &activities, now)
         .await
         .map_err(customer_error)?;
     Ok(json_response(
