@@ -148,15 +148,14 @@ impl App {
     }
 
     /// The embedded app on a data directory: `custdata.redb`, `blobs/` and `signing.key`
-    /// (created on first use, readable by the owner only). Returns the concrete blob store
+    /// (created on first use; the directory and everything in it readable by the owner only,
+    /// whatever the umask). Returns the concrete blob store
     /// too, because the local server serves its presigned uploads.
     pub fn embedded(
         data_dir: &Path,
         clock: SharedClock,
         upload_base_url: &str,
     ) -> Result<(App, EmbeddedBlobs), String> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
         let secret = signing_secret(data_dir)?;
         let table = EmbeddedTable::open(
             &data_dir.join("custdata.redb"),
@@ -184,7 +183,7 @@ impl App {
 
 /// Reads `<data dir>/signing.key`, creating it with 32 random bytes on first use.
 pub fn signing_secret(data_dir: &Path) -> Result<Vec<u8>, String> {
-    std::fs::create_dir_all(data_dir)
+    crate::files::private_dir(data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let path = data_dir.join("signing.key");
     match std::fs::read_to_string(&path) {

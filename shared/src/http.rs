@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::app::App;
+use crate::names::{BadName, first_bad_name};
 use crate::storage::{BlobError, StorageError};
 use crate::tenancy::AuthError;
 
@@ -408,6 +409,8 @@ pub async fn dispatch(app: Arc<App>, family: &'static Family, request: Request) 
             Err(body_too_large(family.vendor, limit))
         } else if let Some(name) = overlong_path_parameter(&request) {
             Err(no_object_this_long(&name))
+        } else if let Some(bad) = bad_path_name(&request) {
+            Err(bad_name(&bad))
         } else {
             (family.handler)(app, request).await
         };
@@ -449,6 +452,36 @@ fn no_object_this_long(name: &str) -> ApiError {
         Some(name),
         format!("at most {MAX_PATH_PARAMETER_BYTES} bytes"),
     )
+}
+
+/// The first path parameter that breaks its grammar (`crate::names`).
+fn bad_path_name(request: &Request) -> Option<BadName> {
+    let parameters = request.path_parameters_ref()?;
+    first_bad_name(parameters.iter())
+}
+
+/// The 400 for a path name that breaks its grammar, in the route's vendor shape: the
+/// parameter as the field, the rule as the rule (MXO's structure errors carry their name).
+fn bad_name(bad: &BadName) -> ApiError {
+    let structure = bad.parameter == "structureApiName";
+    let error = ApiError::new(
+        StatusCode::BAD_REQUEST,
+        if structure {
+            "INVALID_API_NAME"
+        } else {
+            "GENERAL"
+        },
+        format!(
+            "{} {:?} is not a valid name: {}",
+            bad.parameter, bad.value, bad.rule
+        ),
+    )
+    .with_problem(None, Some(&bad.parameter), bad.rule);
+    if structure {
+        error.with_detail("structureApiName", bad.value.clone())
+    } else {
+        error
+    }
 }
 
 /// The 413 every route gives above its limit.

@@ -14,6 +14,7 @@ pub mod http;
 pub mod lambda;
 pub mod monetate;
 pub mod mxo;
+pub mod names;
 pub mod optimove;
 pub mod ratelimit;
 pub mod retry;

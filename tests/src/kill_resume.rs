@@ -32,11 +32,32 @@ pub struct LocalProcess {
 
 impl LocalProcess {
     pub async fn start(binary: &Path, data_dir: &Path) -> LocalProcess {
+        LocalProcess::start_with_umask(binary, data_dir, None).await
+    }
+
+    /// [`LocalProcess::start`] under a umask (through `sh -c 'umask …; exec …'`), or the
+    /// test process's own when `None`.
+    pub async fn start_with_umask(
+        binary: &Path,
+        data_dir: &Path,
+        umask: Option<u32>,
+    ) -> LocalProcess {
         let port = free_port();
         // A killed server leaves its server.json behind; the new one writes it when ready.
         let server_file = data_dir.join(custdata_local::SERVER_FILE);
         let _ = std::fs::remove_file(&server_file);
-        let child = Command::new(binary)
+        let mut command = match umask {
+            Some(umask) => {
+                let mut command = Command::new("sh");
+                command
+                    .arg("-c")
+                    .arg(format!("umask {umask:03o} && exec \"$0\" \"$@\""))
+                    .arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let child = command
             .args(["--port", &port.to_string(), "--data-dir"])
             .arg(data_dir)
             .stdout(Stdio::null())

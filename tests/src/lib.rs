@@ -208,6 +208,72 @@ pub async fn wait_for_port(port: u16, seconds: u64) {
     }
 }
 
+/// Sends one HTTP/1.1 request with its path exactly as given: every URL library resolves
+/// `.`, `..` and `%2e%2e` segments before sending, so a path that carries them needs its own
+/// request line. Answers the status and the body as JSON (`null` when empty).
+pub async fn raw_request(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = app
+        .server
+        .base_url
+        .trim_start_matches("http://")
+        .to_string();
+    let mut stream = tokio::net::TcpStream::connect(&authority)
+        .await
+        .expect("connects");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("request sent");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("answer read");
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, rest) = answer.split_once("\r\n\r\n").expect("a header block");
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let mut text = String::new();
+    if chunked {
+        let mut rest = rest;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let size = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
+            if size == 0 {
+                break;
+            }
+            text.push_str(&after[..size]);
+            rest = &after[size + 2..];
+        }
+    } else {
+        text.push_str(rest);
+    }
+    let body = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON: {text}"))
+    };
+    (status, body)
+}
+
 /// HTTP Basic credentials as a header value.
 pub fn basic(id: &str, secret: &str) -> String {
     use base64::Engine;

@@ -14,7 +14,7 @@ use custdata::storage::faults::{Fault, FaultAtWrite};
 use custdata::storage::keys;
 use custdata::tenancy::TenantId;
 use custdata_tests::aixon as aixon_http;
-use custdata_tests::{Adapter, TestApp, create_tenant, on_both_adapters};
+use custdata_tests::{Adapter, TestApp, create_tenant, on_both_adapters, raw_request};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -1009,6 +1009,82 @@ async fn another_tenant_reaches_nothing_through_any_route(app: TestApp) {
     assert_eq!(report.rows_processed, 0);
 }
 
+async fn a_resource_id_with_dot_segments_slashes_or_control_characters_is_refused(app: TestApp) {
+    let client = Aixon::dev(&app);
+    let (cell, _) = aixon_http::create_cell(
+        &app.client,
+        &app.server.base_url,
+        &client.key,
+        "names",
+        "customuid,txt_region\nc-1,north\n",
+    )
+    .await;
+    let headers = [("x-api-key", client.key.as_str()), ("content-type", CSV)];
+    let body = "customuid,txt_region\nc-1,south\n";
+    for name in ["..", "%2e%2e", ".", "%2E", "a%2Fb", "a%00b", "dc.1"] {
+        let cases = [
+            ("PATCH", format!("{CELLS}/{name}"), "resourceId"),
+            ("PUT", format!("{CELLS}/{name}"), "resourceId"),
+            ("POST", format!("{CELLS}/{name}"), "resourceId"),
+            (
+                "POST",
+                format!("/custdata/v1/aixon/csv-upload/{name}/uploads"),
+                "resourceId",
+            ),
+            (
+                "GET",
+                format!("/custdata/v1/aixon/csv-upload/{name}/rows/c-1"),
+                "resourceId",
+            ),
+            (
+                "GET",
+                format!("/custdata/v1/aixon/csv-upload/{name}/updates/u-1"),
+                "resourceId",
+            ),
+            (
+                "GET",
+                format!("/custdata/v1/aixon/csv-upload/{cell}/updates/{name}"),
+                "updateId",
+            ),
+        ];
+        for (method, path, parameter) in cases {
+            if parameter == "updateId" && name == "dc.1" {
+                continue; // a dot inside an id is not a dot segment
+            }
+            let (status, error) = raw_request(&app, method, &path, &headers, body).await;
+            assert_eq!(status, 400, "{method} {path}: {error}");
+            assert_eq!(error["status"], "error", "{error}");
+            assert_eq!(
+                error["errors"][0]["column"], parameter,
+                "{method} {path}: {error}"
+            );
+            let rule = error["errors"][0]["rule"].as_str().unwrap_or_default();
+            assert!(
+                rule.contains("'.' or '..'") || rule.contains("letters, digits, '_' or '-'"),
+                "the rule is named: {error}"
+            );
+        }
+    }
+    // A customuid is customer data, not a name: any spelling still reaches the row route.
+    let (status, error) = raw_request(
+        &app,
+        "GET",
+        &format!("/custdata/v1/aixon/csv-upload/{cell}/rows/%2e%2e"),
+        &headers,
+        "",
+    )
+    .await;
+    assert_eq!(status, 404, "{error}");
+    // Nothing was created: the two fixed entries and the one cell.
+    let (status, listed) = client.send(Method::GET, CELLS, None, None, &[]).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(
+        listed["message"].as_array().map(Vec::len),
+        Some(3),
+        "{listed}"
+    );
+}
+
 on_both_adapters!(
     the_seed_examples_replayed_verbatim_get_the_documented_answers,
     each_column_rule_gives_a_400_naming_row_column_and_rule_and_writes_nothing,
@@ -1017,6 +1093,7 @@ on_both_adapters!(
     a_suppressed_customer_is_refused_per_row,
     presigned_uploads_take_bodies_above_the_inline_limit,
     another_tenant_reaches_nothing_through_any_route,
+    a_resource_id_with_dot_segments_slashes_or_control_characters_is_refused,
 );
 
 /// The local worker imports by itself, including bodies left over from before a restart.

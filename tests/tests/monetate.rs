@@ -8,7 +8,7 @@ use custdata::customers::{self, CustomerRef, Identifier};
 use custdata::monetate::users::{GeneratedKeyPair, generate_key_pair};
 use custdata::tenancy::{CredentialBundle, TenantId};
 use custdata_tests::monetate::{assertion, now, refresh, token};
-use custdata_tests::{TestApp, create_tenant, on_both_adapters};
+use custdata_tests::{TestApp, create_tenant, on_both_adapters, raw_request};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -299,6 +299,39 @@ async fn assertion_refusals(app: TestApp) {
     )
     .await;
     expect_refusal(status, &body, 401, "iat");
+    // exp and nbf, when present, hold with the same skew: an expired assertion or one not
+    // yet valid is refused naming the claim; within the skew both pass.
+    let signed = |claims: Value| {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &claims,
+            &EncodingKey::from_rsa_pem(key.as_bytes()).expect("key"),
+        )
+        .expect("signs")
+    };
+    let (status, body) = refresh(
+        &app,
+        &signed(json!({"username": user, "iat": at, "exp": at - 301.0})),
+        "",
+    )
+    .await;
+    expect_refusal(status, &body, 401, "expired (exp)");
+    assert_eq!(body["meta"]["errors"][0]["field"], "exp", "{body}");
+    let (status, body) = refresh(
+        &app,
+        &signed(json!({"username": user, "iat": at, "nbf": at + 3600.0})),
+        "",
+    )
+    .await;
+    expect_refusal(status, &body, 401, "not valid before (nbf)");
+    assert_eq!(body["meta"]["errors"][0]["field"], "nbf", "{body}");
+    let (status, body) = refresh(
+        &app,
+        &signed(json!({"username": user, "iat": at, "exp": at - 299.0, "nbf": at + 299.0})),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "exp and nbf within the skew: {body}");
     // A wrong key, an unknown user, a garbled or missing header, the wrong scheme.
     let stranger = generate_key_pair().expect("a key pair");
     let (status, body) = refresh(
@@ -1034,6 +1067,60 @@ async fn tenant_isolation(app: TestApp) {
     );
 }
 
+/// Schema names in paths: dot segments (plain or percent-encoded), a slash or a control
+/// character are refused with 400 naming `schemaName` and the rule, on every route that
+/// takes one, and nothing is written.
+async fn path_name_rules(app: TestApp) {
+    let client = Monetate::dev(&app).await;
+    assert_eq!(client.create_schema(&crm_schema()).await.0, 201);
+    let (status, body) = client
+        .post_rows("crm", json!([{"customer_id": "c-1", "tier": "gold"}]))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let authorization = format!("Token {}", client.token);
+    let headers = [
+        ("authorization", authorization.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let rows = json!({"schema_rows": [{"customer_id": "c-1", "tier": "lead"}]}).to_string();
+    for name in ["..", "%2e%2e", ".", "%2E", "a%2Fb", "a%00b", "crm.v2"] {
+        let cases = [
+            ("GET", client.data_path(&format!("schema/{name}/"))),
+            ("PATCH", client.data_path(&format!("schema/{name}/"))),
+            ("POST", client.data_path(&format!("data/{name}/"))),
+            ("GET", client.data_path(&format!("data/{name}/?id=c-1"))),
+            ("GET", client.data_path(&format!("upload/{name}/"))),
+            (
+                "POST",
+                client.extension_path(&format!("data/{name}/lookup")),
+            ),
+        ];
+        for (method, path) in cases {
+            let (status, body) = raw_request(&app, method, &path, &headers, &rows).await;
+            assert_eq!(status, 400, "{method} {path}: {body}");
+            assert_eq!(body["meta"]["code"], 400, "{body}");
+            assert_eq!(body["data"], json!({}), "{body}");
+            let error = &body["meta"]["errors"][0];
+            assert_eq!(error["field"], "schemaName", "{method} {path}: {body}");
+            let rule = error["message"].as_str().unwrap_or_default();
+            assert!(
+                rule.contains("'.' or '..'") || rule.contains("starting with a letter"),
+                "the rule is named: {rule}"
+            );
+        }
+    }
+    let (status, found) = client.spot_check("crm", "c-1").await;
+    assert_eq!(
+        (status, &found["data"]["schema_rows"][0]["tier"]),
+        (200, &json!("gold")),
+        "the row is unchanged: {found}"
+    );
+    let (_, schemas) = client
+        .send(Method::GET, &client.data_path("schema/"), None)
+        .await;
+    assert_eq!(schemas["meta"]["count"], 1, "{schemas}");
+}
+
 on_both_adapters!(
     seed_flow,
     assertion_refusals,
@@ -1042,4 +1129,5 @@ on_both_adapters!(
     spot_check_limit,
     api_user_rules,
     tenant_isolation,
+    path_name_rules,
 );

@@ -9,7 +9,9 @@ use custdata::customers::{self, Activity, CustomerRef, Identifier};
 use custdata::mxo::datastores::store;
 use custdata::storage::{Item, Key, WriteRequest, batch, keys};
 use custdata::tenancy::TenantId;
-use custdata_tests::{Adapter, TestApp, create_tenant, mxo_token_for, on_both_adapters};
+use custdata_tests::{
+    Adapter, TestApp, create_tenant, mxo_token_for, on_both_adapters, raw_request,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -809,6 +811,55 @@ async fn a_hundred_activities_are_stored_and_counted_in_one_go(app: TestApp) {
     );
 }
 
+/// Path spellings of names no structure may have: dot segments (plain and percent-encoded,
+/// which arrive decoded), a slash, control characters, and dots alone.
+const HOSTILE_STRUCTURE_NAMES: [&str; 8] = [
+    "..", "%2e%2e", "%2E%2e", ".", "%2e", "a%2Fb", "a%00b", "...",
+];
+
+async fn a_structure_name_with_dot_segments_slashes_or_control_characters_is_refused(app: TestApp) {
+    let client = Client::dev(&app).await;
+    let definition = json!({"attributes": [{"name": "x", "value": {"literal": 1}}]}).to_string();
+    let authorization = format!("Bearer {}", client.token);
+    let headers = [
+        ("authorization", authorization.as_str()),
+        ("content-type", "application/json"),
+    ];
+    for name in HOSTILE_STRUCTURE_NAMES {
+        let path = format!("/custdata/v1/mxo/{}/structures/{name}", client.site);
+        for method in ["PUT", "GET", "DELETE"] {
+            let body = if method == "PUT" {
+                definition.as_str()
+            } else {
+                ""
+            };
+            let (status, error) = raw_request(&app, method, &path, &headers, body).await;
+            assert_eq!(status, 400, "{method} {path}: {error}");
+            assert_eq!(error["errorCode"], "INVALID_API_NAME", "{error}");
+            assert_eq!(error["errors"][0]["field"], "structureApiName", "{error}");
+            let message = error["errorMessage"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("'.' or '..'")
+                    || message.contains("starting with a letter or digit"),
+                "the rule is named: {message}"
+            );
+        }
+    }
+    let tenant = TenantId::parse(&app.server.credentials.tenant).expect("tenant");
+    let stored = custdata::mxo::customer::structures::list(&app.server.app, &tenant)
+        .await
+        .expect("structures");
+    assert_eq!(stored, Vec::<String>::new(), "nothing was stored");
+    // A dotted name that is a name is still one.
+    let (status, body) = client
+        .define(
+            "offers.v2",
+            serde_json::from_str(&definition).expect("JSON"),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 on_both_adapters!(
     the_seed_atm_activity_creates_the_customer_and_is_read_back_newest_first,
     dynamic_proposition_codes_stop_at_255_characters_and_a_bad_request_stores_nothing,
@@ -819,4 +870,5 @@ on_both_adapters!(
     erasing_a_long_history_finishes_in_the_background_and_leaves_nothing,
     another_tenant_touches_nothing_through_any_customer_route,
     a_hundred_activities_are_stored_and_counted_in_one_go,
+    a_structure_name_with_dot_segments_slashes_or_control_characters_is_refused,
 );

@@ -7,7 +7,7 @@ use custdata::clock::Clock;
 use custdata::mxo::datastores::store;
 use custdata::storage::{Query, keys};
 use custdata::tenancy::TenantId;
-use custdata_tests::{TestApp, create_tenant, mxo_token_for, on_both_adapters};
+use custdata_tests::{TestApp, create_tenant, mxo_token_for, on_both_adapters, raw_request};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -1193,6 +1193,97 @@ fn urlencode(text: &str) -> String {
         .collect()
 }
 
+async fn dot_segments_slashes_and_control_characters_in_path_names_are_refused(app: TestApp) {
+    let client = Client::dev(&app).await;
+    client.create_seed_datastore().await;
+    let (status, body) = client
+        .send(Method::POST, "/terms/staging", Some(SEED_STAGE))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let authorization = format!("Bearer {}", client.token);
+    let headers = [
+        ("authorization", authorization.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let ws = client.workspace.clone();
+    let hostile = ["..", "%2e%2e", ".", "%2E", "a%2Fb", "a%00b", "%0a"];
+    for name in hostile {
+        let cases = [
+            ("GET", format!("/datastores/1.0.0/{ws}/{name}"), "apiName"),
+            (
+                "DELETE",
+                format!("/datastores/1.0.0/{ws}/{name}"),
+                "apiName",
+            ),
+            (
+                "POST",
+                format!("/datastores/1.0.0/{ws}/{name}/staging"),
+                "apiName",
+            ),
+            (
+                "GET",
+                format!("/datastores/1.0.0/{ws}/{name}/live?pk=C-1"),
+                "apiName",
+            ),
+            (
+                "POST",
+                format!("/datastores/1.0.0/{ws}/terms/{name}"),
+                "target",
+            ),
+            (
+                "DELETE",
+                format!("/datastores/1.0.0/{ws}/terms/{name}?pk=C-1"),
+                "target",
+            ),
+            (
+                "POST",
+                format!("/datastores/1.0.0/{ws}/terms/golive/{name}"),
+                "stagingReference",
+            ),
+            ("GET", format!("/datastores/1.0.0/{name}"), "workspaceId"),
+        ];
+        for (method, path, parameter) in cases {
+            let (status, error) = raw_request(&app, method, &path, &headers, "[]").await;
+            assert_eq!(status, 400, "{method} {path}: {error}");
+            assert_eq!(error["errorCode"], "GENERAL", "{error}");
+            assert_eq!(
+                error["errors"][0]["field"], parameter,
+                "{method} {path}: {error}"
+            );
+            assert!(
+                error["errorMessage"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("'.' or '..'")),
+                "the rule is named: {error}"
+            );
+        }
+    }
+    // A name that breaks only the apiName grammar is refused with that grammar's rule.
+    let (status, error) = raw_request(
+        &app,
+        "GET",
+        &format!("/datastores/1.0.0/{ws}/9terms"),
+        &headers,
+        "",
+    )
+    .await;
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("starting with a letter")),
+        "{error}"
+    );
+    // Nothing was changed: the datastore and its staged rows are all there.
+    let (status, rows) = client
+        .send(Method::GET, "/terms/staging?pk=ABC-123-45678", None)
+        .await;
+    assert_eq!(status, 200, "{rows}");
+    assert_eq!(rows.as_array().map(Vec::len), Some(2), "{rows}");
+    let (status, _) = client.send(Method::GET, "/terms", None).await;
+    assert_eq!(status, 200);
+}
+
 on_both_adapters!(
     the_seed_flow_creates_stages_goes_live_and_reads_back,
     each_definition_rule_is_reported_with_its_field,
@@ -1208,4 +1299,5 @@ on_both_adapters!(
     superseded_tables_are_swept_after_the_grace_period_only,
     go_live_opens_a_new_empty_staging_table_and_newer_snapshots_make_older_ones_stale,
     keys_of_any_text_and_oversized_records_are_handled_alike,
+    dot_segments_slashes_and_control_characters_in_path_names_are_refused,
 );

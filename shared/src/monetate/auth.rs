@@ -86,9 +86,11 @@ fn verified_by<'k>(
     keys: &'k [PublicKey],
 ) -> Option<(&'k PublicKey, Value)> {
     let mut validation = Validation::new(algorithm);
-    // Monetate assertions carry only `username` and `iat`; `iat` is checked below.
+    // Monetate assertions carry `username` and `iat`; the times (`iat`, and `exp` and `nbf`
+    // when present) are checked by `check_times` on the injected clock, not the library's.
     validation.required_spec_claims.clear();
     validation.validate_exp = false;
+    validation.validate_nbf = false;
     validation.validate_aud = false;
     keys.iter().find_map(|key| {
         let decoding = DecodingKey::from_rsa_pem(key.public_key_pem.as_bytes()).ok()?;
@@ -110,6 +112,69 @@ fn ttl(request: &Request) -> Result<i64, ApiError> {
                 format!("an integer number of seconds from {MIN_TTL_SECONDS} to {MAX_TTL_SECONDS}");
             bad_request(format!("ttl {raw:?} is not {rule}")).with_problem(None, Some("ttl"), rule)
         })
+}
+
+/// A refusal of one time claim: 401, the claim named as the field, the rule as the message.
+fn claim_refused(claim: &str, rule: String) -> ApiError {
+    unauthorized(rule.clone()).with_problem(None, Some(claim), rule)
+}
+
+/// A time claim as seconds since the epoch: absent is `None`, anything but a number is refused.
+fn time_claim(claims: &Value, claim: &str) -> Result<Option<f64>, ApiError> {
+    match claims.get(claim) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value.as_f64().map(Some).ok_or_else(|| {
+            claim_refused(
+                claim,
+                format!(
+                    "the assertion's {claim} claim must be a number of seconds since the epoch"
+                ),
+            )
+        }),
+    }
+}
+
+/// The verified claims' times against the server's clock, each allowed `skew` seconds:
+/// `iat` (required) near now, `exp` (when present) not passed, `nbf` (when present) reached.
+fn check_times(claims: &Value, now: f64, skew: f64) -> Result<(), ApiError> {
+    let issued_at = time_claim(claims, "iat")?.ok_or_else(|| {
+        claim_refused(
+            "iat",
+            "the assertion's iat claim is missing; it is required".to_string(),
+        )
+    })?;
+    if (now - issued_at).abs() > skew {
+        return Err(claim_refused(
+            "iat",
+            format!(
+                "the assertion's iat is {:.0} s from the server's clock; at most {skew:.0} s either way is accepted",
+                now - issued_at
+            ),
+        ));
+    }
+    if let Some(expires) = time_claim(claims, "exp")?
+        && now - expires > skew
+    {
+        return Err(claim_refused(
+            "exp",
+            format!(
+                "the assertion expired (exp) {:.0} s ago; an assertion is accepted until at most {skew:.0} s after its exp",
+                now - expires
+            ),
+        ));
+    }
+    if let Some(not_before) = time_claim(claims, "nbf")?
+        && not_before - now > skew
+    {
+        return Err(claim_refused(
+            "nbf",
+            format!(
+                "the assertion is not valid before (nbf) {:.0} s from now; it is accepted from at most {skew:.0} s before its nbf",
+                not_before - now
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `GET /api/auth/v0/refresh/`: verifies the assertion and issues an access token.
@@ -148,17 +213,7 @@ pub async fn refresh(app: &App, request: &Request) -> Result<Response, ApiError>
     }
     let now_millis = app.clock.now_millis();
     let now = now_millis as f64 / 1000.0;
-    let issued_at = claims
-        .get("iat")
-        .and_then(Value::as_f64)
-        .ok_or_else(|| unauthorized("the assertion's iat claim is missing or not a number"))?;
-    let skew = app.settings.monetate_iat_skew_seconds as f64;
-    if (now - issued_at).abs() > skew {
-        return Err(unauthorized(format!(
-            "the assertion's iat is {:.0} s from the server's clock; at most {skew:.0} s either way is accepted",
-            now - issued_at
-        )));
-    }
+    check_times(&claims, now, app.settings.monetate_iat_skew_seconds as f64)?;
     let token = new_secret();
     let token_id = format!("{}.{}", key.key_id, new_id("tok-"));
     store_credential(
@@ -222,5 +277,56 @@ pub async fn caller(app: &App, request: &Request) -> Result<Caller, ApiError> {
             key_id,
         }),
         _ => Err(revoked()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: f64 = 1_800_000_000.0;
+    const SKEW: f64 = 300.0;
+
+    fn refused_claim(claims: Value) -> Option<String> {
+        check_times(&claims, NOW, SKEW)
+            .err()
+            .and_then(|error| error.problems.first().and_then(|p| p.field.clone()))
+    }
+
+    #[test]
+    fn exp_and_nbf_within_the_skew_are_accepted() {
+        let claims = json!({"iat": NOW, "exp": NOW - 299.0, "nbf": NOW + 299.0});
+        assert!(check_times(&claims, NOW, SKEW).is_ok());
+        assert!(check_times(&json!({"iat": NOW}), NOW, SKEW).is_ok());
+    }
+
+    #[test]
+    fn an_exp_past_beyond_the_skew_is_refused_naming_exp() {
+        let error =
+            check_times(&json!({"iat": NOW, "exp": NOW - 301.0}), NOW, SKEW).expect_err("expired");
+        assert_eq!(error.status, StatusCode::UNAUTHORIZED);
+        assert!(error.message.contains("exp") && error.message.contains("300 s"));
+        assert_eq!(
+            refused_claim(json!({"iat": NOW, "exp": NOW - 301.0})).as_deref(),
+            Some("exp")
+        );
+    }
+
+    #[test]
+    fn an_nbf_ahead_beyond_the_skew_is_refused_naming_nbf() {
+        assert_eq!(
+            refused_claim(json!({"iat": NOW, "nbf": NOW + 3600.0})).as_deref(),
+            Some("nbf")
+        );
+    }
+
+    #[test]
+    fn a_time_claim_that_is_not_a_number_is_refused() {
+        assert_eq!(
+            refused_claim(json!({"iat": NOW, "exp": "soon"})).as_deref(),
+            Some("exp")
+        );
+        assert_eq!(refused_claim(json!({"iat": "now"})).as_deref(), Some("iat"));
+        assert_eq!(refused_claim(json!({})).as_deref(), Some("iat"));
     }
 }

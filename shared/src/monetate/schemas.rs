@@ -111,11 +111,7 @@ fn problem(field: impl Into<String>, rule: impl Into<String>) -> Problem {
 }
 
 fn valid_schema_name(name: &str) -> bool {
-    name.len() <= MAX_NAME_CHARS
-        && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    crate::names::is_schema_name(name)
 }
 
 fn valid_field_name(name: &str) -> bool {

@@ -109,6 +109,10 @@ impl EmbeddedTable {
         clock: SharedClock,
         cursors: CursorSigner,
     ) -> Result<Self, StorageError> {
+        // Created 0600 before redb opens it (redb would create it with the umask's mode).
+        crate::files::private_file(path).map_err(|error| {
+            StorageError::Unavailable(format!("cannot open {}: {error}", path.display()))
+        })?;
         let db = redb::Builder::new()
             .set_cache_size(EMBEDDED_CACHE_BYTES)
             .create(path)
@@ -375,8 +379,9 @@ impl EmbeddedBlobs {
         secret: &[u8],
         upload_base_url: &str,
     ) -> Result<Self, BlobError> {
-        std::fs::create_dir_all(root.join(".partial"))
-            .map_err(|e| BlobError::Unavailable(e.to_string()))?;
+        let unavailable = |e: std::io::Error| BlobError::Unavailable(e.to_string());
+        crate::files::private_dir(root).map_err(unavailable)?;
+        crate::files::private_dir(&root.join(".partial")).map_err(unavailable)?;
         Ok(EmbeddedBlobs {
             root: root.to_path_buf(),
             clock,
@@ -462,7 +467,7 @@ impl BlobStore for EmbeddedBlobs {
         let path = self.path_of(key)?;
         let unavailable = |e: std::io::Error| BlobError::Unavailable(e.to_string());
         if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
+            crate::files::create_private_dirs(parent)
                 .await
                 .map_err(unavailable)?;
         }
@@ -471,7 +476,7 @@ impl BlobStore for EmbeddedBlobs {
             .root
             .join(".partial")
             .join(uuid::Uuid::new_v4().to_string());
-        let mut file = tokio::fs::File::create(&partial)
+        let mut file = crate::files::create_private_file(&partial)
             .await
             .map_err(unavailable)?;
         let copied = tokio::io::copy(&mut body, &mut file).await;

@@ -562,13 +562,10 @@ fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     }
 }
 
-/// A structureApiName: 1 to 100 letters, digits, `_`, `-` or `.`.
+/// A structureApiName: 1 to 100 letters, digits, `_`, `-` or `.`, starting with a letter
+/// or digit (so never `.` or `..`).
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.chars().count() <= 100
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    crate::names::is_structure_name(name)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -589,7 +586,7 @@ pub async fn save(
     if !valid_name(name) {
         return Err(SaveError::Invalid(vec![problem(
             "structureApiName".into(),
-            "1 to 100 letters, digits, '_', '-' or '.'",
+            crate::names::STRUCTURE_NAME.rule,
         )]));
     }
     let definition = Structure::parse(body).map_err(SaveError::Invalid)?;

@@ -121,7 +121,8 @@ fn required_path(request: &Request, name: &str) -> Result<String, ApiError> {
     })
 }
 
-/// The apiName path segment; one that no datastore can have is simply not found.
+/// The apiName path segment. `http::dispatch` has refused one outside the grammar (400,
+/// `crate::names`); should one reach here another way, it names no datastore.
 fn api_name_of(request: &Request) -> Result<String, ApiError> {
     let api_name = required_path(request, "apiName")?;
     if model::valid_api_name(&api_name) {

@@ -11,7 +11,7 @@ use crate::http::Problem;
 /// Longest datastore name.
 pub const MAX_NAME_CHARS: usize = 50;
 /// Longest apiName (it is a path segment).
-pub const MAX_API_NAME_CHARS: usize = 50;
+pub const MAX_API_NAME_CHARS: usize = crate::names::MAX_DATASTORE_API_NAME_CHARS;
 /// Definitions per datastore.
 pub const MAX_DEFINITIONS: usize = 40;
 /// Longest column name.
@@ -87,12 +87,7 @@ pub struct Definition {
 
 /// A datastore's apiName: letters, digits, `_` and `-`, starting with a letter; a path segment.
 pub fn valid_api_name(raw: &str) -> bool {
-    let chars = raw.chars().count();
-    (1..=MAX_API_NAME_CHARS).contains(&chars)
-        && raw.starts_with(|c: char| c.is_ascii_alphabetic())
-        && raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    crate::names::is_datastore_api_name(raw)
 }
 
 fn problem(field: impl Into<String>, rule: impl Into<String>) -> Problem {
