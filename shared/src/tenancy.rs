@@ -268,6 +268,103 @@ pub async fn store_credential(
     expires_at: Option<i64>,
     created_at_millis: i64,
 ) -> Result<(), StorageError> {
+    let (index, own) = credential_items(tenant, kind, id, secret, expires_at, created_at_millis);
+    table
+        .transact(vec![
+            TransactAction::Put {
+                item: index,
+                condition: Condition::NotExists,
+            },
+            TransactAction::Put {
+                item: own,
+                condition: Condition::NotExists,
+            },
+        ])
+        .await
+}
+
+/// The credential a token is issued to: revoking it revokes the token (see
+/// [`revoke_credential`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Issuer<'a> {
+    pub kind: CredentialKind,
+    pub id: &'a str,
+}
+
+impl Issuer<'_> {
+    fn tag(&self) -> String {
+        format!("{}#{}", self.kind.as_str(), self.id)
+    }
+}
+
+/// What an issuer's tokens are: MXO tokens of an MXO client, Optimove tokens of a Login
+/// user. (A Monetate token names its key, and is refused once the key is deactivated.)
+fn tokens_issued_by(kind: CredentialKind) -> Option<CredentialKind> {
+    match kind {
+        CredentialKind::MxoClient => Some(CredentialKind::MxoToken),
+        CredentialKind::OptimoveUser => Some(CredentialKind::OptimoveToken),
+        _ => None,
+    }
+}
+
+/// Refused when the issuer is revoked before the token commits.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("the credential the token is for was revoked")]
+    IssuerRevoked,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Stores a token for the credential that asked for it, on condition that this credential
+/// is still live: a revocation committing first makes the token refused, one committing
+/// after finds the token by its `issued_by` and revokes it too.
+#[allow(clippy::too_many_arguments)]
+pub async fn store_token(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    kind: CredentialKind,
+    id: &str,
+    token: &str,
+    expires_at: i64,
+    created_at_millis: i64,
+    issuer: Issuer<'_>,
+) -> Result<(), IssueError> {
+    let (index, own) =
+        credential_items(tenant, kind, id, token, Some(expires_at), created_at_millis);
+    let result = table
+        .transact(vec![
+            TransactAction::Put {
+                item: index,
+                condition: Condition::NotExists,
+            },
+            TransactAction::Put {
+                item: own.with("issued_by", issuer.tag()),
+                condition: Condition::NotExists,
+            },
+            TransactAction::Check {
+                key: keys::tenant_credential(tenant, issuer.kind.as_str(), issuer.id),
+                condition: Condition::Exists,
+            },
+        ])
+        .await;
+    match result {
+        Ok(()) => Ok(()),
+        // A fresh random token cannot exist already: the issuer is what failed.
+        Err(StorageError::TransactionCanceled { .. }) => Err(IssueError::IssuerRevoked),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// A credential's global index entry and the tenant's own record of it.
+fn credential_items(
+    tenant: &TenantId,
+    kind: CredentialKind,
+    id: &str,
+    secret: &str,
+    expires_at: Option<i64>,
+    created_at_millis: i64,
+) -> (Item, Item) {
     let lookup = if kind.bearer() {
         secret_hash(secret)
     } else {
@@ -291,18 +388,7 @@ pub async fn store_credential(
         index = index.expiring_at(at);
         own = own.expiring_at(at);
     }
-    table
-        .transact(vec![
-            TransactAction::Put {
-                item: index,
-                condition: Condition::NotExists,
-            },
-            TransactAction::Put {
-                item: own,
-                condition: Condition::NotExists,
-            },
-        ])
-        .await
+    (index, own)
 }
 
 /// Issues a fresh credential of a kind that has a secret.
@@ -353,9 +439,35 @@ pub async fn list_credentials(
         .collect())
 }
 
-/// Revokes a credential: both items go in one transaction. Returns false when the tenant
-/// has no such credential (so one tenant can never revoke another's).
+/// Revokes a credential: both items go in one transaction; then every token it was issued
+/// (MXO tokens of a client, Optimove tokens of a user), so no session outlives it. Returns
+/// false when the tenant has no such credential (so one tenant can never revoke another's).
 pub async fn revoke_credential(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    kind: CredentialKind,
+    id: &str,
+) -> Result<bool, StorageError> {
+    let revoked = delete_credential(table, tenant, kind, id).await?;
+    // Also after a lost answer (`false` on a retry), tokens left behind are revoked.
+    if let Some(token_kind) = tokens_issued_by(kind) {
+        let tag = Issuer { kind, id }.tag();
+        let query = Query::partition(keys::tenant_pk(tenant))
+            .prefix(format!("CRED#{}#", token_kind.as_str()))
+            .limit(1000);
+        for token in read_all(table, query).await? {
+            if token.str("issued_by") == Some(tag.as_str())
+                && let Some(token_id) = token.str("credential_id")
+            {
+                delete_credential(table, tenant, token_kind, token_id).await?;
+            }
+        }
+    }
+    Ok(revoked)
+}
+
+/// Deletes a credential's record and index entry together; false when there is none.
+async fn delete_credential(
     table: &dyn ItemTable,
     tenant: &TenantId,
     kind: CredentialKind,

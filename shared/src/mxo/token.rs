@@ -16,7 +16,8 @@ use crate::http::{
     ApiError, Family, Request, Response, Vendor, body_bytes, header, json_response, media_type,
 };
 use crate::tenancy::{
-    AuthError, CredentialKind, Presented, authenticate, new_id, new_secret, store_credential,
+    AuthError, CredentialKind, IssueError, Issuer, Presented, authenticate, new_id, new_secret,
+    store_token,
 };
 
 /// The token endpoint's family (binary `mxo-token`).
@@ -144,16 +145,26 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     let token = new_secret();
     let ttl = app.settings.mxo_token_ttl_seconds;
     let now = app.clock.now_millis();
-    store_credential(
+    let issuer = Issuer {
+        kind: CredentialKind::MxoClient,
+        id: &principal.credential_id,
+    };
+    match store_token(
         app.table.as_ref(),
         &principal.tenant,
         CredentialKind::MxoToken,
         &new_id("tok-"),
         &token,
-        Some(now / 1000 + ttl),
+        now / 1000 + ttl,
         now,
+        issuer,
     )
-    .await?;
+    .await
+    {
+        Ok(()) => {}
+        Err(IssueError::IssuerRevoked) => return Err(invalid_client("the client was revoked")),
+        Err(IssueError::Storage(error)) => return Err(error.into()),
+    }
     tracing::info!(tenant = %principal.tenant, "issued an MXO token");
     let mut response = json_response(
         StatusCode::OK,

@@ -11,8 +11,8 @@ use crate::http::{ApiError, Request, Response, header, json_body, json_response}
 use crate::ratelimit;
 use crate::storage::{Comparison, Condition, StorageError, Update, keys};
 use crate::tenancy::{
-    AuthError, CredentialKind, Presented, TenantId, authenticate, new_id, new_secret, secret_hash,
-    store_credential,
+    AuthError, CredentialKind, IssueError, Issuer, Presented, TenantId, authenticate, new_id,
+    new_secret, secret_hash, store_token,
 };
 
 /// A token lives this long after the last call made with it.
@@ -61,13 +61,14 @@ pub async fn login(app: &App, request: &Request) -> Result<Response, ApiError> {
         id: username,
         secret: password,
     };
-    let tenant = match authenticate(app.table.as_ref(), presented).await {
-        Ok(principal) => principal.tenant,
+    let principal = match authenticate(app.table.as_ref(), presented).await {
+        Ok(principal) => principal,
         Err(AuthError::Invalid) => return Err(unauthorized("wrong username or password")),
         Err(AuthError::Storage(error)) => return Err(error.into()),
     };
+    let tenant = &principal.tenant;
     let now = app.clock.now_millis();
-    let throttle = keys::optimove_login(&tenant, username);
+    let throttle = keys::optimove_login(tenant, username);
     if !ratelimit::take_interval(app.table.as_ref(), &throttle, now, LOGIN_INTERVAL_MILLIS).await? {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -79,16 +80,26 @@ pub async fn login(app: &App, request: &Request) -> Result<Response, ApiError> {
     let token = new_secret();
     let token_id = format!("{username}.{}", new_id("tok-"));
     let kept_until = now / 1000 + TOKEN_IDLE_SECONDS + EXPIRED_TOKEN_KEPT_SECONDS;
-    store_credential(
+    let issuer = Issuer {
+        kind: CredentialKind::OptimoveUser,
+        id: &principal.credential_id,
+    };
+    match store_token(
         app.table.as_ref(),
-        &tenant,
+        tenant,
         CredentialKind::OptimoveToken,
         &token_id,
         &token,
-        Some(kept_until),
+        kept_until,
         now,
+        issuer,
     )
-    .await?;
+    .await
+    {
+        Ok(()) => {}
+        Err(IssueError::IssuerRevoked) => return Err(unauthorized("wrong username or password")),
+        Err(IssueError::Storage(error)) => return Err(error.into()),
+    }
     app.table
         .update(
             &token_key(&token),

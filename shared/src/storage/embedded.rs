@@ -95,11 +95,11 @@ pub struct EmbeddedTable {
 }
 
 /// redb's page cache. Its default (1 GiB) is a ceiling the cache grows to and keeps, so a
-/// large import would leave the local server holding up to a gigabyte. What lookups re-read
-/// are the B-tree's interior pages: about one 4 KiB page per 40 leaves, so 16 MiB holds
-/// them for tens of millions of items; leaves are read at random and come from the
-/// operating system's page cache either way.
-pub const EMBEDDED_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// large import would leave the local server holding up to a gigabyte. Lookups re-read the
+/// B-tree's upper interior pages, which 8 MiB holds for millions of items; the lowest
+/// interior level and the leaves are read at random and come from the operating system's
+/// page cache (one `pread` each), which is also where a larger cache would get them from.
+pub const EMBEDDED_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 impl EmbeddedTable {
     /// Opens (or creates) the database file. Fails with a clear message when another
