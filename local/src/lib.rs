@@ -31,6 +31,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use lambda_http::RequestExt;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::request::RequestContext;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -325,7 +327,8 @@ async fn handle(
         return Ok(presigned_upload(blobs, request).await);
     }
     if path == ADMIN_ROUTE && method == "POST" {
-        let request = match read_request(request, 1024 * 1024, HashMap::new()).await {
+        let route_key = format!("POST {ADMIN_ROUTE}");
+        let request = match read_request(request, 1024 * 1024, route_key, HashMap::new()).await {
             Ok(request) => request,
             Err(limit) => {
                 return Ok(local_error(
@@ -366,8 +369,9 @@ async fn handle(
         }
         Resolution::Found {
             family,
+            route_key,
             path_parameters,
-        } => match read_request(request, family.max_body_bytes, path_parameters).await {
+        } => match read_request(request, family.max_body_bytes, route_key, path_parameters).await {
             Ok(request) => Ok(to_hyper(dispatch(state.app.clone(), family, request).await)),
             Err(limit) => Ok(local_error(
                 family.vendor,
@@ -413,6 +417,7 @@ async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, usize> {
 async fn read_request(
     request: hyper::Request<Incoming>,
     limit: usize,
+    route_key: String,
     path_parameters: HashMap<String, String>,
 ) -> Result<lambda_http::Request, usize> {
     let (parts, body) = request.into_parts();
@@ -435,7 +440,11 @@ async fn read_request(
             .push(value.into_owned());
     }
     let raw_path = parts.uri.path().to_string();
+    // The route key as API Gateway hands it to the Lambda (what the request's log names).
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.route_key = Some(route_key);
     Ok(http::Request::from_parts(parts, body)
+        .with_request_context(RequestContext::ApiGatewayV2(context))
         .with_path_parameters(path_parameters)
         .with_query_string_parameters(query)
         .with_raw_http_path(raw_path))
@@ -468,6 +477,7 @@ async fn presigned_upload(
                 .insert("x-custdata-size", http::HeaderValue::from(size));
             response
         }
-        Err(error) => local_error(Vendor::Custdata, error.into()),
+        // AIXON's uploads extension is the only one that hands out these URLs.
+        Err(error) => local_error(Vendor::Aixon, error.into()),
     }
 }

@@ -9,6 +9,8 @@ use custdata::template::{PathPattern, Template};
 /// One route bound to the family that serves it.
 struct BoundRoute {
     method: String,
+    /// `METHOD /path/{param}`, as API Gateway's route key names it.
+    key: String,
     pattern: PathPattern,
     family: &'static Family,
 }
@@ -22,6 +24,8 @@ pub struct Router {
 pub enum Resolution {
     Found {
         family: &'static Family,
+        /// The route template it matched (`GET /…/{param}`): what the logs name.
+        route_key: String,
         path_parameters: HashMap<String, String>,
     },
     /// The path exists, not with this method; the methods it has.
@@ -38,7 +42,7 @@ impl Router {
                 let family = routes::family(&route.binary).ok_or_else(|| {
                     format!("template.yaml routes {} {} to binary {}, which shared/src/routes.rs does not know", route.method, route.path, route.binary)
                 })?;
-                Ok(BoundRoute { method: route.method.clone(), pattern: PathPattern::parse(&route.path), family })
+                Ok(BoundRoute { method: route.method.clone(), key: format!("{} {}", route.method, route.path), pattern: PathPattern::parse(&route.path), family })
             })
             .collect::<Result<Vec<_>, String>>()?;
         routes.sort_by_key(|route| std::cmp::Reverse(route.pattern.specificity()));
@@ -54,6 +58,7 @@ impl Router {
             if route.method == method || route.method == "ANY" {
                 return Resolution::Found {
                     family: route.family,
+                    route_key: route.key.clone(),
                     path_parameters,
                 };
             }

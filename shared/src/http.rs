@@ -9,7 +9,6 @@ use http::{HeaderValue, StatusCode};
 use lambda_http::{Body, RequestExt};
 use serde::Serialize;
 use serde_json::{Value, json};
-use tracing::Instrument;
 
 use crate::app::App;
 use crate::names::{BadName, first_bad_name};
@@ -141,6 +140,12 @@ impl From<BlobError> for ApiError {
             BlobError::PresignExpired => {
                 ApiError::new(StatusCode::FORBIDDEN, "EXPIRED", error.to_string())
             }
+            // The status S3 answers a refused `If-None-Match: *`.
+            BlobError::PresignUsed => ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "UPLOAD_URL_USED",
+                error.to_string(),
+            ),
             BlobError::Body(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "BAD_BODY", error.to_string())
             }
@@ -391,13 +396,31 @@ fn request_id(request: &Request) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
+/// The route template the request matched (`GET /…/rows/{customuid}`), as API Gateway's
+/// route key gives it (the local server sets the same); never the raw path.
+pub fn route_key(request: &Request) -> &str {
+    match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => context
+            .route_key
+            .as_deref()
+            .unwrap_or(crate::logs::UNKNOWN_ROUTE),
+        _ => crate::logs::UNKNOWN_ROUTE,
+    }
+}
+
 /// Runs one request through a family's handler: the same path in Lambda and locally.
 /// Enforces the body limit, turns errors into the vendor's shape and stamps the request id.
+/// Logs the route template, the tenant, the status and the request id, nothing of the
+/// request's path, query or body (`logs`).
 pub async fn dispatch(app: Arc<App>, family: &'static Family, request: Request) -> Response {
     let id = request_id(&request);
-    // No path: it can carry an identifier (a customer key, an e-mail address).
-    let span = tracing::info_span!("request", request_id = %id, family = family.name, method = %request.method());
-    async move {
+    let span = crate::logs::request_span(
+        &id,
+        route_key(&request),
+        family.name,
+        request.method().as_str(),
+    );
+    crate::logs::in_request(span, async move {
         let size = body_bytes(&request).len();
         let limit = app
             .settings
@@ -423,8 +446,7 @@ pub async fn dispatch(app: Arc<App>, family: &'static Family, request: Request) 
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
         response
-    }
-    .instrument(span)
+    })
     .await
 }
 

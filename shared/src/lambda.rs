@@ -7,28 +7,14 @@ use std::sync::Arc;
 use crate::app::App;
 use crate::http::{Family, ScheduledTask, dispatch};
 
-/// Logs as JSON lines (CloudWatch), filtered by `RUST_LOG` (default `info`).
+/// Logs as JSON lines (CloudWatch), filtered by `RUST_LOG` (default `info`; see `logs`).
 pub fn init_json_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(true)
-        .without_time()
-        .with_ansi(false)
-        .try_init();
+    crate::logs::init_json();
 }
 
 /// Readable logs for a terminal (local server, admin CLI).
 pub fn init_readable_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .compact()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    crate::logs::init_readable();
 }
 
 /// Runs one family as a Lambda function until the runtime stops it.

@@ -12,6 +12,7 @@ pub mod files;
 pub mod fuzz;
 pub mod http;
 pub mod lambda;
+pub mod logs;
 pub mod monetate;
 pub mod mxo;
 pub mod names;

@@ -241,6 +241,7 @@ pub async fn authenticate(
         .and_then(|raw| TenantId::parse(raw).ok())
         .ok_or(AuthError::Invalid)?;
     let credential_id = entry.str("credential_id").unwrap_or_default().to_string();
+    crate::logs::note_tenant(&tenant);
     Ok(Principal {
         tenant,
         kind,

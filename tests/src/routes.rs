@@ -490,6 +490,7 @@ pub async fn dispatch_call(app: Arc<App>, call: &Call, credential: &Credential) 
     let Resolution::Found {
         family,
         path_parameters,
+        ..
     } = router.resolve(call.method.as_str(), path)
     else {
         panic!("{} {path} is not a route", call.method);

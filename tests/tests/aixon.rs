@@ -925,6 +925,127 @@ async fn presigned_uploads_take_bodies_above_the_inline_limit(app: TestApp) {
     );
 }
 
+/// Asks the uploads extension for a presigned URL (PATCH, CSV).
+async fn new_upload(aixon: &Aixon<'_>, cell: &str) -> Value {
+    let (status, upload) = aixon
+        .send(
+            Method::POST,
+            &format!("/custdata/v1/aixon/csv-upload/{cell}/uploads"),
+            Some("application/json"),
+            Some(r#"{"mode":"PATCH","contentType":"text/csv"}"#),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{upload}");
+    upload
+}
+
+/// PUTs a body to a presigned URL with the headers it names: the status and the body.
+async fn put_upload(client: &reqwest::Client, upload: &Value, body: &str) -> (StatusCode, String) {
+    let mut put = client.put(upload["UPLOAD_URL"].as_str().expect("url"));
+    for (name, value) in upload["HEADERS"].as_object().expect("headers") {
+        put = put.header(name.as_str(), value.as_str().expect("value"));
+    }
+    let response = put.body(body.to_string()).send().await.expect("upload");
+    let status = response.status();
+    (status, response.text().await.expect("a body"))
+}
+
+async fn a_presigned_upload_url_takes_one_body_before_and_after_its_import(app: TestApp) {
+    let aixon = Aixon::dev(&app);
+    let (cell, created) = aixon
+        .create("once", CSV, "customuid,txt_a\nu0,zero\n")
+        .await;
+    aixon.import(&cell, &created).await;
+    let refused_as_used = |status: StatusCode, text: &str| {
+        assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{text}");
+        if app.adapter == Adapter::Embedded {
+            // In AWS the client talks to S3, which answers its own 412 (XML).
+            let body: Value = serde_json::from_str(text).expect("AIXON's error shape");
+            assert_eq!(body["status"], "error", "{body}");
+            assert!(
+                body["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("has been used already")),
+                "{body}"
+            );
+        }
+    };
+
+    // A second PUT before the import is refused, and the first body is the one imported.
+    let upload = new_upload(&aixon, &cell).await;
+    let update = upload["UPDATE_ID"].as_str().expect("update").to_string();
+    let (status, text) = put_upload(&app.client, &upload, "customuid,txt_a\nu1,first\n").await;
+    assert!(status.is_success(), "{status} {text}");
+    let (status, text) = put_upload(&app.client, &upload, "customuid,txt_a\nu2,second\n").await;
+    refused_as_used(status, &text);
+    aixon.import(&cell, &update).await;
+    let done = aixon.status(&cell, &update).await;
+    assert_eq!(
+        (&done["status"], &done["applied"]),
+        (&json!("DONE"), &json!(1)),
+        "{done}"
+    );
+    assert_eq!(aixon.row(&cell, "u1").await.1["values"]["txt_a"], "first");
+    assert_eq!(aixon.row(&cell, "u2").await.0, StatusCode::NOT_FOUND);
+
+    // After the import too: the URL still works for its hour, and still takes no second body.
+    let (status, text) = put_upload(&app.client, &upload, "customuid,txt_a\nu3,third\n").await;
+    refused_as_used(status, &text);
+    aixon.import(&cell, &update).await;
+    assert_eq!(aixon.status(&cell, &update).await, done);
+    assert_eq!(aixon.row(&cell, "u3").await.0, StatusCode::NOT_FOUND);
+
+    // Two PUTs racing on a fresh URL: exactly one is taken, and it is the one imported.
+    let upload = new_upload(&aixon, &cell).await;
+    let update = upload["UPDATE_ID"].as_str().expect("update").to_string();
+    let ((first, _), (second, text)) = tokio::join!(
+        put_upload(&app.client, &upload, "customuid,txt_a\nu4,racer a\n"),
+        put_upload(&app.client, &upload, "customuid,txt_a\nu5,racer b\n"),
+    );
+    assert_eq!(
+        [first, second].iter().filter(|s| s.is_success()).count(),
+        1,
+        "{first} {second} {text}"
+    );
+    let loser = if first.is_success() { second } else { first };
+    // S3 answers 409 to a PUT that races another conditional PUT of the same key.
+    assert!(
+        [StatusCode::PRECONDITION_FAILED, StatusCode::CONFLICT].contains(&loser),
+        "{loser}"
+    );
+    aixon.import(&cell, &update).await;
+    let (winner, lost) = if first.is_success() {
+        ("u4", "u5")
+    } else {
+        ("u5", "u4")
+    };
+    assert_eq!(aixon.row(&cell, winner).await.0, StatusCode::OK);
+    assert_eq!(aixon.row(&cell, lost).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(aixon.status(&cell, &update).await["applied"], 1);
+
+    // The used mark goes once the URL has expired; nothing else is left queued.
+    app.clock.advance_seconds(
+        custdata::aixon::UPLOAD_URL_SECONDS as i64 + import::USED_UPLOAD_GRACE_SECONDS + 1,
+    );
+    aixon.import(&cell, &update).await;
+    // (S3's URLs expire by the real clock, which this test does not move.)
+    if app.adapter == Adapter::Embedded {
+        let queued = app
+            .server
+            .app
+            .blobs
+            .list(&format!(
+                "{}{}/{cell}/",
+                keys::AIXON_BLOB_PREFIX,
+                aixon.tenant
+            ))
+            .await
+            .expect("list");
+        assert!(queued.is_empty(), "{queued:?}");
+    }
+}
+
 async fn another_tenant_reaches_nothing_through_any_route(app: TestApp) {
     let owner = Aixon::dev(&app);
     let other = Aixon::of(&app, "other").await;
@@ -1092,6 +1213,7 @@ on_both_adapters!(
     a_crash_mid_import_resumes_to_the_state_of_a_clean_run,
     a_suppressed_customer_is_refused_per_row,
     presigned_uploads_take_bodies_above_the_inline_limit,
+    a_presigned_upload_url_takes_one_body_before_and_after_its_import,
     another_tenant_reaches_nothing_through_any_route,
     a_resource_id_with_dot_segments_slashes_or_control_characters_is_refused,
 );

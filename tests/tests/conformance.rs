@@ -611,6 +611,59 @@ pub async fn a_presigned_upload_from_a_plain_http_client_can_be_read_back(s: Sto
     assert_eq!(text, body);
 }
 
+pub async fn a_presigned_upload_url_takes_one_body(s: Stores) {
+    let client = reqwest::Client::new();
+    let put = |upload: &custdata::storage::PresignedUpload, body: &'static str| {
+        let mut request = client.put(&upload.url);
+        for (name, value) in &upload.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        request.body(body).send()
+    };
+    let read = |key: &'static str| {
+        let blobs = s.blobs.clone();
+        async move {
+            let (_, mut reader) = blobs.get(key).await.expect("get").expect("stored");
+            let mut text = String::new();
+            reader.read_to_string(&mut text).await.expect("read");
+            text
+        }
+    };
+    let upload = s
+        .blobs
+        .presign_put("t-a/tmp/once.csv", "text/csv", Duration::from_secs(300))
+        .await
+        .expect("presign");
+    assert!(
+        upload
+            .headers
+            .iter()
+            .any(|(name, value)| name.eq_ignore_ascii_case("if-none-match") && value == "*"),
+        "{:?}",
+        upload.headers
+    );
+    let first = put(&upload, "first").await.expect("PUT");
+    assert!(first.status().is_success(), "{}", first.status());
+    let second = put(&upload, "second").await.expect("PUT");
+    assert_eq!(second.status(), 412);
+    assert_eq!(read("t-a/tmp/once.csv").await, "first");
+
+    let upload = s
+        .blobs
+        .presign_put("t-a/tmp/raced.csv", "text/csv", Duration::from_secs(300))
+        .await
+        .expect("presign");
+    let (a, b) = tokio::join!(put(&upload, "a"), put(&upload, "b"));
+    let (a, b) = (a.expect("PUT").status(), b.expect("PUT").status());
+    assert_eq!(
+        [a, b].iter().filter(|status| status.is_success()).count(),
+        1,
+        "{a} {b}"
+    );
+    let winner = if a.is_success() { "a" } else { "b" };
+    assert_eq!(read("t-a/tmp/raced.csv").await, winner);
+}
+
 pub async fn invalid_keys_and_requests_are_refused_alike(s: Stores) {
     assert!(
         s.blobs
@@ -855,6 +908,7 @@ both_adapters!(
     expired_items_read_as_absent,
     a_50_mb_blob_streams_in_and_out_in_chunks,
     a_presigned_upload_from_a_plain_http_client_can_be_read_back,
+    a_presigned_upload_url_takes_one_body,
     invalid_keys_and_requests_are_refused_alike,
     a_prefix_scan_finds_every_live_item_of_a_tenant_and_nothing_else,
     a_batched_read_finds_every_live_item_and_retries_unprocessed_keys,

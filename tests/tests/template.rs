@@ -104,3 +104,50 @@ fn the_template_is_what_the_local_server_serves() {
         std::fs::read_to_string(workspace_root().join("template.yaml")).expect("template.yaml");
     assert_eq!(on_disk, custdata::template::TEMPLATE_YAML);
 }
+
+/// The value of a `!Ref Name` (serde_yaml_ng reads the tag as a tagged value).
+fn reference(value: Option<&serde_yaml_ng::Value>) -> Option<String> {
+    match value? {
+        serde_yaml_ng::Value::Tagged(tagged) if tagged.tag == "Ref" => {
+            tagged.value.as_str().map(str::to_string)
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn every_function_logs_json_into_a_log_group_of_its_own_that_expires() {
+    let yaml = std::fs::read_to_string(workspace_root().join("template.yaml")).expect("template");
+    let document: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).expect("YAML");
+    assert_eq!(
+        document["Parameters"]["LogRetentionDays"]["Default"].as_u64(),
+        Some(30)
+    );
+    let resources = document["Resources"].as_mapping().expect("resources");
+    let functions: Vec<(&str, &serde_yaml_ng::Value)> = resources
+        .iter()
+        .filter(|(_, resource)| resource["Type"] == "AWS::Serverless::Function")
+        .map(|(id, resource)| (id.as_str().expect("an id"), resource))
+        .collect();
+    assert_eq!(
+        functions.len(),
+        Template::bundled().expect("parses").functions.len()
+    );
+    let mut groups = BTreeSet::new();
+    for (id, function) in functions {
+        let logging = &function["Properties"]["LoggingConfig"];
+        assert_eq!(logging["LogFormat"], "JSON", "{id}");
+        let group = reference(logging.get("LogGroup")).unwrap_or_else(|| panic!("{id}: LogGroup"));
+        assert_eq!(
+            resources[group.as_str()]["Type"],
+            "AWS::Logs::LogGroup",
+            "{id} logs into {group}"
+        );
+        assert_eq!(
+            reference(resources[group.as_str()]["Properties"].get("RetentionInDays")).as_deref(),
+            Some("LogRetentionDays"),
+            "{group}"
+        );
+        assert!(groups.insert(group.clone()), "{group} is shared");
+    }
+}

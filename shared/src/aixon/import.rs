@@ -9,10 +9,12 @@
 //!   (crash, time budget) is resumed by the next from the row after the checkpoint, and
 //!   the chunk in flight is written again with the same values, so nothing is lost and
 //!   nothing counts twice;
-//! - a finished update's object is deleted, and an event for a finished or unknown object
-//!   does nothing (S3 delivers events at least once, sometimes late).
+//! - a finished update's object is deleted (a presigned upload's is replaced by an empty
+//!   used mark until its URL has expired, so the URL takes no second body), and an event for
+//!   a finished or unknown object does nothing (S3 delivers events at least once, sometimes
+//!   late).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -91,7 +93,8 @@ pub async fn handle_event(app: Arc<App>, event: Value) -> Result<Value, String> 
                         .map_err(|e| e.to_string())?,
                 );
             } else {
-                tracing::warn!(key, "object outside the AIXON queue; ignored");
+                // Not the key itself: outside the queue, it can be any name a client chose.
+                tracing::warn!("an event named an object outside the AIXON queue; ignored");
             }
         }
         Ok(report)
@@ -148,6 +151,7 @@ pub async fn import_pending(app: &App, deadline: Instant) -> Result<ImportReport
     for object in app.blobs.list(keys::AIXON_BLOB_PREFIX).await? {
         if let Some(cell) = cell_of_key(&object.key)
             && !cells.contains(&cell)
+            && !kept_upload(app, &cell.0, &cell.1, &object).await?
         {
             cells.push(cell);
         }
@@ -161,6 +165,58 @@ pub async fn import_pending(app: &App, deadline: Instant) -> Result<ImportReport
         report.add(import_cell(app, &tenant, &cell, deadline).await?);
     }
     Ok(report)
+}
+
+/// How long past its URL's expiry the used mark of a presigned upload stays: more than any
+/// difference between custdata's clock and S3's.
+pub const USED_UPLOAD_GRACE_SECONDS: i64 = 900;
+
+/// Whether the object is the used mark of a finished presigned upload (nothing to import).
+/// A presigned URL is single-use because its PUT creates the object only while none of its
+/// key exists; so once such an update is finished, its body is replaced by an empty object
+/// rather than deleted, until the URL has expired. Removes the mark once that has passed.
+async fn kept_upload(
+    app: &App,
+    tenant: &TenantId,
+    cell: &str,
+    object: &crate::storage::BlobMeta,
+) -> Result<bool, ImportError> {
+    if object.size > 0 {
+        return Ok(false);
+    }
+    let update_id = object.key.rsplit('/').next().unwrap_or_default();
+    match store::get_update(app, tenant, cell, update_id).await? {
+        Some(update) if update.is_finished() => Ok(retire(app, object, &update).await?),
+        _ => Ok(false),
+    }
+}
+
+/// Retires a finished update's object: an inline body is deleted; a presigned upload's
+/// object becomes an empty used mark until [`USED_UPLOAD_GRACE_SECONDS`] after its URL
+/// expired, so that the URL refuses a second body. `true` when the object stays.
+async fn retire(
+    app: &App,
+    object: &crate::storage::BlobMeta,
+    update: &UpdateRecord,
+) -> Result<bool, BlobError> {
+    let keep_until = update
+        .upload_expires_at
+        .map(|expires| expires + USED_UPLOAD_GRACE_SECONDS);
+    match keep_until {
+        Some(until) if app.clock.now_seconds() <= until => {
+            if object.size > 0 {
+                let empty: crate::storage::BlobReader = Box::pin(tokio::io::empty());
+                app.blobs
+                    .put(&object.key, &update.media_type, empty)
+                    .await?;
+            }
+            Ok(true)
+        }
+        _ => {
+            app.blobs.delete(&object.key).await?;
+            Ok(false)
+        }
+    }
 }
 
 struct Lease<'a> {
@@ -257,17 +313,21 @@ pub async fn import_cell(
 ) -> Result<ImportReport, ImportError> {
     let prefix = format!("{}{tenant}/{cell}/", keys::AIXON_BLOB_PREFIX);
     let mut report = ImportReport::default();
+    // Used marks of finished presigned uploads: objects that stay, with nothing to import.
+    let mut kept = HashSet::new();
     loop {
         let Some(lease) = Lease::acquire(app, tenant, cell).await? else {
             report.cells_busy += 1;
             return Ok(report);
         };
-        let outcome = drain_queue(app, tenant, cell, &prefix, &lease, deadline, &mut report).await;
+        let outcome =
+            drain_queue(app, tenant, cell, &lease, deadline, &mut report, &mut kept).await;
         lease.release().await;
         outcome?;
         // An object accepted while the lease was being released has an event of its own,
         // but that event may have found the lease still held: look once more.
-        if report.paused || app.blobs.list(&prefix).await?.is_empty() {
+        let queued = app.blobs.list(&prefix).await?;
+        if report.paused || queued.iter().all(|object| kept.contains(&object.key)) {
             return Ok(report);
         }
     }
@@ -277,13 +337,20 @@ async fn drain_queue(
     app: &App,
     tenant: &TenantId,
     cell: &str,
-    prefix: &str,
     lease: &Lease<'_>,
     deadline: Instant,
     report: &mut ImportReport,
+    kept: &mut HashSet<String>,
 ) -> Result<(), ImportError> {
+    let prefix = format!("{}{tenant}/{cell}/", keys::AIXON_BLOB_PREFIX);
     loop {
-        let Some(object) = app.blobs.list(prefix).await?.into_iter().next() else {
+        let next = app
+            .blobs
+            .list(&prefix)
+            .await?
+            .into_iter()
+            .find(|object| !kept.contains(&object.key));
+        let Some(object) = next else {
             return Ok(());
         };
         let update_id = object
@@ -300,18 +367,29 @@ async fn drain_queue(
             app.blobs.delete(&object.key).await?;
             continue;
         };
-        let finished =
-            import_update(app, tenant, &object.key, update, lease, deadline, report).await?;
-        if !finished {
-            report.paused = true;
-            return Ok(());
+        let already_finished = update.is_finished();
+        let finished = if already_finished {
+            update.clone()
+        } else {
+            match import_update(app, tenant, &object.key, update, lease, deadline, report).await? {
+                Some(finished) => finished,
+                None => {
+                    report.paused = true;
+                    return Ok(());
+                }
+            }
+        };
+        if !(already_finished && finished.upload_expires_at.is_some()) {
+            report.updates_finished += 1;
         }
-        report.updates_finished += 1;
-        app.blobs.delete(&object.key).await?;
+        if retire(app, &object, &finished).await? {
+            kept.insert(object.key);
+        }
     }
 }
 
-/// Imports one update from its object; `false` when the deadline came first.
+/// Imports one update from its object: the finished record, or `None` when the deadline
+/// came first.
 async fn import_update(
     app: &App,
     tenant: &TenantId,
@@ -320,10 +398,7 @@ async fn import_update(
     lease: &Lease<'_>,
     deadline: Instant,
     report: &mut ImportReport,
-) -> Result<bool, ImportError> {
-    if matches!(update.status, Status::Done | Status::Failed) {
-        return Ok(true);
-    }
+) -> Result<Option<UpdateRecord>, ImportError> {
     let now = app.clock.now_millis();
     if !update.checked {
         let previous = update.clone();
@@ -341,7 +416,7 @@ async fn import_update(
         }
         store::put_update(app, tenant, &update, Some(&previous)).await?;
         if update.status == Status::Failed {
-            return Ok(true);
+            return Ok(Some(update));
         }
     } else if update.status != Status::Processing {
         let previous = update.clone();
@@ -381,13 +456,13 @@ async fn import_update(
         .map_err(|e| ImportError::Reader(e.to_string()))?
         .map_err(|e| ImportError::Reader(e.rule))?;
     if !finished {
-        return Ok(false);
+        return Ok(None);
     }
     let previous = update.clone();
     update.status = Status::Done;
     update.finished = Some(app.clock.now_millis());
     store::put_update(app, tenant, &update, Some(&previous)).await?;
-    Ok(true)
+    Ok(Some(update))
 }
 
 async fn open_blocking(

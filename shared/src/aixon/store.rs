@@ -210,6 +210,11 @@ impl UpdateRecord {
         }
     }
 
+    /// Done or failed: nothing left to import.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.status, Status::Done | Status::Failed)
+    }
+
     pub fn format(&self) -> Format {
         Format::of_media_type(&self.media_type).unwrap_or(Format::Csv)
     }

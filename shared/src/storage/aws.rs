@@ -1086,6 +1086,8 @@ impl BlobStore for S3Blobs {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            // Single-use: S3 refuses (412) a PUT when an object of the key exists.
+            .if_none_match("*")
             .presigned(config)
             .await
             .map_err(s3_fault)?;

@@ -35,8 +35,8 @@ pub async fn write_all(
         .find(|key| !seen.insert(key.clone()))
     {
         return Err(StorageError::InvalidRequest(format!(
-            "a batch touches {}/{} more than once",
-            duplicate.pk, duplicate.sk
+            "a batch touches an item of {} more than once",
+            super::key_kind(&duplicate.pk)
         )));
     }
     let total = requests.len();

@@ -38,6 +38,11 @@ pub enum BlobError {
     PresignRejected(String),
     #[error("the upload URL expired")]
     PresignExpired,
+    /// A presigned upload URL takes one body: an object of its key exists already.
+    #[error(
+        "this upload URL has been used already: it takes one body, and the first one it received is kept; ask for a new URL to send another"
+    )]
+    PresignUsed,
     #[error("reading the body failed: {0}")]
     Body(std::io::Error),
     #[error("blob store unavailable: {0}")]
@@ -54,7 +59,10 @@ pub trait BlobStore: Send + Sync {
     /// Opens the object for streamed reading.
     async fn get(&self, key: &str) -> Result<Option<(BlobMeta, BlobReader)>, BlobError>;
 
-    /// A URL to PUT the object to with the given content type, valid for `expires_in`.
+    /// A URL to PUT the object to with the given content type, valid for `expires_in`, and
+    /// single-use: the PUT creates the object only while no object of that key exists (S3:
+    /// `If-None-Match: *`, one of the signed headers; embedded: a create-only link), so a
+    /// second PUT — after the first, or racing it — is refused and never replaces a body.
     async fn presign_put(
         &self,
         key: &str,

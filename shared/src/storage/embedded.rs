@@ -452,26 +452,46 @@ impl EmbeddedBlobs {
                 "Content-Type must be {signed_type}"
             )));
         }
-        self.put(&key, &signed_type, body).await
+        self.put_new(&key, body).await
     }
-}
 
-#[async_trait]
-impl BlobStore for EmbeddedBlobs {
-    async fn put(
-        &self,
-        key: &str,
-        _content_type: &str,
-        mut body: BlobReader,
-    ) -> Result<u64, BlobError> {
+    /// Stores the body only if no object of `key` exists: the conditional write that makes a
+    /// presigned URL single-use (S3's `If-None-Match: *`). The body is written aside, then
+    /// hard-linked into place, which fails when the name exists: of two racing PUTs exactly
+    /// one stores its body, and an existing object is never replaced.
+    async fn put_new(&self, key: &str, body: BlobReader) -> Result<u64, BlobError> {
         let path = self.path_of(key)?;
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            // Read (and drop) the body anyway: answering mid-upload resets the connection.
+            let mut body = body;
+            let _ = tokio::io::copy(&mut body, &mut tokio::io::sink()).await;
+            return Err(BlobError::PresignUsed);
+        }
+        let (partial, written) = self.write_partial(&path, body).await?;
+        let linked = tokio::fs::hard_link(&partial, &path).await;
+        let _ = tokio::fs::remove_file(&partial).await;
+        match linked {
+            Ok(()) => Ok(written),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(BlobError::PresignUsed)
+            }
+            Err(error) => Err(BlobError::Unavailable(error.to_string())),
+        }
+    }
+
+    /// Streams the body into a new file beside the objects (synced), so that a reader never
+    /// sees half a body; the caller moves it into place.
+    async fn write_partial(
+        &self,
+        path: &Path,
+        mut body: BlobReader,
+    ) -> Result<(PathBuf, u64), BlobError> {
         let unavailable = |e: std::io::Error| BlobError::Unavailable(e.to_string());
         if let Some(parent) = path.parent() {
             crate::files::create_private_dirs(parent)
                 .await
                 .map_err(unavailable)?;
         }
-        // Written beside the objects and renamed into place, so a reader never sees half a body.
         let partial = self
             .root
             .join(".partial")
@@ -490,10 +510,23 @@ impl BlobStore for EmbeddedBlobs {
         };
         file.flush().await.map_err(unavailable)?;
         file.sync_all().await.map_err(unavailable)?;
-        drop(file);
+        Ok((partial, written))
+    }
+}
+
+#[async_trait]
+impl BlobStore for EmbeddedBlobs {
+    async fn put(
+        &self,
+        key: &str,
+        _content_type: &str,
+        body: BlobReader,
+    ) -> Result<u64, BlobError> {
+        let path = self.path_of(key)?;
+        let (partial, written) = self.write_partial(&path, body).await?;
         tokio::fs::rename(&partial, &path)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| BlobError::Unavailable(e.to_string()))?;
         Ok(written)
     }
 
@@ -544,7 +577,11 @@ impl BlobStore for EmbeddedBlobs {
         Ok(PresignedUpload {
             url: format!("{base}{PRESIGNED_UPLOAD_PATH}?{query}"),
             method: "PUT".into(),
-            headers: vec![("content-type".into(), content_type.into())],
+            // Sent for parity with S3's URLs; this store refuses a second body either way.
+            headers: vec![
+                ("content-type".into(), content_type.into()),
+                ("if-none-match".into(), "*".into()),
+            ],
             expires_at,
         })
     }

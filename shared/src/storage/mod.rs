@@ -311,7 +311,7 @@ impl TransactAction {
 /// What can go wrong in the item table. Only `Unavailable` is an infrastructure fault.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum StorageError {
-    #[error("the condition on {pk}/{sk} does not hold")]
+    #[error("the condition on an item of {} does not hold", key_kind(.pk))]
     ConditionFailed { pk: String, sk: String },
     #[error("the transaction was cancelled: the condition of action {index} does not hold")]
     TransactionCanceled { index: usize },
@@ -329,6 +329,17 @@ pub enum StorageError {
     Contention(String),
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+}
+
+/// A partition key as errors and logs may show it: the tenant and the item type, never what
+/// follows (a customer's tid, an identifier's hash, a datastore's row shard).
+pub fn key_kind(pk: &str) -> String {
+    let mut parts = pk.splitn(4, '#');
+    let shown: Vec<&str> = parts.by_ref().take(3).collect();
+    match parts.next() {
+        Some(_) => format!("{}#…", shown.join("#")),
+        None => shown.join("#"),
+    }
 }
 
 /// The item table port (partition key + sort key items).
@@ -392,8 +403,8 @@ pub fn validate_transaction(actions: &[TransactAction]) -> Result<(), StorageErr
         if !seen.insert(action.key()) {
             let key = action.key();
             return Err(StorageError::InvalidRequest(format!(
-                "a transaction touches {}/{} more than once",
-                key.pk, key.sk
+                "a transaction touches an item of {} more than once",
+                key_kind(&key.pk)
             )));
         }
     }
@@ -476,8 +487,8 @@ pub fn validate_item(item: &Item) -> Result<(), StorageError> {
             .unwrap_or(0);
     if size > MAX_ITEM_BYTES {
         return Err(StorageError::InvalidRequest(format!(
-            "item {}/{} is {size} bytes; an item holds at most {MAX_ITEM_BYTES}",
-            item.pk, item.sk
+            "an item of {} is {size} bytes; an item holds at most {MAX_ITEM_BYTES}",
+            key_kind(&item.pk)
         )));
     }
     Ok(())
@@ -527,8 +538,8 @@ pub fn validate_get_chunk(keys: &[Key]) -> Result<(), StorageError> {
         check_key(key)?;
         if !seen.insert(key) {
             return Err(StorageError::InvalidRequest(format!(
-                "a batched read names {}/{} more than once",
-                key.pk, key.sk
+                "a batched read names an item of {} more than once",
+                key_kind(&key.pk)
             )));
         }
     }
@@ -547,5 +558,26 @@ pub async fn read_all(table: &dyn ItemTable, query: Query) -> Result<Vec<Item>, 
             Some(next) => query.cursor = Some(next),
             None => return Ok(items),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_names_the_item_type_and_tenant_never_the_customer() {
+        assert_eq!(key_kind("T#dev#CUST#tid-123"), "T#dev#CUST#…");
+        assert_eq!(key_kind("T#dev#PROFILE"), "T#dev#PROFILE");
+        assert_eq!(key_kind("TENANTS"), "TENANTS");
+        let error = StorageError::ConditionFailed {
+            pk: "T#dev#CUST#tid-123".into(),
+            sk: "jane.doe@example.com".into(),
+        };
+        let text = error.to_string();
+        assert!(
+            !text.contains("tid-123") && !text.contains("jane"),
+            "{text}"
+        );
     }
 }
