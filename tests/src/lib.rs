@@ -343,20 +343,32 @@ pub async fn mxo_token_at(
         .to_string()
 }
 
-/// Creates another tenant through the admin route; returns its credentials.
-pub async fn create_tenant(app: &TestApp, name: &str) -> custdata::tenancy::CredentialBundle {
+/// Sends one command to the local server's admin route with its admin token: the status and
+/// the JSON answer.
+pub async fn admin(app: &TestApp, command: serde_json::Value) -> (u16, serde_json::Value) {
     let token = std::fs::read_to_string(app.server.data_dir.join(custdata_local::ADMIN_TOKEN_FILE))
         .expect("admin token");
     let response = app
         .client
         .post(app.url(custdata::admin::ADMIN_ROUTE))
         .bearer_auth(token)
-        .json(&serde_json::json!({"command": "create-tenant", "name": name}))
+        .json(&command)
         .send()
         .await
         .expect("admin request");
-    assert_eq!(response.status(), 200, "tenant creation refused");
-    response.json().await.expect("a credential bundle")
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON answer"))
+}
+
+/// Creates another tenant through the admin route; returns its credentials.
+pub async fn create_tenant(app: &TestApp, name: &str) -> custdata::tenancy::CredentialBundle {
+    let (status, bundle) = admin(
+        app,
+        serde_json::json!({"command": "create-tenant", "name": name}),
+    )
+    .await;
+    assert_eq!(status, 200, "tenant creation refused: {bundle}");
+    serde_json::from_value(bundle).expect("a credential bundle")
 }
 
 /// The signing secret the Lambda harness gives function binaries (also their hash key).

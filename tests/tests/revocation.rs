@@ -3,23 +3,13 @@
 //! second tenant's client and its tokens are untouched.
 
 use custdata::tenancy::CredentialBundle;
-use custdata_tests::{TestApp, create_tenant, mxo_token_for, on_both_adapters};
+use custdata_tests::{TestApp, admin, create_tenant, mxo_token_for, on_both_adapters};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn revoke(app: &TestApp, tenant: &str, kind: &str, id: &str) -> (StatusCode, Value) {
-    let token = std::fs::read_to_string(app.server.data_dir.join(custdata_local::ADMIN_TOKEN_FILE))
-        .expect("admin token");
-    let response = app
-        .client
-        .post(app.url(custdata::admin::ADMIN_ROUTE))
-        .bearer_auth(token)
-        .json(&json!({"command": "revoke-credential", "tenant": tenant, "kind": kind, "id": id}))
-        .send()
-        .await
-        .expect("admin request");
-    let status = response.status();
-    (status, response.json().await.expect("JSON"))
+async fn revoke(app: &TestApp, tenant: &str, kind: &str, id: &str) -> (u16, Value) {
+    let command = json!({"command": "revoke-credential", "tenant": tenant, "kind": kind, "id": id});
+    admin(app, command).await
 }
 
 /// The status of listing the tenant's datastores with an MXO bearer token.
@@ -72,7 +62,7 @@ async fn revoking_an_mxo_client_ends_its_tokens(app: TestApp) {
     }
 
     let (status, body) = revoke(&app, &bundle.tenant, "mxo-client", &bundle.mxo.client_id).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, 200, "{body}");
     for token in [&first, &second] {
         assert_eq!(
             mxo_list(&app, &bundle, token).await,
@@ -109,7 +99,7 @@ async fn revoking_an_optimove_user_ends_its_tokens(app: TestApp) {
         &bundle.optimove.username,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, 200, "{body}");
     for token in [&first, &second] {
         assert_eq!(
             optimove_call(&app, token).await,
