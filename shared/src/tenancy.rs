@@ -270,18 +270,18 @@ pub async fn store_credential(
     created_at_millis: i64,
 ) -> Result<(), StorageError> {
     let (index, own) = credential_items(tenant, kind, id, secret, expires_at, created_at_millis);
-    table
-        .transact(vec![
-            TransactAction::Put {
-                item: index,
-                condition: Condition::NotExists,
-            },
-            TransactAction::Put {
-                item: own,
-                condition: Condition::NotExists,
-            },
-        ])
-        .await
+    table.transact(new_credential(index, own)).await
+}
+
+/// The puts of a new credential's index entry and record, neither replacing anything.
+fn new_credential(index: Item, own: Item) -> Vec<TransactAction> {
+    [index, own]
+        .into_iter()
+        .map(|item| TransactAction::Put {
+            item,
+            condition: Condition::NotExists,
+        })
+        .collect()
 }
 
 /// The credential a token is issued to: revoking it revokes the token (see
@@ -333,22 +333,12 @@ pub async fn store_token(
 ) -> Result<(), IssueError> {
     let (index, own) =
         credential_items(tenant, kind, id, token, Some(expires_at), created_at_millis);
-    let result = table
-        .transact(vec![
-            TransactAction::Put {
-                item: index,
-                condition: Condition::NotExists,
-            },
-            TransactAction::Put {
-                item: own.with("issued_by", issuer.tag()),
-                condition: Condition::NotExists,
-            },
-            TransactAction::Check {
-                key: keys::tenant_credential(tenant, issuer.kind.as_str(), issuer.id),
-                condition: Condition::Exists,
-            },
-        ])
-        .await;
+    let mut actions = new_credential(index, own.with("issued_by", issuer.tag()));
+    actions.push(TransactAction::Check {
+        key: keys::tenant_credential(tenant, issuer.kind.as_str(), issuer.id),
+        condition: Condition::Exists,
+    });
+    let result = table.transact(actions).await;
     match result {
         Ok(()) => Ok(()),
         // A fresh random token cannot exist already: the issuer is what failed.
@@ -454,7 +444,7 @@ pub async fn revoke_credential(
     if let Some(token_kind) = tokens_issued_by(kind) {
         let tag = Issuer { kind, id }.tag();
         let query = Query::partition(keys::tenant_pk(tenant))
-            .prefix(format!("CRED#{}#", token_kind.as_str()))
+            .prefix(keys::tenant_credential_kind_prefix(token_kind.as_str()))
             .limit(1000);
         for token in read_all(table, query).await? {
             if token.str("issued_by") == Some(tag.as_str())

@@ -123,9 +123,9 @@ pub async fn record_activities(
         ));
     }
     let seed = |tid: &str| {
-        let fresh = Item::new("", "");
         Ok(Seed {
-            profile: counters_update(&fresh, activities),
+            // A new profile has no counters yet.
+            profile: counters_update(&Item::new("", ""), activities),
             items: activity_items(tenant, tid, activities),
         })
     };

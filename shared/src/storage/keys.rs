@@ -69,11 +69,19 @@ pub fn tenant_list_entry(tenant: &TenantId) -> Key {
 
 /// A tenant's own record of one credential (for listing and revoking).
 pub fn tenant_credential(tenant: &TenantId, kind: &str, credential_id: &str) -> Key {
-    Key::new(tenant_pk(tenant), format!("CRED#{kind}#{credential_id}"))
+    Key::new(
+        tenant_pk(tenant),
+        format!("{}{credential_id}", tenant_credential_kind_prefix(kind)),
+    )
 }
 
 /// Prefix of [`tenant_credential`] sort keys.
 pub const TENANT_CREDENTIAL_PREFIX: &str = "CRED#";
+
+/// Prefix of the sort keys of a tenant's credentials of one kind.
+pub fn tenant_credential_kind_prefix(kind: &str) -> String {
+    format!("{TENANT_CREDENTIAL_PREFIX}{kind}#")
+}
 
 /// The global index entry that resolves a credential to its tenant.
 pub fn credential_index(kind: &str, lookup_id: &str) -> Key {
