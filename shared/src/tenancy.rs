@@ -338,12 +338,22 @@ pub async fn store_token(
         key: keys::tenant_credential(tenant, issuer.kind.as_str(), issuer.id),
         condition: Condition::Exists,
     });
-    let result = table.transact(actions).await;
-    match result {
-        Ok(()) => Ok(()),
-        // A fresh random token cannot exist already: the issuer is what failed.
-        Err(StorageError::TransactionCanceled { .. }) => Err(IssueError::IssuerRevoked),
-        Err(other) => Err(other.into()),
+    // Concurrent requests of one issuer check the same item, which DynamoDB reports as a
+    // transaction conflict: that is contention, retried, never a refusal.
+    let mut delays = crate::retry::contention_backoff();
+    loop {
+        match table.transact(actions.clone()).await {
+            Ok(()) => return Ok(()),
+            // A fresh random token cannot exist already: the issuer is what failed.
+            Err(StorageError::TransactionCanceled { .. }) => {
+                return Err(IssueError::IssuerRevoked);
+            }
+            Err(error @ StorageError::Contention(_)) => match delays.next() {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => return Err(error.into()),
+            },
+            Err(other) => return Err(other.into()),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Revocation ends sessions: revoking an MXO client or an Optimove Login user through the
 //! admin route makes every token it obtained before fail at once, on both adapters; a
-//! second tenant's client and its tokens are untouched.
+//! second tenant's client and its tokens are untouched; concurrent token requests of one
+//! client all succeed.
 
 use custdata::tenancy::CredentialBundle;
 use custdata_tests::{TestApp, admin, create_tenant, mxo_token_for, on_both_adapters};
@@ -114,7 +115,22 @@ async fn revoking_an_optimove_user_ends_its_tokens(app: TestApp) {
     assert_eq!(optimove_call(&app, &others).await, StatusCode::OK);
 }
 
+/// Every token request checks its client in the same transaction: concurrent requests of
+/// one client all get a token (contention is retried, never answered 503 or 401).
+async fn concurrent_token_requests_of_one_client_all_succeed(app: TestApp) {
+    let bundle = create_tenant(&app, "acme").await;
+    let requests =
+        (0..16).map(|_| mxo_token_for(&app, &bundle.mxo.client_id, &bundle.mxo.client_secret));
+    let tokens = futures::future::join_all(requests).await;
+    for token in &tokens {
+        assert_eq!(mxo_list(&app, &bundle, token).await, StatusCode::OK);
+    }
+    let distinct: std::collections::HashSet<&String> = tokens.iter().collect();
+    assert_eq!(distinct.len(), 16);
+}
+
 on_both_adapters!(
+    concurrent_token_requests_of_one_client_all_succeed,
     revoking_an_mxo_client_ends_its_tokens,
     revoking_an_optimove_user_ends_its_tokens,
 );
