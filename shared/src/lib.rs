@@ -17,6 +17,7 @@ pub mod monetate;
 pub mod mxo;
 pub mod names;
 pub mod optimove;
+pub mod privacy;
 pub mod ratelimit;
 pub mod retry;
 pub mod routes;

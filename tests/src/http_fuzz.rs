@@ -301,10 +301,15 @@ pub async fn run(
     let mut rng = StdRng::seed_from_u64(seed);
     let mut report = Report::default();
     let today = today(app);
-    // Routes that delete or deactivate go last, so the others still find their objects
-    // (and the Monetate key the tenant signs in with).
+    // Routes that delete go last, so the others still find their objects, and the one that
+    // deactivates the Monetate key the tenant signs in with after them.
     let mut routes = template.routes.clone();
-    routes.sort_by_key(|route| route.method == "DELETE" || route.path.ends_with("/deactivate"));
+    routes.sort_by_key(|route| {
+        (
+            route.path.ends_with("/deactivate"),
+            route.method == "DELETE",
+        )
+    });
     for route in &routes {
         let vendor = crate::routes::vendor_of(&route.binary);
         // Fresh tokens per route: the clock moves a second per input.

@@ -25,6 +25,21 @@ pub const CUSTOMER: &str = "crm-a1";
 pub const JSON: &str = "application/json";
 pub const CSV: &str = "text/csv";
 
+/// The access export: the one route that takes every vendor's credential of a tenant.
+pub const EXPORT_PATH: &str = "/custdata/v1/customers/export";
+
+/// Whether a route takes any vendor's credential, not only its binary's vendor's.
+pub fn takes_every_vendor(route: &Route) -> bool {
+    route.path == EXPORT_PATH
+}
+
+/// Whether a call erases a customer (so a second erasure of the same customer finds nothing).
+pub fn erases_a_customer(call: &Call) -> bool {
+    call.method == Method::DELETE
+        && (call.path.contains("/customers/")
+            || call.path.starts_with("/one/oauth2/rt/api/3.1.0/customer/"))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Vendor {
     Mxo,
@@ -343,6 +358,10 @@ pub fn calls_for(route: &Route, objects: &Objects, today: &str) -> Vec<Call> {
         ("POST", "/current/general/login" | "/current/General/Login") => (Some(JSON), None),
         ("ANY", "/current/{category}/{function}") => {
             return optimove_function_calls(today);
+        }
+        ("GET", EXPORT_PATH) => {
+            query = format!("?apiName=customerKey&value={CUSTOMER}");
+            (None, None)
         }
         (
             "GET",

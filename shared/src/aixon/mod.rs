@@ -18,7 +18,7 @@ use self::body::Format;
 use self::columns::{Rejection, check_body, fit_header};
 use self::store::{Cell, Mode, Status, UpdateRecord};
 use crate::app::App;
-use crate::customers::{self, CustomerRef, Identifier};
+use crate::customers;
 use crate::http::{
     ApiError, Family, Request, Response, ScheduledTask, Vendor, body_bytes, header, json_response,
     media_type, path_parameter,
@@ -57,7 +57,7 @@ fn not_found(what: impl Into<String>) -> ApiError {
 }
 
 /// The tenant of the request's `x-api-key`.
-async fn api_key_tenant(app: &App, request: &Request) -> Result<TenantId, ApiError> {
+pub(crate) async fn api_key_tenant(app: &App, request: &Request) -> Result<TenantId, ApiError> {
     let secret = header(request, "x-api-key").unwrap_or_default().trim();
     if secret.is_empty() {
         return Err(ApiError::new(
@@ -423,25 +423,19 @@ async fn erase(app: &App, tenant: &TenantId, customuid: &str) -> Result<Response
     if customuid.is_empty() || customuid.chars().count() > columns::MAX_CUSTOMUID_CHARS {
         return Err(not_found("no such customer"));
     }
-    let named = CustomerRef {
-        tid: None,
-        identifiers: vec![Identifier::customer_key(customuid)],
-    };
-    let erased = customers::erase(app, tenant, &named, app.clock.now_millis())
+    let erased = crate::privacy::erase_customer_key(app, tenant, customuid)
         .await
         .map_err(|error| match error {
             customers::CustomerError::Storage(storage) => storage.into(),
             busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "BUSY", busy.to_string())
                 .with_header("retry-after", "1"),
-        })?;
-    let cells = store::delete_rows(app, tenant, customuid).await?;
-    if erased.is_none() && cells == 0 {
-        return Err(not_found("no customer with this customuid"));
-    }
+        })?
+        .ok_or_else(|| not_found("no customer with this customuid"))?;
     Ok(success(json!({
         "CUSTOMUID": customuid,
         "STATUS": "ERASED",
-        "CELLS": cells,
-        "COMPLETE": erased.is_none_or(|erased| erased.complete),
+        "CELLS": erased.surfaces.get("aixon").and_then(|aixon| aixon.rows),
+        "COMPLETE": erased.complete,
+        "SURFACES": erased.surfaces,
     })))
 }

@@ -331,34 +331,19 @@ pub async fn get_row(
         .table
         .get(&keys::aixon_row(tenant, cell, &row_hash(app, customuid)))
         .await?;
-    Ok(item.map(|item| {
-        let values: Value = item
-            .str("values")
-            .and_then(|text| serde_json::from_str(text).ok())
-            .unwrap_or_else(|| json!({}));
-        json!({
-            "customuid": item.str("customuid"),
-            "values": values,
-            "updateId": item.str("update"),
-            "updated": item.i64("updated"),
-        })
-    }))
+    Ok(item.as_ref().map(row_view))
 }
 
-/// Deletes the customer's row from every cell; how many cells had one.
-pub async fn delete_rows(
-    app: &App,
-    tenant: &TenantId,
-    customuid: &str,
-) -> Result<usize, StorageError> {
-    let hash = row_hash(app, customuid);
-    let mut deleted = 0;
-    for cell in list_cells(app, tenant).await? {
-        let removed = app
-            .table
-            .delete(&keys::aixon_row(tenant, &cell.id, &hash), Condition::Always)
-            .await?;
-        deleted += usize::from(removed.is_some());
-    }
-    Ok(deleted)
+/// A stored row as the row extension (and an access export) shows it.
+pub fn row_view(item: &Item) -> Value {
+    let values: Value = item
+        .str("values")
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_else(|| json!({}));
+    json!({
+        "customuid": item.str("customuid"),
+        "values": values,
+        "updateId": item.str("update"),
+        "updated": item.i64("updated"),
+    })
 }

@@ -221,7 +221,37 @@ pub async fn erasure_status(
         .table
         .get(&keys::erasure(tenant, &tid_hash(app, tid)))
         .await?;
-    Ok(item.map(|item| json!({"status": item.str("status"), "started": item.i64("started"), "finished": item.i64("finished")})))
+    Ok(item.map(|item| {
+        let done = item.str("status") == Some("done");
+        let mut surfaces = json!({"customers": {"complete": done}});
+        if let Some(Value::Object(rows)) = item.get(SURFACE_ROWS) {
+            for (surface, count) in rows {
+                surfaces[surface] = json!({"rows": count, "complete": true});
+            }
+        }
+        json!({"status": item.str("status"), "started": item.i64("started"), "finished": item.i64("finished"), "surfaces": surfaces})
+    }))
+}
+
+/// Attribute of an erasure status: rows removed per surface outside the customer store.
+const SURFACE_ROWS: &str = "surface_rows";
+
+/// Records on a customer's erasure status how many rows each other surface removed (they
+/// are removed within the erasure request, so each of them is complete).
+pub async fn record_surface_rows(
+    app: &App,
+    tenant: &TenantId,
+    tid: &str,
+    rows: &std::collections::BTreeMap<&'static str, usize>,
+) -> Result<(), StorageError> {
+    app.table
+        .update(
+            &keys::erasure(tenant, &tid_hash(app, tid)),
+            Update::default().set(SURFACE_ROWS, json!(rows)),
+            Condition::Always,
+        )
+        .await
+        .map(drop)
 }
 
 /// A tenant's suppressions: each a keyed hash (of a tid or an identifier) and its date.

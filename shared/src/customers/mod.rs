@@ -35,7 +35,7 @@ pub use attributes::{
 };
 pub use erasure::{
     Erased, INLINE_ERASURE_ROWS, continue_erasure, erase, erasure_status, lift_suppression,
-    remove_customer_partition, suppressions,
+    record_surface_rows, remove_customer_partition, suppressions,
 };
 pub use identity::{
     CUSTOMER_KEY, Customer, CustomerRef, Identifier, MAX_IDENTIFIERS, by_tid, by_tids, find,

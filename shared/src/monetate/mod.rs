@@ -150,6 +150,8 @@ enum Route {
     AddKey(String),
     DeactivateKey(String, String),
     Lookup(String),
+    /// The erasure extension: a customer key.
+    Erase(String),
 }
 
 fn route(request: &Request) -> Option<Route> {
@@ -167,6 +169,7 @@ fn route(request: &Request) -> Option<Route> {
                 (Method::POST, Some(user), Some(key), _) => Route::DeactivateKey(user, key),
                 (Method::POST, Some(user), None, _) => Route::AddKey(user),
                 (Method::POST, None, None, Some(schema)) => Route::Lookup(schema),
+                (Method::DELETE, None, None, None) => Route::Erase(param("customerId")?),
                 (Method::GET, None, None, None) => Route::ListUsers,
                 (Method::POST, None, None, None) => Route::CreateUser,
                 _ => return None,
@@ -314,6 +317,12 @@ async fn data(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
             Ok(envelope(StatusCode::OK, key))
         }
         Route::Lookup(name) => lookup(&app, tenant, &name, &request).await,
+        Route::Erase(customer) => {
+            match crate::privacy::erase_customer_key(&app, tenant, &customer).await? {
+                Some(erased) => Ok(envelope(StatusCode::OK, json!(erased))),
+                None => Err(not_found("no customer with this customer key")),
+            }
+        }
     }
 }
 

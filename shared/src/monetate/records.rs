@@ -17,6 +17,9 @@ use crate::http::Problem;
 use crate::storage::{Condition, Item, Key, Query, StorageError, WriteRequest, batch, keys};
 use crate::tenancy::TenantId;
 
+/// The first hex digit of a row's hash names its partition of the schema.
+const ROW_SHARDS: &str = "0123456789abcdef";
+
 /// Rows in one POST.
 pub const MAX_ROWS: usize = 50_000;
 /// Characters of a STRING, MULTI_STRING or GOOGLE_PRODUCT_CATEGORY value.
@@ -568,6 +571,54 @@ pub async fn find(
         .collect())
 }
 
+/// Every row of one customer (rows whose identifier is its customer key) in every schema,
+/// with its schema's name: what an access export shows and an erasure removes. Appended rows
+/// and rows kept by the identifier itself are found by the identifier's hash; a schema whose
+/// unique key is another field is read through, since its rows are keyed by that field
+/// (erasures and exports are rare; a secondary index would cost every row write).
+pub async fn customer_rows(
+    app: &App,
+    tenant: &TenantId,
+    customer_key: &str,
+) -> Result<Vec<(String, Item)>, StorageError> {
+    let hash = row_hash(app, customer_key);
+    let mut found = Vec::new();
+    for schema in super::schemas::list(app, tenant).await? {
+        let rows = match schema.unique_key() {
+            Some(unique) if unique == schema.identifier() => {
+                let key = keys::monetate_row(tenant, &schema.name, format!("U{hash}"));
+                app.table.get(&key).await?.into_iter().collect()
+            }
+            Some(_) => {
+                let mut rows = Vec::new();
+                for shard in ROW_SHARDS.chars() {
+                    let pk = keys::monetate_rows_pk(tenant, &schema.name, &shard.to_string());
+                    let query = Query::partition(pk).limit(1000);
+                    rows.extend(
+                        crate::storage::read_all(app.table.as_ref(), query)
+                            .await?
+                            .into_iter()
+                            .filter(|row| row.str("identifier") == Some(customer_key)),
+                    );
+                }
+                rows
+            }
+            None => {
+                let pk = keys::monetate_rows_pk(tenant, &schema.name, &hash[..1]);
+                let query = Query::partition(pk).prefix(format!("I{hash}#")).limit(1000);
+                crate::storage::read_all(app.table.as_ref(), query).await?
+            }
+        };
+        found.extend(rows.into_iter().map(|row| (schema.name.clone(), row)));
+    }
+    Ok(found)
+}
+
+/// The row as a spot check shows it.
+pub fn row_view(item: &Item) -> Value {
+    item.get("row").cloned().unwrap_or(Value::Null)
+}
+
 /// Takes the API user's one spot check of this second, if it is still free (the state is
 /// in the store, so the limit holds across Lambda instances).
 pub async fn take_spot_check(
@@ -612,7 +663,7 @@ pub async fn count_rows(
     cap: usize,
 ) -> Result<Option<usize>, StorageError> {
     let mut count = 0;
-    for shard in "0123456789abcdef".chars() {
+    for shard in ROW_SHARDS.chars() {
         let mut cursor = None;
         loop {
             let query =

@@ -233,6 +233,16 @@ async fn functions(app: Arc<App>, request: Request) -> Result<Response, ApiError
         .starts_with("/custdata/v1/optimove/customers")
     {
         return match path_parameter(&request, "customerId") {
+            Some(customer) if request.method() == Method::DELETE => {
+                match crate::privacy::erase_customer_key(&app, tenant, &customer).await? {
+                    Some(erased) => Ok(json_response(StatusCode::OK, &json!(erased))),
+                    None => Err(ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "NOT_FOUND",
+                        "no customer with this CustomerID",
+                    )),
+                }
+            }
             Some(customer) => customer_attributes(&app, tenant, &customer, &request).await,
             None => list_customers(&app, tenant, &request).await,
         };

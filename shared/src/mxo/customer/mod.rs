@@ -454,6 +454,10 @@ async fn structure_admin(
 }
 
 async fn erase(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+    if path_parameter(&request, "sk").is_none() {
+        // The one route of this function without a site key: the access export.
+        return crate::privacy::route::export(app, request).await;
+    }
     let tenant = site_tenant(&app, &request).await?;
     if request.method() == Method::GET {
         // `GET /custdata/v1/mxo/{sk}/suppressions`: keyed hashes and dates, no personal data.
@@ -486,14 +490,11 @@ async fn erase(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
         (None, Some(identifier)) => format!("{}={}", identifier.api_name, identifier.value),
         (None, None) => String::new(),
     };
-    match customers::erase(&app, &tenant, &named, app.clock.now_millis())
+    match crate::privacy::erase(&app, &tenant, &named, app.clock.now_millis())
         .await
         .map_err(customer_error)?
     {
-        Some(erased) => Ok(json_response(
-            StatusCode::OK,
-            &json!({"tids": erased.tids, "identifiers": erased.identifiers}),
-        )),
+        Some(erased) => Ok(json_response(StatusCode::OK, &json!(erased))),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "CUSTOMER_NOT_FOUND",

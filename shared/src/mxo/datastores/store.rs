@@ -651,6 +651,59 @@ pub async fn delete_rows(
     Ok(count)
 }
 
+/// A stored row and where it lives.
+pub struct KeyedRow {
+    pub api_name: String,
+    /// `live` or `staging` for the tables a client reads; `snapshot` for a version only a
+    /// reference still names.
+    pub table: &'static str,
+    pub item: Item,
+}
+
+impl KeyedRow {
+    /// The record as the API returns it.
+    pub fn record(&self) -> Value {
+        record_of(&self.item)
+    }
+}
+
+/// Every row whose primary key is one of `primary_keys`, in every version of every datastore
+/// of the tenant that can still be read — live, staging, and any version a reference names:
+/// what an access export shows and an erasure removes (a sealed snapshot is otherwise never
+/// changed; an erasure is the one exception).
+pub async fn rows_keyed_by(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    primary_keys: &[String],
+) -> Result<Vec<KeyedRow>, StorageError> {
+    let mut found = Vec::new();
+    for state in list(table, tenant).await? {
+        let api_name = state.api_name();
+        let mut versions = vec![
+            (state.live_version.clone(), "live"),
+            (state.staging_version.clone(), "staging"),
+        ];
+        for reference in all_references(table, tenant, api_name).await? {
+            if let Some(version) = reference.str("version")
+                && !versions.iter().any(|(known, _)| known == version)
+            {
+                versions.push((version.to_string(), "snapshot"));
+            }
+        }
+        for (version, kind) in &versions {
+            for primary_key in primary_keys {
+                let rows = rows_of(table, tenant, api_name, version, primary_key, None).await?;
+                found.extend(rows.into_iter().map(|item| KeyedRow {
+                    api_name: api_name.to_string(),
+                    table: kind,
+                    item,
+                }));
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// A reference to a table: the live table's, or the staging table's (sealing it).
 pub async fn reference(
     table: &dyn ItemTable,
