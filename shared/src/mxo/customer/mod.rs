@@ -414,7 +414,7 @@ async fn evaluate_structure(
     }
     let customer = customers::find(app, tenant, &named).await?;
     let subject = Subject {
-        tenant: tenant,
+        tenant,
         customer: customer.as_ref(),
         identifiers: &named.identifiers,
         properties: &properties,
