@@ -23,6 +23,7 @@ use crate::http::{
     ApiError, Family, Request, Response, ScheduledTask, Vendor, body_bytes, header, json_response,
     media_type, path_parameter,
 };
+use crate::idempotency;
 use crate::storage::{BlobReader, keys};
 use crate::tenancy::{CredentialKind, Presented, TenantId, authenticate};
 
@@ -123,15 +124,27 @@ fn route(request: &Request) -> Option<Route> {
 
 async fn upload(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
     let tenant = api_key_tenant(&app, &request).await?;
-    let resource = path_parameter(&request, "resourceId").unwrap_or_default();
-    match route(&request) {
-        Some(Route::List) => list(&app, &tenant).await,
-        Some(Route::Create) => create(&app, &tenant, &request).await,
-        Some(Route::Update(mode)) => update(&app, &tenant, &resource, mode, &request).await,
-        Some(Route::NewUpload) => new_upload(&app, &tenant, &resource, &request).await,
+    idempotency::once(&app, &tenant, Vendor::Aixon, &request, || {
+        route_upload(&app, &tenant, &request)
+    })
+    .await
+}
+
+/// Routes a request of the tenant to its work.
+async fn route_upload(
+    app: &App,
+    tenant: &TenantId,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let resource = path_parameter(request, "resourceId").unwrap_or_default();
+    match route(request) {
+        Some(Route::List) => list(app, tenant).await,
+        Some(Route::Create) => create(app, tenant, request).await,
+        Some(Route::Update(mode)) => update(app, tenant, &resource, mode, request).await,
+        Some(Route::NewUpload) => new_upload(app, tenant, &resource, request).await,
         Some(Route::UpdateStatus) => {
-            let update_id = path_parameter(&request, "updateId").unwrap_or_default();
-            let update = store::get_update(&app, &tenant, &resource, &update_id)
+            let update_id = path_parameter(request, "updateId").unwrap_or_default();
+            let update = store::get_update(app, tenant, &resource, &update_id)
                 .await?
                 .ok_or_else(|| {
                     not_found(format!("no update {update_id} of data cell {resource}"))
@@ -139,8 +152,8 @@ async fn upload(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
             Ok(json_response(StatusCode::OK, &update.to_status()))
         }
         Some(Route::ReadRow) => {
-            let customuid = path_parameter(&request, "customuid").unwrap_or_default();
-            let row = store::get_row(&app, &tenant, &resource, &customuid)
+            let customuid = path_parameter(request, "customuid").unwrap_or_default();
+            let row = store::get_row(app, tenant, &resource, &customuid)
                 .await?
                 .ok_or_else(|| {
                     not_found(format!(
@@ -150,8 +163,8 @@ async fn upload(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
             Ok(json_response(StatusCode::OK, &row))
         }
         Some(Route::EraseCustomer) => {
-            let customuid = path_parameter(&request, "customuid").unwrap_or_default();
-            erase(&app, &tenant, &customuid).await
+            let customuid = path_parameter(request, "customuid").unwrap_or_default();
+            erase(app, tenant, &customuid).await
         }
         None => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -23,6 +23,7 @@ use crate::http::{
     ApiError, Family, Problem, Request, Response, Vendor, body_bytes, json_body, json_response,
     path_parameter, query_parameters,
 };
+use crate::idempotency;
 use crate::tenancy::{TenantId, load_profile};
 
 /// The Data API's inline body limit: API Gateway's 10 MB payload (Lambda lowers it to
@@ -238,27 +239,41 @@ async fn resolve(app: &App, caller: &Caller, request: &Request) -> Result<Route,
 
 async fn data(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
     let caller = auth::caller(&app, &request).await?;
+    let route = resolve(&app, &caller, &request).await?;
+    idempotency::once(&app, &caller.tenant, Vendor::Monetate, &request, || {
+        serve(&app, &caller, route, &request)
+    })
+    .await
+}
+
+/// One Data API request of the caller's retailer.
+async fn serve(
+    app: &App,
+    caller: &Caller,
+    route: Route,
+    request: &Request,
+) -> Result<Response, ApiError> {
     let tenant = &caller.tenant;
-    match resolve(&app, &caller, &request).await? {
-        Route::ListSchemas => list_schemas(&app, tenant, &request).await,
+    match route {
+        Route::ListSchemas => list_schemas(app, tenant, request).await,
         Route::CreateSchema => {
-            let schema = schemas::parse_new_schema(&json_body(&request)?).map_err(|problems| {
+            let schema = schemas::parse_new_schema(&json_body(request)?).map_err(|problems| {
                 with_problems(bad_request("the schema is not valid"), problems)
             })?;
-            let schema = schemas::create(&app, tenant, schema).await?;
+            let schema = schemas::create(app, tenant, schema).await?;
             Ok(envelope(StatusCode::CREATED, json!(schema)))
         }
         Route::GetSchema(name) => {
-            let (schema, _) = schema(&app, tenant, &name).await?;
-            let extras = schema_extras(&app, tenant, &schema, &request).await?;
+            let (schema, _) = schema(app, tenant, &name).await?;
+            let extras = schema_extras(app, tenant, &schema, request).await?;
             Ok(envelope(StatusCode::OK, schemas::shown(&schema, extras)))
         }
         Route::PatchSchema(name) => {
-            let (schema, version) = schema(&app, tenant, &name).await?;
-            let updated = schemas::patched(&schema, &json_body(&request)?).map_err(|problems| {
+            let (schema, version) = schema(app, tenant, &name).await?;
+            let updated = schemas::patched(&schema, &json_body(request)?).map_err(|problems| {
                 with_problems(bad_request("the change is not valid"), problems)
             })?;
-            schemas::replace(&app, tenant, &updated, version).await?;
+            schemas::replace(app, tenant, &updated, version).await?;
             Ok(envelope(StatusCode::OK, json!(updated)))
         }
         Route::ListSchemaTypes => Ok(list_envelope(schemas::schema_types())),
@@ -268,34 +283,34 @@ async fn data(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
             .map(|entry| envelope(StatusCode::OK, entry))
             .ok_or_else(|| not_found(format!("no schema type {name:?}"))),
         Route::ListUploads(name) => {
-            schema(&app, tenant, &name).await?;
-            let uploads = records::uploads(&app, tenant, &name, MAX_LISTED_UPLOADS).await?;
+            schema(app, tenant, &name).await?;
+            let uploads = records::uploads(app, tenant, &name, MAX_LISTED_UPLOADS).await?;
             Ok(list_envelope(uploads.iter().map(|u| json!(u)).collect()))
         }
-        Route::PostRows(name) => post_rows(&app, tenant, &name, &request).await,
-        Route::SpotCheck(name) => spot_check(&app, &caller, &name, &request).await,
+        Route::PostRows(name) => post_rows(app, tenant, &name, request).await,
+        Route::SpotCheck(name) => spot_check(app, caller, &name, request).await,
         Route::SpotCheckAlias => Err(not_found("no such schema")),
-        Route::ListCatalogs => Ok(list_envelope(catalog::list(&app, tenant).await?)),
+        Route::ListCatalogs => Ok(list_envelope(catalog::list(app, tenant).await?)),
         Route::AddCatalog => {
-            let entry = catalog::parse_entry(&json_body(&request)?, None).map_err(|problems| {
+            let entry = catalog::parse_entry(&json_body(request)?, None).map_err(|problems| {
                 with_problems(bad_request("the entry is not valid"), problems)
             })?;
-            save_catalogs(&app, tenant, vec![entry]).await
+            save_catalogs(app, tenant, vec![entry]).await
         }
-        Route::BulkCatalogs => bulk_catalogs(&app, tenant, &request).await,
+        Route::BulkCatalogs => bulk_catalogs(app, tenant, request).await,
         Route::ListUsers => {
-            let users = users::list_users(&app, tenant).await?;
+            let users = users::list_users(app, tenant).await?;
             Ok(list_envelope(users.iter().map(|u| json!(u)).collect()))
         }
         Route::CreateUser => {
-            let body = json_body(&request)?;
+            let body = json_body(request)?;
             let text = |name: &str| body.get(name).and_then(Value::as_str);
             let user =
-                users::create_user(&app, tenant, text("username"), text("public_key_pem")).await?;
+                users::create_user(app, tenant, text("username"), text("public_key_pem")).await?;
             Ok(envelope(StatusCode::CREATED, json!(user)))
         }
         Route::AddKey(username) => {
-            let body = json_body(&request)?;
+            let body = json_body(request)?;
             let pem_text = body
                 .get("public_key_pem")
                 .and_then(Value::as_str)
@@ -306,19 +321,19 @@ async fn data(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
                         "required: the PEM text of an RSA public key",
                     )
                 })?;
-            let key = users::add_key(&app, tenant, &username, pem_text).await?;
+            let key = users::add_key(app, tenant, &username, pem_text).await?;
             Ok(envelope(
                 StatusCode::CREATED,
                 json!({"key_id": key.key_id, "bits": key.bits, "active": key.active}),
             ))
         }
         Route::DeactivateKey(username, key_id) => {
-            let key = users::deactivate_key(&app, tenant, &username, &key_id).await?;
+            let key = users::deactivate_key(app, tenant, &username, &key_id).await?;
             Ok(envelope(StatusCode::OK, key))
         }
-        Route::Lookup(name) => lookup(&app, tenant, &name, &request).await,
+        Route::Lookup(name) => lookup(app, tenant, &name, request).await,
         Route::Erase(customer) => {
-            match crate::privacy::erase_customer_key(&app, tenant, &customer).await? {
+            match crate::privacy::erase_customer_key(app, tenant, &customer).await? {
                 Some(erased) => Ok(envelope(StatusCode::OK, json!(erased))),
                 None => Err(not_found("no customer with this customer key")),
             }

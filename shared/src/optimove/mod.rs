@@ -20,6 +20,7 @@ use crate::http::{
     ApiError, Family, Request, Response, Vendor, header, json_body, json_response, path_parameter,
     query_parameters,
 };
+use crate::idempotency;
 use crate::ratelimit::{self, WindowLimit};
 use crate::storage::{Condition, Item, keys};
 use crate::tenancy::TenantId;
@@ -226,15 +227,27 @@ async fn functions(app: Arc<App>, request: Request) -> Result<Response, ApiError
         Err(Refused::Error(error)) => return Err(error),
     };
     count_call(&app, &caller).await?;
-    let tenant = &caller.tenant;
+    idempotency::once(&app, &caller.tenant, Vendor::Optimove, &request, || {
+        call(&app, &caller.tenant, &name, &request)
+    })
+    .await
+}
+
+/// One function of the tenant's, by its name.
+async fn call(
+    app: &App,
+    tenant: &TenantId,
+    name: &str,
+    request: &Request,
+) -> Result<Response, ApiError> {
     if request
         .uri()
         .path()
         .starts_with("/custdata/v1/optimove/customers")
     {
-        return match path_parameter(&request, "customerId") {
+        return match path_parameter(request, "customerId") {
             Some(customer) if request.method() == Method::DELETE => {
-                match crate::privacy::erase_customer_key(&app, tenant, &customer).await? {
+                match crate::privacy::erase_customer_key(app, tenant, &customer).await? {
                     Some(erased) => Ok(json_response(StatusCode::OK, &json!(erased))),
                     None => Err(ApiError::new(
                         StatusCode::NOT_FOUND,
@@ -243,31 +256,27 @@ async fn functions(app: Arc<App>, request: Request) -> Result<Response, ApiError
                     )),
                 }
             }
-            Some(customer) => customer_attributes(&app, tenant, &customer, &request).await,
-            None => list_customers(&app, tenant, &request).await,
+            Some(customer) => customer_attributes(app, tenant, &customer, request).await,
+            None => list_customers(app, tenant, request).await,
         };
     }
     match name.to_ascii_lowercase().as_str() {
         "getlastdataupdate" => {
-            check_method(&request, "GetLastDataUpdate", &[Method::GET])?;
-            Ok(answer(
-                &request,
-                "GetLastDataUpdate",
-                &last_data_update(&app),
-            ))
+            check_method(request, "GetLastDataUpdate", &[Method::GET])?;
+            Ok(answer(request, "GetLastDataUpdate", &last_data_update(app)))
         }
         "getcustomerattributelist" => {
-            check_method(&request, "GetCustomerAttributeList", &[Method::GET])?;
-            let list = attribute_list(&app, tenant).await?;
-            Ok(answer(&request, "GetCustomerAttributeList", &list))
+            check_method(request, "GetCustomerAttributeList", &[Method::GET])?;
+            let list = attribute_list(app, tenant).await?;
+            Ok(answer(request, "GetCustomerAttributeList", &list))
         }
         "addcustomerattribute" => {
-            check_method(&request, "AddCustomerAttribute", &[Method::POST])?;
-            add_attribute(&app, tenant, &request).await
+            check_method(request, "AddCustomerAttribute", &[Method::POST])?;
+            add_attribute(app, tenant, request).await
         }
         "updatecustomerattributes" => {
-            check_method(&request, "UpdateCustomerAttributes", &[Method::POST])?;
-            let body = json_body(&request)?;
+            check_method(request, "UpdateCustomerAttributes", &[Method::POST])?;
+            let body = json_body(request)?;
             let list =
                 field(&body, "CustomerNewAttributesValuesList")
                     .and_then(Value::as_array)
@@ -282,20 +291,20 @@ async fn functions(app: Arc<App>, request: Request) -> Result<Response, ApiError
                 .enumerate()
                 .map(|(index, entry)| change_of(entry, "CustomerID", index + 1))
                 .collect::<Result<Vec<_>, _>>()?;
-            write(&app, tenant, &changes, true).await
+            write(app, tenant, &changes, true).await
         }
         "upsertcustomer" => {
-            check_method(&request, "UpsertCustomer", &[Method::PUT, Method::POST])?;
-            let change = change_of(&json_body(&request)?, "CustomerId", 1)?;
-            write(&app, tenant, &[change], false).await
+            check_method(request, "UpsertCustomer", &[Method::PUT, Method::POST])?;
+            let change = change_of(&json_body(request)?, "CustomerId", 1)?;
+            write(app, tenant, &[change], false).await
         }
         "getcustomerattributechangers" => {
-            check_method(&request, "GetCustomerAttributeChangers", &[Method::GET])?;
-            attribute_changers(&app, tenant, &request).await
+            check_method(request, "GetCustomerAttributeChangers", &[Method::GET])?;
+            attribute_changers(app, tenant, request).await
         }
         _ => match UNSUPPORTED
             .iter()
-            .find(|known| known.eq_ignore_ascii_case(&name))
+            .find(|known| known.eq_ignore_ascii_case(name))
         {
             Some(known) => Err(not_supported(known)),
             None => Err(ApiError::new(

@@ -38,6 +38,8 @@
 //! | Optimove login throttle | `T#{tenant}#OPTLOGIN` | `{username}` (expires) | optimove-login | optimove-login |
 //! | Optimove call counter | `T#{tenant}#OPTRATE` | `{client}#{window start}` (expires) | optimove-functions | optimove-functions |
 //! | Optimove settings (rate limit) | `T#{tenant}#OPTSETTINGS` | `RATE` | admin | optimove-functions |
+//! | Idempotency-Key claim and first answer | `T#{tenant}#IDEM#{hmac(key)}` | `ANSWER` (expires: 2 min while claimed, 24 h once answered) | every write route given the header | its retries |
+//! | a long first answer's body, in parts | `T#{tenant}#IDEM#{hmac(key)}` | `BODY#{part:03}` (expires with the answer) | every write route given the header | its retries |
 //!
 //! Lookup ids of secrets are SHA-256 hashes, never the secret itself. Surfaces add their
 //! own item types here, one row each, keeping the tenant prefix.
@@ -398,4 +400,27 @@ pub fn attribute_changes(tenant: &TenantId, day: &str, tid: &str) -> Key {
     let digest = <sha2::Sha256 as sha2::Digest>::digest(tid.as_bytes());
     let shard = u32::from(digest[0]) % ATTRIBUTE_CHANGE_SHARDS;
     Key::new(attribute_changes_pk(tenant, day, shard), tid)
+}
+
+/// The partition of one `Idempotency-Key` of a tenant: its claim, its first answer and,
+/// when that answer is long, the answer's body in parts. One partition per key, so no item
+/// is written by every request of a tenant.
+pub fn idempotency_pk(tenant: &TenantId, key_hash: &str) -> String {
+    tenant_scoped_pk(tenant, &format!("IDEM#{key_hash}"))
+}
+
+/// The claim of an `Idempotency-Key`, then its first answer.
+pub fn idempotency_record(tenant: &TenantId, key_hash: &str) -> Key {
+    Key::new(idempotency_pk(tenant, key_hash), "ANSWER")
+}
+
+/// Sort-key prefix of the parts of a long first answer's body.
+pub const IDEMPOTENCY_BODY_PREFIX: &str = "BODY#";
+
+/// One part of a long first answer's body.
+pub fn idempotency_body_part(tenant: &TenantId, key_hash: &str, part: usize) -> Key {
+    Key::new(
+        idempotency_pk(tenant, key_hash),
+        format!("{IDEMPOTENCY_BODY_PREFIX}{part:03}"),
+    )
 }

@@ -17,6 +17,7 @@ use crate::http::{
     ApiError, Family, Request, Response, Vendor, body_bytes, empty_response, json_body,
     json_response, path_parameter, query_parameters,
 };
+use crate::idempotency;
 use crate::mxo::auth::bearer_principal;
 use crate::tenancy::{TenantId, load_profile};
 
@@ -269,7 +270,19 @@ async fn activity(app: Arc<App>, request: Request) -> Result<Response, ApiError>
     if request.method() == Method::GET {
         return activity_log(&app, &tenant, &request).await;
     }
-    let body = json_body(&request)?;
+    idempotency::once(&app, &tenant, Vendor::Mxo, &request, || {
+        record_activity(&app, &tenant, &request)
+    })
+    .await
+}
+
+/// `POST …/customer/{sk}/activity`: every activity checked, then all stored.
+async fn record_activity(
+    app: &App,
+    tenant: &TenantId,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let body = json_body(request)?;
     let (_, named) = customer_context(&body)?;
     let raw = body
         .get("activities")
@@ -287,7 +300,7 @@ async fn activity(app: Arc<App>, request: Request) -> Result<Response, ApiError>
         .iter()
         .map(|activity| parse_activity(activity, now))
         .collect::<Result<Vec<_>, _>>()?;
-    let customer = customers::record_activities(&app, &tenant, &named, &activities, now)
+    let customer = customers::record_activities(app, tenant, &named, &activities, now)
         .await
         .map_err(customer_error)?;
     Ok(json_response(
@@ -340,10 +353,22 @@ async fn activity_log(
 
 async fn structure(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
     let tenant = site_tenant(&app, &request).await?;
-    if let Some(api_name) = path_parameter(&request, "structureApiName") {
-        return structure_admin(&app, &tenant, &api_name, &request).await;
+    idempotency::once(&app, &tenant, Vendor::Mxo, &request, || {
+        evaluate_structure(&app, &tenant, &request)
+    })
+    .await
+}
+
+/// `POST …/customer/{sk}/structure` and the structure admin routes, for the token's site.
+async fn evaluate_structure(
+    app: &App,
+    tenant: &TenantId,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    if let Some(api_name) = path_parameter(request, "structureApiName") {
+        return structure_admin(app, tenant, &api_name, request).await;
     }
-    let body = json_body(&request)?;
+    let body = json_body(request)?;
     let api_name = body
         .get("structureApiName")
         .and_then(Value::as_str)
@@ -356,7 +381,7 @@ async fn structure(app: Arc<App>, request: Request) -> Result<Response, ApiError
             )
             .with_detail("structureApiName", Value::Null)
         })?;
-    let definition = structures::load(&app, &tenant, api_name)
+    let definition = structures::load(app, tenant, api_name)
         .await?
         .ok_or_else(|| no_structure(api_name))?;
     let (context, named) = customer_context(&body)?;
@@ -387,15 +412,15 @@ async fn structure(app: Arc<App>, request: Request) -> Result<Response, ApiError
             }
         }
     }
-    let customer = customers::find(&app, &tenant, &named).await?;
+    let customer = customers::find(app, tenant, &named).await?;
     let subject = Subject {
-        tenant: &tenant,
+        tenant,
         customer: customer.as_ref(),
         identifiers: &named.identifiers,
         properties: &properties,
         now_millis: app.clock.now_millis(),
     };
-    let result = Evaluator::new(&app, subject).evaluate(&definition).await?;
+    let result = Evaluator::new(app, subject).evaluate(&definition).await?;
     let tid = customer
         .as_ref()
         .map(|c| c.tid.clone())
@@ -459,20 +484,32 @@ async fn erase(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
         return crate::privacy::route::export(app, request).await;
     }
     let tenant = site_tenant(&app, &request).await?;
+    idempotency::once(&app, &tenant, Vendor::Mxo, &request, || {
+        erase_customer(&app, &tenant, &request)
+    })
+    .await
+}
+
+/// `DELETE …/customer/{sk}` and the suppressions listing, for the token's site.
+async fn erase_customer(
+    app: &App,
+    tenant: &TenantId,
+    request: &Request,
+) -> Result<Response, ApiError> {
     if request.method() == Method::GET {
         // `GET /custdata/v1/mxo/{sk}/suppressions`: keyed hashes and dates, no personal data.
-        let suppressions = customers::suppressions(&app, &tenant).await?;
+        let suppressions = customers::suppressions(app, tenant).await?;
         return Ok(json_response(
             StatusCode::OK,
             &json!({"suppressions": suppressions}),
         ));
     }
-    let body: Value = if body_bytes(&request).is_empty() {
+    let body: Value = if body_bytes(request).is_empty() {
         json!({})
     } else {
-        json_body(&request)?
+        json_body(request)?
     };
-    let query = query_parameters(&request);
+    let query = query_parameters(request);
     // Leniency: some HTTP stacks strip a DELETE's body, so the query may carry the same.
     let tid = body
         .get("tid")
@@ -490,7 +527,7 @@ async fn erase(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
         (None, Some(identifier)) => format!("{}={}", identifier.api_name, identifier.value),
         (None, None) => String::new(),
     };
-    match crate::privacy::erase(&app, &tenant, &named, app.clock.now_millis())
+    match crate::privacy::erase(app, tenant, &named, app.clock.now_millis())
         .await
         .map_err(customer_error)?
     {

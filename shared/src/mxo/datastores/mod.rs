@@ -23,6 +23,7 @@ use crate::http::{
     ApiError, Family, Request, Response, ScheduledTask, Vendor, empty_response, header, json_body,
     json_response, path_parameter, query_parameters,
 };
+use crate::idempotency;
 use crate::mxo::auth::workspace_tenant;
 use crate::tenancy::TenantId;
 
@@ -174,15 +175,35 @@ fn method_not_allowed(request: &Request) -> ApiError {
 
 async fn definitions(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
     let workspace = required_path(&request, "workspaceId")?;
+    let listing = path_parameter(&request, "apiName").is_none();
+    let served = match *request.method() {
+        Method::GET => true,
+        Method::POST => listing,
+        Method::DELETE => !listing,
+        _ => false,
+    };
+    if !served {
+        return Err(method_not_allowed(&request));
+    }
+    // The contract: a workspace not the token's is 401 on list and create, 404 elsewhere.
+    let mismatch = if listing {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::NOT_FOUND
+    };
+    let tenant = workspace_tenant(&app, &request, &workspace, mismatch).await?;
+    idempotency::once(&app, &tenant, Vendor::Mxo, &request, || {
+        definition(&app, &tenant, &request)
+    })
+    .await
+}
+
+/// List, create, get or delete datastores of the tenant.
+async fn definition(app: &App, tenant: &TenantId, request: &Request) -> Result<Response, ApiError> {
     let table = app.table.as_ref();
-    match (
-        request.method().clone(),
-        path_parameter(&request, "apiName"),
-    ) {
+    match (request.method().clone(), path_parameter(request, "apiName")) {
         (Method::GET, None) => {
-            let tenant =
-                workspace_tenant(&app, &request, &workspace, StatusCode::UNAUTHORIZED).await?;
-            let views: Vec<Value> = store::list(table, &tenant)
+            let views: Vec<Value> = store::list(table, tenant)
                 .await?
                 .iter()
                 .map(|state| state.view())
@@ -190,18 +211,14 @@ async fn definitions(app: Arc<App>, request: Request) -> Result<Response, ApiErr
             Ok(json_response(StatusCode::OK, &views))
         }
         (Method::POST, None) => {
-            let tenant =
-                workspace_tenant(&app, &request, &workspace, StatusCode::UNAUTHORIZED).await?;
             let definition =
-                Definition::parse(&json_body(&request)?).map_err(DatastoreError::Invalid)?;
-            store::create(table, &tenant, definition, app.clock.now_millis()).await?;
+                Definition::parse(&json_body(request)?).map_err(DatastoreError::Invalid)?;
+            store::create(table, tenant, definition, app.clock.now_millis()).await?;
             Ok(empty_response(StatusCode::CREATED))
         }
         (Method::GET, Some(_)) => {
-            let tenant =
-                workspace_tenant(&app, &request, &workspace, StatusCode::NOT_FOUND).await?;
-            let api_name = api_name_of(&request)?;
-            let state = store::load(table, &tenant, &api_name)
+            let api_name = api_name_of(request)?;
+            let state = store::load(table, tenant, &api_name)
                 .await?
                 .ok_or_else(|| {
                     DatastoreError::NotFound(format!(
@@ -211,13 +228,11 @@ async fn definitions(app: Arc<App>, request: Request) -> Result<Response, ApiErr
             Ok(json_response(StatusCode::OK, &state.view()))
         }
         (Method::DELETE, Some(_)) => {
-            let tenant =
-                workspace_tenant(&app, &request, &workspace, StatusCode::NOT_FOUND).await?;
-            let api_name = api_name_of(&request)?;
-            store::delete(table, &tenant, &api_name, app.clock.now_millis()).await?;
+            let api_name = api_name_of(request)?;
+            store::delete(table, tenant, &api_name, app.clock.now_millis()).await?;
             Ok(empty_response(StatusCode::OK))
         }
-        _ => Err(method_not_allowed(&request)),
+        _ => Err(method_not_allowed(request)),
     }
 }
 
@@ -249,15 +264,28 @@ async fn records(app: Arc<App>, request: Request) -> Result<Response, ApiError> 
         None => required_path(&request, "sk")?,
     };
     let tenant = workspace_tenant(&app, &request, &workspace, StatusCode::NOT_FOUND).await?;
-    let api_name = api_name_of(&request)?;
-    if path_parameter(&request, "target").is_none() {
-        return lookup(&app, &tenant, &api_name, &request).await;
+    idempotency::once(&app, &tenant, Vendor::Mxo, &request, || {
+        stage(&app, &tenant, &workspace, &request)
+    })
+    .await
+}
+
+/// Records in, read or deleted in a target of a datastore; the batch lookup.
+async fn stage(
+    app: &App,
+    tenant: &TenantId,
+    workspace: &str,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let api_name = api_name_of(request)?;
+    if path_parameter(request, "target").is_none() {
+        return lookup(app, tenant, &api_name, request).await;
     }
-    let target = target_of(&request)?;
+    let target = target_of(request)?;
     let table = app.table.as_ref();
     match *request.method() {
         Method::POST => {
-            let body = json_body(&request)?;
+            let body = json_body(request)?;
             let Value::Array(records) = body else {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -266,7 +294,7 @@ async fn records(app: Arc<App>, request: Request) -> Result<Response, ApiError> 
                 )
                 .with_problem(None, Some("body"), "a JSON array"));
             };
-            let outcomes = store::insert(table, &tenant, &api_name, target, &records).await?;
+            let outcomes = store::insert(table, tenant, &api_name, target, &records).await?;
             let results: Vec<Value> = outcomes
                 .iter()
                 .map(|outcome| {
@@ -279,7 +307,7 @@ async fn records(app: Arc<App>, request: Request) -> Result<Response, ApiError> 
                         Some(message) => result["message"] = json!(message),
                         None => {
                             result["url"] =
-                                json!(record_url(&request, &workspace, &api_name, target, outcome))
+                                json!(record_url(request, workspace, &api_name, target, outcome))
                         }
                     }
                     result
@@ -288,7 +316,7 @@ async fn records(app: Arc<App>, request: Request) -> Result<Response, ApiError> 
             Ok(json_response(StatusCode::OK, &results))
         }
         Method::GET | Method::DELETE => {
-            let query = query_parameters(&request);
+            let query = query_parameters(request);
             let primary_key = query.get("pk").filter(|pk| !pk.is_empty()).ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -306,30 +334,17 @@ async fn records(app: Arc<App>, request: Request) -> Result<Response, ApiError> 
                 record_key(secondary_key, "sk", None)?;
             }
             if *request.method() == Method::GET {
-                let rows = store::read(
-                    table,
-                    &tenant,
-                    &api_name,
-                    target,
-                    primary_key,
-                    secondary_key,
-                )
-                .await?;
+                let rows =
+                    store::read(table, tenant, &api_name, target, primary_key, secondary_key)
+                        .await?;
                 Ok(json_response(StatusCode::OK, &rows))
             } else {
-                store::delete_rows(
-                    table,
-                    &tenant,
-                    &api_name,
-                    target,
-                    primary_key,
-                    secondary_key,
-                )
-                .await?;
+                store::delete_rows(table, tenant, &api_name, target, primary_key, secondary_key)
+                    .await?;
                 Ok(empty_response(StatusCode::OK))
             }
         }
-        _ => Err(method_not_allowed(&request)),
+        _ => Err(method_not_allowed(request)),
     }
 }
 
@@ -401,19 +416,31 @@ async fn lookup(
 async fn snapshots(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
     let workspace = required_path(&request, "workspaceId")?;
     let tenant = workspace_tenant(&app, &request, &workspace, StatusCode::NOT_FOUND).await?;
-    let api_name = api_name_of(&request)?;
+    idempotency::once(&app, &tenant, Vendor::Mxo, &request, || {
+        switch_pointer(&app, &tenant, &request)
+    })
+    .await
+}
+
+/// Go-live, clear, or a new reference of a target.
+async fn switch_pointer(
+    app: &App,
+    tenant: &TenantId,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let api_name = api_name_of(request)?;
     let table = app.table.as_ref();
     let now = app.clock.now_millis();
-    if let Some(reference) = path_parameter(&request, "stagingReference") {
-        store::go_live(table, &tenant, &api_name, &reference, now).await?;
+    if let Some(reference) = path_parameter(request, "stagingReference") {
+        store::go_live(table, tenant, &api_name, &reference, now).await?;
         return Ok(empty_response(StatusCode::OK));
     }
-    if let Some(reference) = path_parameter(&request, "tableReference") {
-        store::clear(table, &tenant, &api_name, &reference, now).await?;
+    if let Some(reference) = path_parameter(request, "tableReference") {
+        store::clear(table, tenant, &api_name, &reference, now).await?;
         return Ok(empty_response(StatusCode::OK));
     }
-    let target = target_of(&request)?;
-    let reference = store::reference(table, &tenant, &api_name, target, now).await?;
+    let target = target_of(request)?;
+    let reference = store::reference(table, tenant, &api_name, target, now).await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"referenceId": reference}),
