@@ -11,6 +11,7 @@ pub mod customers;
 pub mod files;
 pub mod fuzz;
 pub mod http;
+pub mod keys;
 pub mod lambda;
 pub mod logs;
 pub mod monetate;
