@@ -291,22 +291,27 @@ impl Keyring {
         Ok(Keyring::in_memory(SigningKeys::single(id, key)?))
     }
 
+    /// Runs `f` on the keys as they are now (a rotation waits for it).
+    fn with_keys<T>(&self, f: impl FnOnce(&SigningKeys) -> T) -> T {
+        match self.keys.read() {
+            Ok(keys) => f(&keys),
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
+    }
+
     /// A snapshot of the keys.
     pub fn keys(&self) -> SigningKeys {
-        self.keys
-            .read()
-            .map(|keys| keys.clone())
-            .unwrap_or_else(|e| e.into_inner().clone())
+        self.with_keys(SigningKeys::clone)
     }
 
     /// Signs the parts with the current key: its id and the tag.
     pub fn sign(&self, parts: &[&str]) -> (String, Vec<u8>) {
-        self.keys().sign(parts)
+        self.with_keys(|keys| keys.sign(parts))
     }
 
     /// Checks a tag: see [`SigningKeys::verify`].
     pub fn verify(&self, id: &str, parts: &[&str], given: &[u8], now: i64) -> Result<(), Refusal> {
-        self.keys().verify(id, parts, given, now)
+        self.with_keys(|keys| keys.verify(id, parts, given, now))
     }
 
     /// Rotates at `now` (epoch seconds) with the previous key accepted for `grace_seconds`:
