@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Start an AWS emulator (moto: DynamoDB + S3) on 127.0.0.1 for machines
-# without Docker, create custdata's table and bucket in it, and print the
-# environment that points custdata's binaries at it.
+# Start an AWS emulator (moto: DynamoDB + S3 + Secrets Manager) on 127.0.0.1
+# for machines without Docker, create custdata's table, bucket and key secrets
+# in it, and print the environment that points custdata's binaries at it.
 #
 #   localstack/start-moto.sh              # port 5000
 #   MOTO_PORT=0 localstack/start-moto.sh  # any free port (printed)
@@ -14,8 +14,6 @@ set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 port="${MOTO_PORT:-5000}"
-# Development value only: anything of 32+ characters works locally.
-dev_secret="custdata-dev-signing-secret-not-for-production"
 
 "$repo_root/scripts/ensure-tools.sh"
 
@@ -63,7 +61,9 @@ export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test
 export CUSTDATA_TABLE=custdata
 export CUSTDATA_BUCKET=custdata
-export CUSTDATA_SIGNING_SECRET="$dev_secret"
+# The key secrets `aws bootstrap` creates, by name (a name serves as well as an ARN).
+export CUSTDATA_HASH_KEY_SECRET_ARN=custdata-hash-key
+export CUSTDATA_SIGNING_KEYS_SECRET_ARN=custdata-signing-keys
 
 cat <<EOF
 moto is listening on $url (Ctrl-C stops it; nothing is kept).
@@ -75,16 +75,17 @@ Point custdata's binaries (e.g. \`cargo lambda watch -A 127.0.0.1\`) at it with:
   export AWS_SECRET_ACCESS_KEY=test
   export CUSTDATA_TABLE=custdata
   export CUSTDATA_BUCKET=custdata
-  export CUSTDATA_SIGNING_SECRET=$dev_secret
+  export CUSTDATA_HASH_KEY_SECRET_ARN=custdata-hash-key
+  export CUSTDATA_SIGNING_KEYS_SECRET_ARN=custdata-signing-keys
 
-Creating the table and bucket from template.yaml in the background...
+Creating the table, the bucket and the key secrets in the background...
 EOF
 
 set -m
 (
     cd "$repo_root"
     if cargo run --quiet -p custdata-admin -- aws bootstrap --endpoint-url "$url" </dev/null; then
-        echo "start-moto: table '$CUSTDATA_TABLE' and bucket '$CUSTDATA_BUCKET' are ready."
+        echo "start-moto: table '$CUSTDATA_TABLE', bucket '$CUSTDATA_BUCKET' and the key secrets are ready."
     else
         echo "start-moto: bootstrap failed (exit $?); rerun it by hand:" >&2
         echo "  cargo run -p custdata-admin -- aws bootstrap --endpoint-url $url" >&2

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use custdata::admin::{ADMIN_ROUTE, AdminCommand, execute};
 use custdata::app::{App, Settings};
 use custdata::clock::{SharedClock, SystemClock};
+use custdata::keys::secrets::{HASH_KEY_SECRET_ENV, SIGNING_KEYS_SECRET_ENV};
+use custdata::keys::{Keyring, SigningKeys};
 use custdata::storage::CursorSigner;
 use custdata::storage::aws::AwsStores;
 use custdata::template::Template;
@@ -35,6 +37,14 @@ struct Args {
     /// Base URL written into new tenants' credentials (the stack's ApiUrl output).
     #[arg(long, env = "CUSTDATA_BASE_URL", global = true)]
     base_url: Option<String>,
+    /// With --aws: the Secrets Manager secret of the identifier-hash key (the stack's
+    /// HashKeySecretArn output). Required: without it no identifier can be looked up.
+    #[arg(long, env = HASH_KEY_SECRET_ENV, global = true)]
+    hash_key_secret: Option<String>,
+    /// With --aws: the secret of the signing keys (the stack's SigningKeysSecretArn output).
+    /// Needed by `signing-key rotate`; other commands sign their own cursors in memory.
+    #[arg(long, env = SIGNING_KEYS_SECRET_ENV, global = true)]
+    signing_keys_secret: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -76,10 +86,28 @@ enum Command {
         #[command(subcommand)]
         command: ErasureCommand,
     },
+    /// The keys that sign cursors and upload URLs (the identifier-hash key never rotates).
+    SigningKey {
+        #[command(subcommand)]
+        command: SigningKeyCommand,
+    },
     /// DynamoDB and S3 themselves.
     Aws {
         #[command(subcommand)]
         command: AwsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SigningKeyCommand {
+    /// Signs with a new key from now on; what the current key signed (cursors, upload URLs)
+    /// is still accepted for the grace period, then refused. In AWS this puts a new version
+    /// of the signing keys' secret, which functions read when they next start
+    /// (docs/reliability.md, "Rotating the signing key").
+    Rotate {
+        /// How long the current key stays accepted, in seconds (default 86400: 24 h).
+        #[arg(long)]
+        grace_seconds: Option<i64>,
     },
 }
 
@@ -257,6 +285,9 @@ fn admin_command(command: Command) -> Result<AdminCommand, String> {
             calls,
             per_seconds,
         },
+        Command::SigningKey {
+            command: SigningKeyCommand::Rotate { grace_seconds },
+        } => AdminCommand::RotateSigningKey { grace_seconds },
         Command::Aws { .. } => return Err("not an admin command".into()),
     })
 }
@@ -300,27 +331,68 @@ fn monetate_command(command: MonetateCommand) -> Result<AdminCommand, String> {
     })
 }
 
-async fn aws_stores(args: &Args, endpoint_url: Option<&str>) -> Result<AwsStores, String> {
-    let table = args.table.clone().unwrap_or_else(|| "custdata".into());
-    let bucket = args.bucket.clone().unwrap_or_else(|| "custdata".into());
+/// The SDK configuration (the usual AWS environment, or the given endpoint) and whether S3
+/// needs path-style addressing (emulators).
+async fn aws_config(endpoint_url: Option<&str>) -> (aws_config::SdkConfig, bool) {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let config = loader.load().await;
     let path_style = endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
-    // Cursors only live within this process here, so a random secret will do when none is set.
-    let secret = std::env::var("CUSTDATA_SIGNING_SECRET")
-        .unwrap_or_else(|_| custdata::tenancy::new_secret());
+    (loader.load().await, path_style)
+}
+
+fn aws_stores(
+    args: &Args,
+    (config, path_style): &(aws_config::SdkConfig, bool),
+    signing: Keyring,
+) -> AwsStores {
+    let table = args.table.clone().unwrap_or_else(|| "custdata".into());
+    let bucket = args.bucket.clone().unwrap_or_else(|| "custdata".into());
     let clock: SharedClock = Arc::new(SystemClock);
-    Ok(AwsStores::from_config(
-        &config,
-        path_style,
+    AwsStores::from_config(
+        config,
+        *path_style,
         &table,
         &bucket,
         clock,
-        CursorSigner::new(secret.as_bytes()),
-    ))
+        CursorSigner::new(signing),
+    )
+}
+
+/// The app on a deployed stack's table and bucket, with its keys from Secrets Manager.
+/// Refuses without the hash key: identifiers hashed with any other key (an empty one, say)
+/// would miss every lookup and suppression without a word.
+async fn aws_app(args: &Args, rotating: bool) -> Result<App, String> {
+    let hash_secret = args.hash_key_secret.as_deref().ok_or_else(|| {
+        format!(
+            "--aws needs the identifier-hash key: set {HASH_KEY_SECRET_ENV} (or \
+             --hash-key-secret) to the stack's HashKeySecretArn output"
+        )
+    })?;
+    let config = aws_config(None).await;
+    let hash_key = custdata::keys::secrets::read_hash_key(&config.0, hash_secret).await?;
+    let signing = match (&args.signing_keys_secret, rotating) {
+        (Some(secret), _) => custdata::keys::secrets::read_signing_keys(&config.0, secret).await?,
+        (None, true) => {
+            return Err(format!(
+                "signing-key rotate --aws needs the signing keys' secret: set \
+                 {SIGNING_KEYS_SECRET_ENV} (or --signing-keys-secret) to the stack's \
+                 SigningKeysSecretArn output"
+            ));
+        }
+        // Cursors only live within this process here.
+        (None, false) => Keyring::in_memory(SigningKeys::generate()),
+    };
+    let stores = aws_stores(args, &config, signing.clone());
+    Ok(App {
+        table: Arc::new(stores.table),
+        blobs: Arc::new(stores.blobs),
+        clock: Arc::new(SystemClock),
+        settings: Settings::default(),
+        hash_key,
+        signing,
+    })
 }
 
 /// Sends the command to the local server that holds the data directory, if one is running.
@@ -360,35 +432,30 @@ async fn run(args: Args) -> Result<Value, String> {
         command: AwsCommand::Bootstrap { endpoint_url },
     } = &args.command
     {
-        let stores = aws_stores(&args, endpoint_url.as_deref()).await?;
+        let config = aws_config(endpoint_url.as_deref()).await;
+        let stores = aws_stores(&args, &config, Keyring::in_memory(SigningKeys::generate()));
         let template = Template::bundled()?;
-        return stores
-            .bootstrap(&template.table)
-            .await
-            .map(|done| serde_json::json!(done));
+        let mut done = stores.bootstrap(&template.table).await?;
+        let (hash_arn, signing_arn, secrets) =
+            custdata::keys::secrets::bootstrap(&config.0, stores.table.table_name()).await?;
+        done.extend(secrets);
+        return Ok(serde_json::json!({
+            "done": done,
+            HASH_KEY_SECRET_ENV: hash_arn,
+            SIGNING_KEYS_SECRET_ENV: signing_arn,
+        }));
     }
     let base_url = args.base_url.clone().unwrap_or_default();
-    let aws = args.aws;
-    let data_dir = args.data_dir.clone();
-    let stores = if aws {
-        Some(aws_stores(&args, None).await?)
+    let app = if args.aws {
+        let rotating = matches!(args.command, Command::SigningKey { .. });
+        Some(aws_app(&args, rotating).await?)
     } else {
         None
     };
+    let data_dir = args.data_dir.clone();
     let command = admin_command(args.command)?;
-    let app = match stores {
-        Some(stores) => App {
-            table: Arc::new(stores.table),
-            blobs: Arc::new(stores.blobs),
-            clock: Arc::new(SystemClock),
-            settings: Settings::default(),
-            // Suppression hashes are keyed by the stack's secret: pass it to lift one.
-            hash_key: Arc::new(
-                std::env::var("CUSTDATA_SIGNING_SECRET")
-                    .unwrap_or_default()
-                    .into_bytes(),
-            ),
-        },
+    let app = match app {
+        Some(app) => app,
         None => {
             // redb lets one process hold the file: while custdata-local runs, ask it instead.
             if let Some(answer) = via_running_server(&data_dir, &command).await {

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+use custdata::keys::secrets::{HASH_KEY_SECRET_ENV, SIGNING_KEYS_SECRET_ENV};
 use custdata::tenancy::{CredentialKind, Presented, authenticate};
 use custdata_tests::{emulator, test_clock};
 use serde_json::Value;
@@ -129,7 +130,7 @@ async fn tenants_and_credentials_are_managed_while_the_local_server_runs_and_aft
 #[test]
 fn a_tenant_is_created_on_dynamodb_with_the_aws_flag() {
     let table = format!("admin-{}", uuid_like());
-    let run = |args: &[&str]| {
+    let run = |args: &[&str], keys: &[(&str, &str)]| {
         Command::new(env!("CARGO_BIN_EXE_custdata-admin"))
             .args(args)
             .env("AWS_ENDPOINT_URL", &emulator().url)
@@ -138,31 +139,85 @@ fn a_tenant_is_created_on_dynamodb_with_the_aws_flag() {
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("CUSTDATA_TABLE", &table)
             .env("CUSTDATA_BUCKET", &table)
+            .env_remove(HASH_KEY_SECRET_ENV)
+            .env_remove(SIGNING_KEYS_SECRET_ENV)
+            .envs(keys.iter().copied())
             .output()
             .expect("custdata-admin runs")
     };
-    let bootstrap = json(&run(&["aws", "bootstrap"]));
+    let bootstrap = json(&run(&["aws", "bootstrap"], &[]));
     assert!(
         bootstrap.to_string().contains("created table"),
         "{bootstrap}"
     );
-    let again = json(&run(&["aws", "bootstrap"]));
+    let again = json(&run(&["aws", "bootstrap"], &[]));
     assert!(
         again.to_string().contains("exists"),
         "bootstrap is idempotent: {again}"
     );
-    let created = json(&run(&[
-        "--aws",
-        "--base-url",
-        "https://api.example.test/",
-        "tenant",
-        "create",
-        "Cloud Co",
-    ]));
+    assert_eq!(again[HASH_KEY_SECRET_ENV], bootstrap[HASH_KEY_SECRET_ENV]);
+    let hash_secret = bootstrap[HASH_KEY_SECRET_ENV].as_str().expect("an ARN");
+    let signing_secret = bootstrap[SIGNING_KEYS_SECRET_ENV].as_str().expect("an ARN");
+    let keys = [
+        (HASH_KEY_SECRET_ENV, hash_secret),
+        (SIGNING_KEYS_SECRET_ENV, signing_secret),
+    ];
+
+    // Without the hash key nothing runs against AWS: identifiers hashed with another key
+    // would miss every lookup and suppression.
+    let refused = run(&["--aws", "tenant", "list"], &[]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains(HASH_KEY_SECRET_ENV), "{said}");
+
+    let created = json(&run(
+        &[
+            "--aws",
+            "--base-url",
+            "https://api.example.test/",
+            "tenant",
+            "create",
+            "Cloud Co",
+        ],
+        &keys,
+    ));
     assert_eq!(created["tenant"], "cloud-co");
     assert_eq!(created["base_url"], "https://api.example.test/");
-    let tenants = json(&run(&["--aws", "tenant", "list"]));
+    let tenants = json(&run(&["--aws", "tenant", "list"], &keys[..1]));
     assert_eq!(tenants[0]["tenant"], "cloud-co");
+
+    // A rotation puts a new version of the signing keys' secret; the hash key stays.
+    let refused = run(&["--aws", "signing-key", "rotate"], &keys[..1]);
+    assert!(!refused.status.success(), "rotation needs the keys' secret");
+    let rotation = json(&run(
+        &["--aws", "signing-key", "rotate", "--grace-seconds", "600"],
+        &keys,
+    ));
+    assert_eq!(rotation["previous_key_id"], "1");
+    assert_eq!(rotation["current_key_id"], "2");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (hash_before, stored) = runtime.block_on(async {
+        let config = custdata_tests::emulator_config().await;
+        custdata::keys::secrets::read_keys(&config, hash_secret, signing_secret)
+            .await
+            .expect("both keys read")
+    });
+    let stored = stored.keys();
+    assert_eq!(
+        (stored.current_id.as_str(), stored.previous_id.as_deref()),
+        ("2", Some("1"))
+    );
+    assert_eq!(
+        stored.previous_until,
+        rotation["previous_accepted_until"].as_i64()
+    );
+    let hash_after = runtime.block_on(async {
+        let config = custdata_tests::emulator_config().await;
+        custdata::keys::secrets::read_hash_key(&config, hash_secret)
+            .await
+            .expect("hash key")
+    });
+    assert_eq!(hash_before.hash("x"), hash_after.hash("x"));
 }
 
 fn uuid_like() -> String {

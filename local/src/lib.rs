@@ -70,7 +70,8 @@ pub enum Backend {
 pub struct Config {
     /// 0 picks a free port.
     pub port: u16,
-    /// Holds the embedded store (if used), the signing key, the dev credentials and the admin token.
+    /// Holds the embedded store (if used), the hash and signing keys, the dev credentials and
+    /// the admin token.
     pub data_dir: PathBuf,
     /// The system clock in production; tests pass a manual one.
     pub clock: SharedClock,
@@ -127,8 +128,9 @@ pub async fn start(config: Config) -> Result<Server, String> {
             table,
             bucket,
         } => {
-            let secret = custdata::app::signing_secret(&config.data_dir)?;
-            let cursors = custdata::storage::CursorSigner::new(&secret);
+            // The keys stay in the data directory, as with the embedded store.
+            let (hash_key, signing) = custdata::keys::local::keys_of_data_dir(&config.data_dir)?;
+            let cursors = custdata::storage::CursorSigner::new(signing.clone());
             let stores = AwsStores::from_config(
                 &sdk,
                 path_style,
@@ -142,7 +144,8 @@ pub async fn start(config: Config) -> Result<Server, String> {
                 blobs: Arc::new(stores.blobs),
                 clock: config.clock.clone(),
                 settings: custdata::app::Settings::from_env()?,
-                hash_key: Arc::new(secret),
+                hash_key,
+                signing,
             };
             (app, None)
         }

@@ -104,6 +104,13 @@ pub enum AdminCommand {
         calls: i64,
         per_seconds: i64,
     },
+    /// Rotates the signing keys: a new key signs from now on, the previous one is still
+    /// accepted for the grace period (default [`crate::keys::DEFAULT_GRACE_SECONDS`]).
+    /// The identifier-hash key never rotates.
+    RotateSigningKey {
+        #[serde(default)]
+        grace_seconds: Option<i64>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +123,9 @@ pub enum AdminError {
     Conflict(String),
     #[error("storage: {0}")]
     Storage(#[from] crate::storage::StorageError),
+    /// The new signing keys could not be written where they live.
+    #[error("{0}")]
+    Keys(String),
 }
 
 impl From<UserError> for AdminError {
@@ -264,6 +274,21 @@ pub async fn execute(
                 Err(AdminError::NotFound("no such suppression".into()))
             }
         }
+        AdminCommand::RotateSigningKey { grace_seconds } => {
+            let grace = grace_seconds.unwrap_or(crate::keys::DEFAULT_GRACE_SECONDS);
+            if !(0..=crate::keys::MAX_GRACE_SECONDS).contains(&grace) {
+                return Err(AdminError::Invalid(format!(
+                    "grace_seconds is 0 to {}, not {grace}",
+                    crate::keys::MAX_GRACE_SECONDS
+                )));
+            }
+            let rotation = app
+                .signing
+                .rotate(app.clock.now_seconds(), grace)
+                .await
+                .map_err(AdminError::Keys)?;
+            Ok(json!(rotation))
+        }
         AdminCommand::MonetateCreateUser {
             tenant,
             username,
@@ -372,6 +397,14 @@ pub async fn handle_admin_request(
                         ApiError::new(StatusCode::CONFLICT, "CONFLICT", message)
                     }
                     AdminError::Storage(storage) => storage.into(),
+                    AdminError::Keys(message) => {
+                        tracing::error!(%message, "signing key rotation failed");
+                        ApiError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "GENERAL",
+                            "the new signing keys could not be written; the old ones stay",
+                        )
+                    }
                 }),
         }
     };

@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rand::RngCore;
-
 use crate::clock::{SharedClock, SystemClock};
+use crate::keys::secrets::{HASH_KEY_SECRET_ENV, SIGNING_KEYS_SECRET_ENV};
+use crate::keys::{HashKey, Keyring};
 use crate::storage::aws::AwsStores;
 use crate::storage::embedded::{EmbeddedBlobs, EmbeddedTable};
 use crate::storage::{BlobStore, CursorSigner, ItemTable};
@@ -74,19 +74,18 @@ pub struct App {
     pub blobs: Arc<dyn BlobStore>,
     pub clock: SharedClock,
     pub settings: Settings,
-    /// Keys the hashes that stand in for personal data (suppressed identifiers).
-    pub hash_key: Arc<Vec<u8>>,
+    /// Keys the hashes that stand in for identifiers (index entries, AIXON and Monetate row
+    /// keys, suppressions). Never rotated.
+    pub hash_key: HashKey,
+    /// Signs cursors and upload URLs; the stores share it, so a rotation reaches them too.
+    pub signing: Keyring,
 }
 
 impl App {
     /// A keyed hash (HMAC-SHA256, hex) of a value: stable per deployment, meaningless without
-    /// the deployment's secret, so it can be kept where the value itself must not be.
+    /// the deployment's hash key, so it can be kept where the value itself must not be.
     pub fn keyed_hash(&self, value: &str) -> String {
-        use hmac::Mac;
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.hash_key)
-            .expect("HMAC accepts keys of any length");
-        mac.update(value.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        self.hash_key.hash(value)
     }
 
     /// The same app over another item table: tests wrap the real one to inject faults.
@@ -97,6 +96,7 @@ impl App {
             clock: self.clock.clone(),
             settings: self.settings.clone(),
             hash_key: self.hash_key.clone(),
+            signing: self.signing.clone(),
         }
     }
 }
@@ -114,59 +114,56 @@ fn required_env(name: &str) -> Result<String, String> {
         .map_err(|_| format!("environment variable {name} is not set (template.yaml sets it)"))
 }
 
-/// The signing secret must be long enough to make cursors and upload URLs unforgeable.
-pub fn check_signing_secret(secret: &[u8]) -> Result<(), String> {
-    if secret.len() < 32 {
-        return Err("the signing secret must be at least 32 bytes".into());
-    }
-    Ok(())
-}
-
 impl App {
     /// The production app: DynamoDB and S3 named by `CUSTDATA_TABLE` and `CUSTDATA_BUCKET`,
-    /// signed with `CUSTDATA_SIGNING_SECRET`.
+    /// the hash key and the signing keys read once from the Secrets Manager secrets named by
+    /// `CUSTDATA_HASH_KEY_SECRET_ARN` and `CUSTDATA_SIGNING_KEYS_SECRET_ARN`.
     pub async fn from_env() -> Result<App, String> {
         let table = required_env("CUSTDATA_TABLE")?;
         let bucket = required_env("CUSTDATA_BUCKET")?;
-        let secret = required_env("CUSTDATA_SIGNING_SECRET")?;
-        check_signing_secret(secret.as_bytes())?;
+        let hash_secret = required_env(HASH_KEY_SECRET_ENV)?;
+        let signing_secret = required_env(SIGNING_KEYS_SECRET_ENV)?;
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let (hash_key, signing) =
+            crate::keys::secrets::read_keys(&config, &hash_secret, &signing_secret).await?;
         let clock: SharedClock = Arc::new(SystemClock);
         let stores = AwsStores::from_env(
+            &config,
             &table,
             &bucket,
             clock.clone(),
-            CursorSigner::new(secret.as_bytes()),
-        )
-        .await;
+            CursorSigner::new(signing.clone()),
+        );
         Ok(App {
             table: Arc::new(stores.table),
             blobs: Arc::new(stores.blobs),
             clock,
             settings: Settings::from_env()?,
-            hash_key: Arc::new(secret.into_bytes()),
+            hash_key,
+            signing,
         })
     }
 
-    /// The embedded app on a data directory: `custdata.redb`, `blobs/` and `signing.key`
-    /// (created on first use; the directory and everything in it readable by the owner only,
-    /// whatever the umask). Returns the concrete blob store
+    /// The embedded app on a data directory: `custdata.redb`, `blobs/`, `hash.key` and
+    /// `signing.key` (created on first use, see [`crate::keys::local`]; the directory and
+    /// everything in it readable by the owner only, whatever the umask). Returns the concrete blob store
     /// too, because the local server serves its presigned uploads.
     pub fn embedded(
         data_dir: &Path,
         clock: SharedClock,
         upload_base_url: &str,
     ) -> Result<(App, EmbeddedBlobs), String> {
-        let secret = signing_secret(data_dir)?;
+        let (hash_key, signing) = crate::keys::local::keys_of_data_dir(data_dir)?;
         let table = EmbeddedTable::open(
             &data_dir.join("custdata.redb"),
             clock.clone(),
-            CursorSigner::new(&secret),
+            CursorSigner::new(signing.clone()),
         )
         .map_err(|e| e.to_string())?;
         let blobs = EmbeddedBlobs::open(
             &data_dir.join("blobs"),
             clock.clone(),
-            &secret,
+            signing.clone(),
             upload_base_url,
         )
         .map_err(|e| e.to_string())?;
@@ -175,30 +172,9 @@ impl App {
             blobs: Arc::new(blobs.clone()),
             clock,
             settings: Settings::from_env()?,
-            hash_key: Arc::new(secret),
+            hash_key,
+            signing,
         };
         Ok((app, blobs))
-    }
-}
-
-/// Reads `<data dir>/signing.key`, creating it with 32 random bytes on first use.
-pub fn signing_secret(data_dir: &Path) -> Result<Vec<u8>, String> {
-    crate::files::private_dir(data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let path = data_dir.join("signing.key");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let secret =
-                hex::decode(text.trim()).map_err(|_| format!("{} is not hex", path.display()))?;
-            check_signing_secret(&secret)?;
-            Ok(secret)
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let mut secret = vec![0u8; 32];
-            rand::rng().fill_bytes(&mut secret);
-            crate::files::write_private(&path, hex::encode(&secret).as_bytes())?;
-            Ok(secret)
-        }
-        Err(error) => Err(format!("cannot read {}: {error}", path.display())),
     }
 }

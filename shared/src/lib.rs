@@ -12,6 +12,7 @@ pub mod files;
 pub mod fuzz;
 pub mod http;
 pub mod idempotency;
+pub mod keys;
 pub mod lambda;
 pub mod logs;
 pub mod monetate;

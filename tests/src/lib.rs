@@ -163,7 +163,10 @@ pub async fn aws_stores(clock: SharedClock) -> AwsStores {
         &name,
         &name,
         clock,
-        CursorSigner::new(b"conformance-secret-of-32-bytes!!"),
+        CursorSigner::new(
+            custdata::keys::Keyring::single("1", "conformance-secret-of-32-bytes!!")
+                .expect("a key"),
+        ),
     );
     let template = Template::bundled().expect("template.yaml parses");
     stores
@@ -371,8 +374,40 @@ pub async fn create_tenant(app: &TestApp, name: &str) -> custdata::tenancy::Cred
     serde_json::from_value(bundle).expect("a credential bundle")
 }
 
-/// The signing secret the Lambda harness gives function binaries (also their hash key).
-pub const LAMBDA_SIGNING_SECRET: &str = "a-signing-secret-of-at-least-32-bytes";
+/// The identifier-hash key the Lambda harness's secrets give function binaries.
+pub const LAMBDA_HASH_KEY: &str = "a-hash-key-of-at-least-32-bytes!";
+/// The one signing key the Lambda harness's secrets give function binaries.
+pub const LAMBDA_SIGNING_KEY: &str = "a-signing-key-of-at-least-32-bytes";
+
+/// The keys of [`LAMBDA_HASH_KEY`] and [`LAMBDA_SIGNING_KEY`].
+pub fn lambda_keys() -> (custdata::keys::HashKey, custdata::keys::Keyring) {
+    (
+        custdata::keys::HashKey::new(LAMBDA_HASH_KEY).expect("a hash key"),
+        custdata::keys::Keyring::single("1", LAMBDA_SIGNING_KEY).expect("a signing key"),
+    )
+}
+
+/// The two key secrets of a deployment on the emulator, named after its table and holding
+/// the Lambda harness's keys: their ARNs (hash key, signing keys).
+pub async fn lambda_key_secrets(table: &str) -> (String, String) {
+    let config = emulator_config().await;
+    let (_, signing) = lambda_keys();
+    let (hash, _) = custdata::keys::secrets::create_secret(
+        &config,
+        &format!("{table}-hash-key"),
+        LAMBDA_HASH_KEY,
+    )
+    .await
+    .expect("the hash key's secret");
+    let (keys, _) = custdata::keys::secrets::create_secret(
+        &config,
+        &format!("{table}-signing-keys"),
+        &signing.keys().to_json(),
+    )
+    .await
+    .expect("the signing keys' secret");
+    (hash, keys)
+}
 
 /// A function binary running as a Lambda under `cargo lambda watch` (its runtime API
 /// emulator, loopback only), with the AWS adapters pointed at the emulator's table and
@@ -389,6 +424,7 @@ impl LambdaHarness {
     pub async fn start(binary: &str, table: &str, bucket: &str) -> LambdaHarness {
         use std::os::unix::process::CommandExt;
         let port = free_port();
+        let (hash_secret, signing_secret) = lambda_key_secrets(table).await;
         let venv_bin = workspace_root().join("target/venv/bin");
         let path = format!(
             "{}:{}",
@@ -424,7 +460,11 @@ impl LambdaHarness {
                 .env("AWS_SECRET_ACCESS_KEY", "test")
                 .env("CUSTDATA_TABLE", table)
                 .env("CUSTDATA_BUCKET", bucket)
-                .env("CUSTDATA_SIGNING_SECRET", LAMBDA_SIGNING_SECRET)
+                .env(custdata::keys::secrets::HASH_KEY_SECRET_ENV, &hash_secret)
+                .env(
+                    custdata::keys::secrets::SIGNING_KEYS_SECRET_ENV,
+                    &signing_secret,
+                )
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .process_group(0)
@@ -460,15 +500,17 @@ impl LambdaHarness {
     }
 }
 
-/// An app on the emulator's stores with the Lambda harness's hash key, so what it writes
-/// is what a function binary under [`LambdaHarness`] reads.
+/// An app on the emulator's stores with the Lambda harness's keys, so what it writes is
+/// what a function binary under [`LambdaHarness`] reads.
 pub fn lambda_app(stores: AwsStores, clock: SharedClock) -> Arc<custdata::app::App> {
+    let (hash_key, signing) = lambda_keys();
     Arc::new(custdata::app::App {
         table: Arc::new(stores.table),
         blobs: Arc::new(stores.blobs),
         clock,
         settings: custdata::app::Settings::default(),
-        hash_key: Arc::new(LAMBDA_SIGNING_SECRET.as_bytes().to_vec()),
+        hash_key,
+        signing,
     })
 }
 

@@ -902,6 +902,7 @@ async fn presigned_uploads_take_bodies_above_the_inline_limit(app: TestApp) {
         clock: real.clock.clone(),
         settings,
         hash_key: real.hash_key.clone(),
+        signing: real.signing.clone(),
     });
     let request = http::Request::builder()
         .method("PATCH")

@@ -151,3 +151,68 @@ fn every_function_logs_json_into_a_log_group_of_its_own_that_expires() {
         assert!(groups.insert(group.clone()), "{group} is shared");
     }
 }
+
+#[test]
+fn functions_get_the_keys_secrets_by_arn_and_may_read_exactly_those() {
+    let yaml = std::fs::read_to_string(workspace_root().join("template.yaml")).expect("template");
+    let document: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).expect("YAML");
+    let resources = document["Resources"].as_mapping().expect("resources");
+    let variables = document["Globals"]["Function"]["Environment"]["Variables"]
+        .as_mapping()
+        .expect("variables");
+    let mut secrets = BTreeSet::new();
+    for (name, value) in variables {
+        let name = name.as_str().expect("a name");
+        assert!(
+            !name.contains("SIGNING_SECRET"),
+            "{name}: a key's value in the environment"
+        );
+        if name.ends_with("_SECRET_ARN") {
+            let secret = reference(Some(value)).unwrap_or_else(|| panic!("{name} is a !Ref"));
+            assert_eq!(
+                resources[secret.as_str()]["Type"],
+                "AWS::SecretsManager::Secret",
+                "{name}"
+            );
+            secrets.insert(secret);
+        }
+    }
+    assert_eq!(
+        secrets,
+        BTreeSet::from(["HashKeySecret".to_string(), "SigningKeysSecret".to_string()])
+    );
+    assert_eq!(
+        resources["HashKeySecret"]["DeletionPolicy"], "Retain",
+        "the hash key outlives the stack, as the table does"
+    );
+    let statements = resources["ReadKeysPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("statements");
+    let granted: BTreeSet<String> = statements
+        .iter()
+        .flat_map(|statement| {
+            assert_eq!(statement["Action"], "secretsmanager:GetSecretValue");
+            statement["Resource"]
+                .as_sequence()
+                .expect("resources")
+                .iter()
+                .map(|resource| reference(Some(resource)).expect("a !Ref"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(granted, secrets);
+    for (id, function) in resources
+        .iter()
+        .filter(|(_, resource)| resource["Type"] == "AWS::Serverless::Function")
+    {
+        let policies = function["Properties"]["Policies"]
+            .as_sequence()
+            .expect("policies");
+        assert!(
+            policies
+                .iter()
+                .any(|policy| reference(Some(policy)).as_deref() == Some("ReadKeysPolicy")),
+            "{id:?} cannot read the keys"
+        );
+    }
+}

@@ -175,7 +175,9 @@ async fn on_the_emulator(rows: usize) -> Metering {
         blobs: Arc::new(stores.blobs),
         clock,
         settings: Settings::default(),
-        hash_key: Arc::new(b"bench-key-bench-key-bench-key-32".to_vec()),
+        hash_key: custdata::keys::HashKey::new("bench-key-bench-key-bench-key-32").expect("key"),
+        signing: custdata::keys::Keyring::single("1", "bench-signing-key-bench-signing-k")
+            .expect("key"),
     });
     let mut body = Vec::from(HEADER.as_bytes());
     for n in 0..rows {

@@ -259,6 +259,7 @@ async fn main() {
         clock: app.clock.clone(),
         settings: app.settings.clone(),
         hash_key: app.hash_key.clone(),
+        signing: app.signing.clone(),
     });
     let mut request =
         lambda_http::Request::new(lambda_http::Body::Text(structure_body().to_string()));

@@ -165,7 +165,9 @@ async fn adapter_direct_writes(args: &Args, dir: &Path) -> f64 {
     let table = EmbeddedTable::open(
         &dir.path().join("adapter.redb"),
         Arc::new(SystemClock),
-        CursorSigner::new(b"baseline-secret-baseline-secret!"),
+        CursorSigner::new(
+            custdata::keys::Keyring::single("1", "baseline-secret-baseline-secret!").expect("key"),
+        ),
     )
     .expect("table");
     let tenant = TenantId::parse("bench").expect("tenant");

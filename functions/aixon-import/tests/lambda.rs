@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use custdata::aixon::store;
-use custdata::app::{App, Settings};
 use custdata::clock::{Clock, SystemClock};
 use custdata::customers::{self, CustomerRef, Identifier};
 use custdata::storage::keys;
 use custdata::tenancy::{TenantId, create_tenant};
-use custdata_tests::{LAMBDA_SIGNING_SECRET, LambdaHarness, aixon, aws_stores};
+use custdata_tests::{LambdaHarness, aixon, aws_stores, lambda_app};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,13 +20,7 @@ async fn an_s3_event_imports_the_queued_body_once() {
         stores.table.table_name().to_string(),
         stores.blobs.bucket().to_string(),
     );
-    let app = Arc::new(App {
-        table: Arc::new(stores.table),
-        blobs: Arc::new(stores.blobs),
-        clock: clock.clone(),
-        settings: Settings::default(),
-        hash_key: Arc::new(LAMBDA_SIGNING_SECRET.as_bytes().to_vec()),
-    });
+    let app = lambda_app(stores, clock.clone());
     let bundle = create_tenant(app.table.as_ref(), "Import Tenant", "", clock.now_millis())
         .await
         .expect("tenant");

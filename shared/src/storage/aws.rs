@@ -37,17 +37,18 @@ pub struct AwsStores {
 }
 
 impl AwsStores {
-    /// Builds the SDK clients once from the environment (region, credentials, endpoint).
-    pub async fn from_env(
+    /// Builds the SDK clients once from a configuration loaded from the environment (region,
+    /// credentials, endpoint); path-style S3 when an emulator's endpoint is set.
+    pub fn from_env(
+        config: &aws_config::SdkConfig,
         table_name: &str,
         bucket: &str,
         clock: SharedClock,
         cursors: CursorSigner,
     ) -> AwsStores {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let emulated = std::env::var_os("AWS_ENDPOINT_URL").is_some()
             || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-        AwsStores::from_config(&config, emulated, table_name, bucket, clock, cursors)
+        AwsStores::from_config(config, emulated, table_name, bucket, clock, cursors)
     }
 
     /// Builds the clients from a loaded SDK configuration; `path_style` for emulators.
@@ -574,7 +575,7 @@ impl ItemTable for DynamoTable {
 
     async fn query(&self, query: Query) -> Result<Page, StorageError> {
         validate_query(&query)?;
-        let after = self.cursors.decode(&query)?;
+        let after = self.cursors.decode(&query, self.clock.now_seconds())?;
         let now = self.clock.now_seconds();
         let mut placeholders = Placeholders::default();
         let pk_name = placeholders.name("pk");

@@ -13,11 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hmac::{Hmac, Mac};
 use redb::{Database, ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::Sha256;
 use tokio::io::AsyncWriteExt;
 
 use super::blob::validate_key;
@@ -28,6 +26,7 @@ use super::{
     validate_get_chunk, validate_query, validate_transaction,
 };
 use crate::clock::SharedClock;
+use crate::keys::Keyring;
 
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
 
@@ -222,7 +221,7 @@ impl ItemTable for EmbeddedTable {
 
     async fn query(&self, query: Query) -> Result<Page, StorageError> {
         validate_query(&query)?;
-        let after = self.cursors.decode(&query)?;
+        let after = self.cursors.decode(&query, self.clock.now_seconds())?;
         let signer = self.cursors.clone();
         self.blocking(move |db, now| {
             let txn = db.begin_read().map_err(fault)?;
@@ -364,7 +363,8 @@ impl ItemTable for EmbeddedTable {
 pub struct EmbeddedBlobs {
     root: PathBuf,
     clock: SharedClock,
-    secret: Arc<Vec<u8>>,
+    /// Signs upload URLs; each URL names the key that signed it.
+    keys: Keyring,
     /// Base URL of the server that accepts presigned uploads (the local server).
     upload_base_url: Arc<std::sync::RwLock<String>>,
 }
@@ -376,7 +376,7 @@ impl EmbeddedBlobs {
     pub fn open(
         root: &Path,
         clock: SharedClock,
-        secret: &[u8],
+        keys: Keyring,
         upload_base_url: &str,
     ) -> Result<Self, BlobError> {
         let unavailable = |e: std::io::Error| BlobError::Unavailable(e.to_string());
@@ -385,7 +385,7 @@ impl EmbeddedBlobs {
         Ok(EmbeddedBlobs {
             root: root.to_path_buf(),
             clock,
-            secret: Arc::new(secret.to_vec()),
+            keys,
             upload_base_url: Arc::new(std::sync::RwLock::new(
                 upload_base_url.trim_end_matches('/').to_string(),
             )),
@@ -404,14 +404,9 @@ impl EmbeddedBlobs {
         Ok(self.root.join("objects").join(key))
     }
 
-    fn signature(&self, key: &str, content_type: &str, expires_at: i64) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC accepts keys of any length");
-        for part in [key, content_type, &expires_at.to_string()] {
-            mac.update(part.as_bytes());
-            mac.update(&[0]);
-        }
-        hex::encode(mac.finalize().into_bytes())
+    /// The signed fields of an upload URL.
+    fn signed_parts(key: &str, content_type: &str, expires_at: i64) -> [String; 3] {
+        [key.into(), content_type.into(), expires_at.to_string()]
     }
 
     /// Stores a body PUT to a presigned URL after checking the URL's signature and expiry
@@ -435,16 +430,20 @@ impl EmbeddedBlobs {
         let expires_at: i64 = field("expires")?
             .parse()
             .map_err(|_| BlobError::PresignRejected("expires is not an integer".into()))?;
-        let signature = field("signature")?;
-        let expected = self.signature(&key, &signed_type, expires_at);
-        let genuine: bool =
-            subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), signature.as_bytes()).into();
-        if !genuine {
-            return Err(BlobError::PresignRejected(
-                "the signature does not match".into(),
-            ));
-        }
-        if self.clock.now_seconds() >= expires_at {
+        let key_id = field("key-id")?;
+        let signature = hex::decode(field("signature")?)
+            .map_err(|_| BlobError::PresignRejected("the signature is not hex".into()))?;
+        let now = self.clock.now_seconds();
+        let parts = Self::signed_parts(&key, &signed_type, expires_at);
+        self.keys
+            .verify(
+                &key_id,
+                &parts.each_ref().map(String::as_str),
+                &signature,
+                now,
+            )
+            .map_err(|refusal| BlobError::PresignRejected(refusal.to_string()))?;
+        if now >= expires_at {
             return Err(BlobError::PresignExpired);
         }
         if content_type != Some(signed_type.as_str()) {
@@ -562,7 +561,8 @@ impl BlobStore for EmbeddedBlobs {
     ) -> Result<PresignedUpload, BlobError> {
         validate_key(key)?;
         let expires_at = self.clock.now_seconds() + expires_in.as_secs() as i64;
-        let signature = self.signature(key, content_type, expires_at);
+        let parts = Self::signed_parts(key, content_type, expires_at);
+        let (key_id, signature) = self.keys.sign(&parts.each_ref().map(String::as_str));
         let base = self
             .upload_base_url
             .read()
@@ -572,7 +572,8 @@ impl BlobStore for EmbeddedBlobs {
             .append_pair("key", key)
             .append_pair("content-type", content_type)
             .append_pair("expires", &expires_at.to_string())
-            .append_pair("signature", &signature)
+            .append_pair("key-id", &key_id)
+            .append_pair("signature", &hex::encode(signature))
             .finish();
         Ok(PresignedUpload {
             url: format!("{base}{PRESIGNED_UPLOAD_PATH}?{query}"),
@@ -651,8 +652,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("a directory");
         let clock: SharedClock = Arc::new(crate::clock::SystemClock);
         let path = dir.path().join("items.redb");
-        let table =
-            EmbeddedTable::open(&path, clock.clone(), CursorSigner::new(b"k")).expect("open");
+        let table = EmbeddedTable::open(
+            &path,
+            clock.clone(),
+            CursorSigner::new(Keyring::in_memory(crate::keys::SigningKeys::generate())),
+        )
+        .expect("open");
         let writes = (0..200).map(|n| {
             let item = Item::new("T#a#g", format!("{n:03}")).with("n", n);
             table.put(item, Condition::NotExists)
@@ -667,7 +672,12 @@ mod tests {
         );
         drop(table);
         // Reopened, every acknowledged write is there.
-        let reopened = EmbeddedTable::open(&path, clock, CursorSigner::new(b"k")).expect("reopen");
+        let reopened = EmbeddedTable::open(
+            &path,
+            clock,
+            CursorSigner::new(Keyring::in_memory(crate::keys::SigningKeys::generate())),
+        )
+        .expect("reopen");
         let page = reopened
             .query(Query::partition("T#a#g").limit(1000))
             .await
