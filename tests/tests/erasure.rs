@@ -261,6 +261,56 @@ async fn the_export_shows_everything_to_any_vendors_credential_of_the_tenant(app
     }
 }
 
+/// Whether any file under `dir` holds `needle`, and which.
+fn file_holding(dir: &std::path::Path, needle: &[u8]) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).expect("the data directory") {
+        let path = entry.expect("an entry").path();
+        if path.is_dir() {
+            if let Some(found) = file_holding(&path, needle) {
+                return Some(found);
+            }
+        } else if std::fs::read(&path)
+            .expect("a readable file")
+            .windows(needle.len())
+            .any(|window| window == needle)
+        {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// The embedded store's files keep nothing of an erased customer: redb leaves a deleted
+/// value in a free page until it reuses it, so a complete erasure overwrites the free pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erased_values_are_not_in_the_data_directorys_files() {
+    let app = custdata_tests::spawn_app_on(custdata_tests::Adapter::Embedded).await;
+    let (a, _) = furnished(&app).await;
+    let dir = app.server.data_dir.clone();
+    for (surface, value) in customer_values() {
+        assert!(
+            file_holding(&dir, value.as_bytes()).is_some(),
+            "before the erasure the files hold the {surface} (else this search proves nothing)"
+        );
+    }
+    let path = format!(
+        "/one/oauth2/rt/api/3.1.0/customer/{}",
+        a.bundle.mxo.site_key
+    );
+    let body = json!({"identifier": {"apiName": "customerKey", "value": CUSTOMER}});
+    let erase = call(Method::DELETE, path, Some(body));
+    let (status, body) = send(&app, &erase, &a.own(Vendor::Mxo, false)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""complete":true"#), "{body}");
+    for (surface, value) in customer_values() {
+        assert_eq!(
+            file_holding(&dir, value.as_bytes()),
+            None,
+            "after the erasure a file still holds the {surface} ({value})"
+        );
+    }
+}
+
 on_both_adapters!(
     mxo_delete_erases_every_surface,
     aixon_erasure_erases_every_surface,

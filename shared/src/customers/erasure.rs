@@ -6,6 +6,8 @@
 //! requires it absent or its own; and it records each hash in the tenant's suppression
 //! catalogue, which only the admin reads. Lifting a suppression removes both.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -43,6 +45,18 @@ pub async fn erase(
     tenant: &TenantId,
     named: &CustomerRef,
     now_millis: i64,
+) -> Result<Option<Erased>, CustomerError> {
+    erase_noting(app, tenant, named, now_millis, &BTreeMap::new()).await
+}
+
+/// [`erase`], recording on the erasure status, in the same transaction, how many rows each
+/// other surface removed before it.
+pub async fn erase_noting(
+    app: &App,
+    tenant: &TenantId,
+    named: &CustomerRef,
+    now_millis: i64,
+    surface_rows: &BTreeMap<&'static str, usize>,
 ) -> Result<Option<Erased>, CustomerError> {
     let mut delays = contention_backoff();
     loop {
@@ -89,7 +103,8 @@ pub async fn erase(
         actions.push(TransactAction::Put {
             item: Item::new(status.pk, status.sk)
                 .with("status", "removing-activity")
-                .with("started", now_millis),
+                .with("started", now_millis)
+                .with(SURFACE_ROWS, json!(surface_rows)),
             condition: Condition::Always,
         });
         let work = erasure_work(tenant, &customer.tid);
@@ -206,6 +221,7 @@ pub async fn continue_erasure(
     };
     let (complete, removed) = remove_customer_partition(table, &tenant, tid, budget).await?;
     if complete {
+        table.scrub_free_space().await?;
         finish_erasure(table, &tenant, status_key, now_millis).await?;
     }
     Ok((complete, removed))
@@ -242,7 +258,7 @@ pub async fn record_surface_rows(
     app: &App,
     tenant: &TenantId,
     tid: &str,
-    rows: &std::collections::BTreeMap<&'static str, usize>,
+    rows: &BTreeMap<&'static str, usize>,
 ) -> Result<(), StorageError> {
     app.table
         .update(

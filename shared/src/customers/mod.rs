@@ -34,8 +34,8 @@ pub use attributes::{
     set_attributes,
 };
 pub use erasure::{
-    Erased, INLINE_ERASURE_ROWS, continue_erasure, erase, erasure_status, lift_suppression,
-    record_surface_rows, remove_customer_partition, suppressions,
+    Erased, INLINE_ERASURE_ROWS, continue_erasure, erase, erase_noting, erasure_status,
+    lift_suppression, record_surface_rows, remove_customer_partition, suppressions,
 };
 pub use identity::{
     CUSTOMER_KEY, Customer, CustomerRef, Identifier, MAX_IDENTIFIERS, by_tid, by_tids, find,

@@ -96,39 +96,64 @@ async fn locate(
     Ok(located)
 }
 
-/// Erases a customer from every surface: the customer store's erasure (profile, identifiers
-/// turned into suppressing tombstones, activity, attribute history), then every AIXON row,
-/// Monetate row and datastore row of it, all before the answer. Only a long activity
-/// history may outlive the answer, removed in the background, and nothing reads it once the
-/// profile is gone. `None` when no surface holds anything of the customer.
+/// Deletes the customer's rows on every surface outside the customer store; how many went,
+/// per surface.
+async fn remove_surface_rows(
+    app: &App,
+    tenant: &TenantId,
+    tids: &[String],
+    identifiers: &[Identifier],
+) -> Result<BTreeMap<&'static str, usize>, StorageError> {
+    let located = locate(app, tenant, tids, identifiers).await?;
+    let rows = BTreeMap::from([
+        ("aixon", located.aixon.len()),
+        ("monetate", located.monetate.len()),
+        ("datastores", located.datastores.len()),
+    ]);
+    let doomed: Vec<Item> = located
+        .aixon
+        .into_iter()
+        .map(|(_, item)| item)
+        .chain(located.monetate.into_iter().map(|(_, item)| item))
+        .chain(located.datastores.into_iter().map(|row| row.item))
+        .collect();
+    batch::delete_all(app.table.as_ref(), &doomed).await?;
+    Ok(rows)
+}
+
+/// Erases a customer from every surface, all before the answer:
+/// 1. every AIXON row, Monetate row and datastore row of it — first, so that a retry after a
+///    failure part-way still finds the customer and what is left of its rows;
+/// 2. the customer store's erasure in one transaction (profile, identifiers turned into
+///    tombstones that refuse later ingestion on every surface, the erasure status with the
+///    rows of step 1);
+/// 3. the rows a surface wrote between steps 1 and 2, or of an identifier linked meanwhile,
+///    now that the tombstones refuse any more.
+///
+/// Only a long activity history may outlive the answer, removed in the background, and
+/// nothing reads it once the profile is gone. Once complete, the store's free space is
+/// scrubbed (the sweep does it for a background erasure). `None` when no surface holds
+/// anything of the customer.
 pub async fn erase(
     app: &App,
     tenant: &TenantId,
     named: &CustomerRef,
     now_millis: i64,
 ) -> Result<Option<Erasure>, CustomerError> {
-    let erased = customers::erase(app, tenant, named, now_millis).await?;
-    let (tids, identifiers) = match &erased {
-        Some(erased) => (erased.tids.clone(), erased.identifiers.clone()),
+    let (tids, identifiers) = match customers::find(app, tenant, named).await? {
+        Some(customer) => (vec![customer.tid], customer.identifiers),
         None => (
             named.tid.iter().cloned().collect(),
             named.identifiers.clone(),
         ),
     };
-    let located = locate(app, tenant, &tids, &identifiers).await?;
-    let mut doomed: Vec<Item> = Vec::new();
-    let mut rows = BTreeMap::new();
-    rows.insert("aixon", located.aixon.len());
-    doomed.extend(located.aixon.into_iter().map(|(_, item)| item));
-    rows.insert("monetate", located.monetate.len());
-    doomed.extend(located.monetate.into_iter().map(|(_, item)| item));
-    rows.insert("datastores", located.datastores.len());
-    doomed.extend(located.datastores.into_iter().map(|row| row.item));
-    batch::delete_all(app.table.as_ref(), &doomed).await?;
+    let mut rows = remove_surface_rows(app, tenant, &tids, &identifiers).await?;
+    let erased = customers::erase_noting(app, tenant, named, now_millis, &rows).await?;
     let Some(erased) = erased else {
-        if doomed.is_empty() {
+        if rows.values().all(|count| *count == 0) {
             return Ok(None);
         }
+        app.table.scrub_free_space().await?;
         return Ok(Some(Erasure {
             tids,
             identifiers,
@@ -136,12 +161,21 @@ pub async fn erase(
             surfaces: surfaces(true, &rows),
         }));
     };
-    for tid in &erased.tids {
-        customers::record_surface_rows(app, tenant, tid, &rows).await?;
+    let late = remove_surface_rows(app, tenant, &erased.tids, &erased.identifiers).await?;
+    if late.values().any(|count| *count > 0) {
+        for (surface, count) in late {
+            *rows.entry(surface).or_default() += count;
+        }
+        for tid in &erased.tids {
+            customers::record_surface_rows(app, tenant, tid, &rows).await?;
+        }
+    }
+    if erased.complete {
+        app.table.scrub_free_space().await?;
     }
     Ok(Some(Erasure {
-        tids,
-        identifiers,
+        tids: erased.tids,
+        identifiers: erased.identifiers,
         complete: erased.complete,
         surfaces: surfaces(erased.complete, &rows),
     }))

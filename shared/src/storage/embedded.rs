@@ -88,6 +88,7 @@ fn prefix_successor(prefix: &str) -> Option<String> {
 #[derive(Clone)]
 pub struct EmbeddedTable {
     db: Arc<Database>,
+    path: PathBuf,
     writer: GroupWriter,
     clock: SharedClock,
     cursors: CursorSigner,
@@ -129,6 +130,7 @@ impl EmbeddedTable {
         Ok(EmbeddedTable {
             writer: GroupWriter::new(&db, clock.clone(), ITEMS),
             db,
+            path: path.to_path_buf(),
             clock,
             cursors,
         })
@@ -169,6 +171,46 @@ impl EmbeddedTable {
             .await
             .map_err(fault)?
     }
+}
+
+/// What the scrub fills the file's free pages with, then drops.
+const SCRUB: TableDefinition<u64, &[u8]> = TableDefinition::new("scrub");
+const SCRUB_VALUE_BYTES: usize = 1024;
+
+/// Overwrites every free page of the file with zeros. redb leaves a freed page's bytes in
+/// place until it reuses the page, so an erased customer's values would stay readable in
+/// the file; it also writes each page it allocates whole, and grows the file only when no
+/// free page is left. So filling a scratch table until the file grows overwrites every free
+/// page, and dropping it frees them again holding zeros. Costs a write of the free space.
+fn scrub_free_pages(db: &Database, path: &Path) -> Result<(), StorageError> {
+    // Commits first, so that redb releases the pages the last deletions freed for reuse.
+    for _ in 0..2 {
+        db.begin_write().map_err(fault)?.commit().map_err(fault)?;
+    }
+    let file_bytes = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|meta| meta.len())
+            .map_err(fault)
+    };
+    let before = file_bytes(path)?;
+    // Bounded even if growth went unseen: more filler than the file has bytes.
+    let most = before / SCRUB_VALUE_BYTES as u64 * 2 + 1024;
+    let filler = [0u8; SCRUB_VALUE_BYTES];
+    let txn = db.begin_write().map_err(fault)?;
+    {
+        let mut table = txn.open_table(SCRUB).map_err(fault)?;
+        let mut written = 0u64;
+        while file_bytes(path)? == before && written < most {
+            for _ in 0..64 {
+                table.insert(written, filler.as_slice()).map_err(fault)?;
+                written += 1;
+            }
+        }
+    }
+    txn.commit().map_err(fault)?;
+    let txn = db.begin_write().map_err(fault)?;
+    txn.delete_table(SCRUB).map_err(fault)?;
+    txn.commit().map_err(fault)
 }
 
 fn live(item: Option<Item>, now: i64) -> Option<Item> {
@@ -330,6 +372,12 @@ impl ItemTable for EmbeddedTable {
             .write(WriteCall::Transact(actions))
             .await
             .map(drop)
+    }
+
+    async fn scrub_free_space(&self) -> Result<(), StorageError> {
+        let path = self.path.clone();
+        self.blocking(move |db, _| scrub_free_pages(db, &path))
+            .await
     }
 
     async fn scan_prefix(&self, pk_prefix: &str) -> Result<Vec<Item>, StorageError> {

@@ -113,6 +113,10 @@ impl ItemTable for RefusingPartOfBatches {
     async fn scan_prefix(&self, pk_prefix: &str) -> Result<Vec<Item>, StorageError> {
         self.inner.scan_prefix(pk_prefix).await
     }
+
+    async fn scrub_free_space(&self) -> Result<(), StorageError> {
+        self.inner.scrub_free_space().await
+    }
 }
 
 /// What an injected fault does to the write it hits.
@@ -220,5 +224,9 @@ impl ItemTable for FaultAtWrite {
 
     async fn scan_prefix(&self, pk_prefix: &str) -> Result<Vec<Item>, StorageError> {
         self.inner.scan_prefix(pk_prefix).await
+    }
+
+    async fn scrub_free_space(&self) -> Result<(), StorageError> {
+        self.inner.scrub_free_space().await
     }
 }

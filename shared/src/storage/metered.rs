@@ -304,4 +304,8 @@ impl ItemTable for Metered {
         bump(&self.counters.query, 1);
         self.inner.scan_prefix(pk_prefix).await
     }
+
+    async fn scrub_free_space(&self) -> Result<(), StorageError> {
+        self.inner.scrub_free_space().await
+    }
 }

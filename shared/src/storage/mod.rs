@@ -384,6 +384,13 @@ pub trait ItemTable: Send + Sync {
     /// Every live item whose partition key starts with `pk_prefix`. A full scan on DynamoDB:
     /// for audits and tests (an erasure leaves nothing behind), never on a request path.
     async fn scan_prefix(&self, pk_prefix: &str) -> Result<Vec<Item>, StorageError>;
+
+    /// Overwrites what deleted items left in the store's own files, where it keeps any: the
+    /// embedded file's free pages, which hold deleted values until reused. DynamoDB leaves
+    /// nothing a caller can reach. Run when an erasure is complete.
+    async fn scrub_free_space(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 /// Checks the shape of a transaction the same way in every adapter.
