@@ -224,6 +224,11 @@ async fn the_export_shows_everything_to_any_vendors_credential_of_the_tenant(app
             );
         }
         assert_eq!(document["customer"]["tid"], objects.tid.as_str());
+        let history = &document["customer"]["attributeHistory"];
+        assert!(
+            history.to_string().contains(&format!("{MARK}-secret")),
+            "the attribute's change is in its history: {history}"
+        );
         assert!(
             !body.contains(&format!("P-{MARK}")),
             "another customer's row: {body}"

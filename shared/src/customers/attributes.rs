@@ -168,6 +168,28 @@ pub struct AttributeChange {
     pub last: Value,
 }
 
+/// A customer's attribute changes of the last [`HISTORY_DAYS`], oldest first: when, and
+/// each changed attribute's `[old, new]` value.
+pub async fn attribute_history(
+    app: &App,
+    tenant: &TenantId,
+    tid: &str,
+) -> Result<Vec<Value>, StorageError> {
+    let query = Query::partition(keys::customer_pk(tenant, tid))
+        .prefix(keys::HISTORY_PREFIX)
+        .limit(1000);
+    let items = crate::storage::read_all(app.table.as_ref(), query).await?;
+    Ok(items
+        .iter()
+        .map(|item| {
+            json!({
+                "at": item.i64("at").map(crate::clock::iso8601_millis),
+                "changes": item.get("changes"),
+            })
+        })
+        .collect())
+}
+
 /// The customers whose `attribute` changed from `from_millis` (inclusive) to `to_millis`
 /// (exclusive), found through the per-day index of the `days` the period covers (UTC
 /// dates); erased customers are left out. Costs what the changers of those days cost.

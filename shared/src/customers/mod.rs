@@ -30,8 +30,8 @@ pub use activity::{
     Activity, ActivityFilter, MAX_ACTIVITY_COUNTERS, activity_page, record_activities,
 };
 pub use attributes::{
-    AttributeChange, HISTORY_DAYS, attribute_changers, attribute_known, register_attributes,
-    set_attributes,
+    AttributeChange, HISTORY_DAYS, attribute_changers, attribute_history, attribute_known,
+    register_attributes, set_attributes,
 };
 pub use erasure::{
     Erased, INLINE_ERASURE_ROWS, continue_erasure, erase, erase_noting, erasure_status,

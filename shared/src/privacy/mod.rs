@@ -261,6 +261,8 @@ pub async fn export(
                 "tid": customer.tid,
                 "identifiers": customer.identifiers,
                 "attributes": customer.attributes,
+                "attributeHistory":
+                    customers::attribute_history(app, tenant, &customer.tid).await?,
                 "activities": activities,
             })
         }
