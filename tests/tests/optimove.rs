@@ -49,9 +49,8 @@ impl<'a> Optimove<'a> {
             .expect("login request")
     }
 
-    /// A fresh token (moving the clock past the one-login-a-second throttle first).
+    /// The user's token (its live one, if it has one).
     async fn token(&self) -> String {
-        self.app.clock.advance_millis(1_000);
         let optimove = &self.bundle.optimove;
         let response = self
             .login_at(
@@ -112,7 +111,6 @@ async fn login_and_sliding_expiry(app: TestApp) {
         "/current/General/Login",
         "/current/GENERAL/LOGIN",
     ] {
-        app.clock.advance_millis(1_000);
         let response = client
             .login_at(
                 path,
@@ -129,14 +127,14 @@ async fn login_and_sliding_expiry(app: TestApp) {
         let text = response.text().await.expect("body");
         assert!(text.starts_with('"') && text.ends_with('"'), "{text}");
     }
-    // The throttle: a second login within the second is 429, never because a token lives.
+    // A correct login is never throttled: within the second it is 200 as well.
     let again = client
         .login_at(
             "/current/general/login",
             &json!({"Username": optimove.username, "Password": optimove.password}),
         )
         .await;
-    assert_eq!(again.status(), 429);
+    assert_eq!(again.status(), 200);
     let (status, body) = {
         let response = client
             .login_at(
@@ -958,10 +956,73 @@ async fn attribute_changers(app: TestApp) {
     );
 }
 
+/// Contract decision 8: a client that logs in again while its token lives (nicolasramy
+/// logs in every 20 minutes, and stores a 429's body as its token) gets the live token;
+/// only failed logins are throttled, five per user per minute.
+async fn a_correct_login_returns_the_live_token_and_only_failures_are_throttled(app: TestApp) {
+    let client = Optimove::dev(&app);
+    let optimove = client.bundle.optimove.clone();
+    let path = "/current/general/GetLastDataUpdate";
+    let first = client.token().await;
+    let second = client.token().await;
+    assert_eq!(first, second, "the live token, not a new one");
+    for token in [&first, &second] {
+        let auth = Auth::Token(token.clone());
+        assert_eq!(
+            client.call(&auth, Method::GET, path, None).await.status(),
+            200
+        );
+    }
+    // Once the token has expired, a login issues a new one.
+    app.clock.advance_seconds(20 * 60 + 1);
+    let third = client.token().await;
+    assert_ne!(third, first);
+    let auth = Auth::Token(third.clone());
+    assert_eq!(
+        client.call(&auth, Method::GET, path, None).await.status(),
+        200
+    );
+    // Failures: five are 401, then the user's logins are 429 until the minute ends —
+    // a correct one too, or guessing could go on; another user is not affected.
+    let now = custdata::clock::Clock::now_millis(&app.clock);
+    app.clock.advance_millis(60_000 - now.rem_euclid(60_000));
+    let wrong = json!({"Username": optimove.username, "Password": "wrong"});
+    for attempt in 1..=5 {
+        let response = client.login_at("/current/general/login", &wrong).await;
+        assert_eq!(response.status(), 401, "attempt {attempt}");
+    }
+    let refused = client.login_at("/current/general/login", &wrong).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "60");
+    let body: Value = refused.json().await.expect("JSON");
+    assert_eq!(
+        (&body["status"], &body["error"]),
+        (&json!(429), &json!("Too Many Requests"))
+    );
+    let correct = json!({"Username": optimove.username, "Password": optimove.password});
+    assert_eq!(
+        client
+            .login_at("/current/general/login", &correct)
+            .await
+            .status(),
+        429
+    );
+    let other = Optimove::of(&app, "other").await;
+    assert!(!other.token().await.is_empty());
+    // The live token keeps working meanwhile, and the next minute logs in again.
+    assert_eq!(
+        client.call(&auth, Method::GET, path, None).await.status(),
+        200
+    );
+    app.clock.advance_seconds(60);
+    assert_eq!(client.token().await, third);
+}
+
 on_both_adapters!(
     attribute_changers,
     paging,
     login_and_sliding_expiry,
+    a_correct_login_returns_the_live_token_and_only_failures_are_throttled,
     rate_limit,
     conventions,
     attribute_writes,
