@@ -299,12 +299,12 @@ async fn conventions(app: TestApp) {
     let (status, body) = client
         .json(
             &key,
-            Method::GET,
-            "/current/customers/GetCustomersByAction?RecipientGroupID=1&ActionID=2&Date=2024-01-01",
-            None,
+            Method::POST,
+            "/current/integrations/AddPromotions",
+            Some(&json!([{"PromoCode": "P1", "PromotionName": "Spring"}])),
         )
         .await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 400);
     let message = body["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("campaign engine") && message.contains("UpdateCustomerAttributes"),
@@ -1018,6 +1018,135 @@ async fn a_correct_login_returns_the_live_token_and_only_failures_are_throttled(
     assert_eq!(client.token().await, third);
 }
 
+/// Every campaign-engine function answers as the vendor documents it: reads check their
+/// parameters and give the vendor's empty response (custdata holds no campaigns), writes
+/// and RegisterEventListener are refused as unsupported, a wrong method is 405.
+async fn campaign_functions_check_their_parameters_and_answer_empty(app: TestApp) {
+    let client = Optimove::dev(&app);
+    let key = client.key();
+    let get = |path: &'static str| {
+        let client = &client;
+        let key = key.clone();
+        async move { client.json(&key, Method::GET, path, None).await }
+    };
+    for (path, empty) in [
+        (
+            "/current/customers/GetCustomersByAction?RecipientGroupID=1&ActionID=2&Date=2024-01-01",
+            json!([]),
+        ),
+        ("/current/actions/GetActionName?ActionID=12", json!({})),
+        ("/current/actions/GetAllActions", json!([])),
+        (
+            "/current/actions/GetActionsByTargetGroup?TargetGroupID=3&Date=2024-01-01",
+            json!([]),
+        ),
+        (
+            "/current/groups/GetTargetGroupsByDate?date=2024-01-01",
+            json!([]),
+        ),
+        ("/current/integrations/GetPromotions", json!([])),
+        ("/current/model/GetLifecycleStageList", json!([])),
+        ("/current/model/GetMicrosegmentList", json!([])),
+        ("/current/segments/GetValueSegments", json!([])),
+        (
+            "/current/segments/GetValueSegmentName?ValueSegmentID=1",
+            json!({}),
+        ),
+        (
+            "/current/customers/GetCurrentlyTargetedCustomers?$top=100",
+            json!([]),
+        ),
+        (
+            "/current/customers/GetCustomerActionsByTargetGroup?TargetGroupID=3&Date=2024-01-01&IncludeControlGroup=True&ChannelID=4",
+            json!([]),
+        ),
+        (
+            "/current/customers/GetCustomerFutureValues?LifecycleStageID=1,2,3",
+            json!([]),
+        ),
+        (
+            "/current/customers/GetCustomerLastActionExecuted?CustomerID=C-1",
+            json!({}),
+        ),
+        (
+            "/current/customers/GetTargetGroupChangers?StartDate=2024-01-01&EndDate=2024-01-02",
+            json!([]),
+        ),
+    ] {
+        let (status, body) = get(path).await;
+        assert_eq!((status, &body), (200, &empty), "{path}");
+    }
+    for (path, field) in [
+        (
+            "/current/customers/GetCustomersByAction?RecipientGroupID=1&Date=2024-01-01",
+            "ActionID",
+        ),
+        (
+            "/current/customers/GetCustomersByAction?RecipientGroupID=one&ActionID=2&Date=2024-01-01",
+            "RecipientGroupID",
+        ),
+        ("/current/actions/GetPromoCodes?Date=01/02/2024", "Date"),
+        ("/current/groups/GetTargetGroupName", "TargetGroupID"),
+        (
+            "/current/customers/GetCustomerActionsByTargetGroup?TargetGroupID=3&Date=2024-01-01&IncludeControlGroup=maybe",
+            "IncludeControlGroup",
+        ),
+        (
+            "/current/customers/GetTargetGroupChangers?StartDate=2024-01-02&EndDate=2024-01-01",
+            "EndDate",
+        ),
+        (
+            "/current/customers/GetCustomerFutureValues",
+            "LifecycleStageID",
+        ),
+        (
+            "/current/customers/GetCustomersByAction?RecipientGroupID=1&ActionID=2&Date=2024-01-01&CustomerAttributes=Nope",
+            "CustomerAttributes",
+        ),
+        (
+            "/current/customers/GetCurrentlyTargetedCustomers?$top=0",
+            "$top",
+        ),
+    ] {
+        let (status, body) = get(path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["errors"][0]["field"], field, "{path}: {body}");
+    }
+    for function in [
+        "RegisterEventListener",
+        "UnregisterEventListener",
+        "UpdateCampaignMetrics",
+    ] {
+        let path = format!("/current/general/{function}");
+        let (status, body) = client
+            .json(&key, Method::POST, &path, Some(&json!({"EventTypeID": 1})))
+            .await;
+        assert_eq!(
+            (status, &body["errors"][0]["field"]),
+            (400, &json!(function)),
+            "{body}"
+        );
+    }
+    let wrong = client
+        .call(
+            &key,
+            Method::GET,
+            "/current/general/RegisterEventListener",
+            None,
+        )
+        .await;
+    assert_eq!(wrong.status(), 405);
+    let wrong = client
+        .call(
+            &key,
+            Method::POST,
+            "/current/model/GetLifecycleStageList",
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(wrong.status(), 405);
+}
+
 on_both_adapters!(
     attribute_changers,
     paging,
@@ -1027,4 +1156,5 @@ on_both_adapters!(
     conventions,
     attribute_writes,
     tenant_isolation,
+    campaign_functions_check_their_parameters_and_answer_empty,
 );
