@@ -290,19 +290,34 @@ pub fn require_media_type(request: &Request, allowed: &[&str]) -> Result<(), Api
     }
 }
 
+/// Content types that tools send by default (curl `-d`, a browser's `fetch` of a string):
+/// a body sent with one of them is read as JSON when it parses as JSON (docs/decisions.md,
+/// "Vendor fidelity").
+pub const DEFAULT_CLIENT_MEDIA_TYPES: [&str; 2] =
+    ["application/x-www-form-urlencoded", "text/plain"];
+
 /// The body as JSON. A missing or JSON content type is accepted (vendor clients are not
-/// all careful about it); another one is 415; a body that is not JSON is 400 with serde's
-/// line and column.
+/// all careful about it), and so is a tool's default type when the body parses as JSON;
+/// another type is 415 naming the fix; a body that is not JSON is 400 with serde's line and
+/// column.
 pub fn json_body(request: &Request) -> Result<Value, ApiError> {
     if let Some(found) =
         media_type(request).filter(|found| found != "application/json" && !found.ends_with("+json"))
     {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "GENERAL",
-            format!("Content-Type must be application/json, got {found}"),
-        )
-        .with_problem(None, Some("Content-Type"), "application/json"));
+        let parsed = DEFAULT_CLIENT_MEDIA_TYPES
+            .contains(&found.as_str())
+            .then(|| serde_json::from_slice(body_bytes(request)).ok())
+            .flatten();
+        return parsed.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "GENERAL",
+                format!(
+                    "Content-Type must be application/json, got {found}; send the JSON body with the header Content-Type: application/json (curl: -H 'Content-Type: application/json')"
+                ),
+            )
+            .with_problem(None, Some("Content-Type"), "application/json")
+        });
     }
     serde_json::from_slice(body_bytes(request)).map_err(|error| {
         ApiError::new(

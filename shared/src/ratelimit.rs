@@ -41,10 +41,8 @@ pub async fn take_in_window(
     now_millis: i64,
     limit: WindowLimit,
 ) -> Result<Result<(), i64>, StorageError> {
+    let Window { key, start, now } = Window::of(pk, client, now_millis, limit);
     let window = limit.window_seconds.max(1);
-    let now = now_millis.div_euclid(1000);
-    let start = now - now.rem_euclid(window);
-    let key = Key::new(pk, format!("{client}#{start}"));
     let room = Condition::Any(vec![
         Condition::LacksAttribute("calls".into()),
         Condition::compare("calls", Comparison::Lt, limit.calls),
@@ -56,5 +54,44 @@ pub async fn take_in_window(
         Ok(_) => Ok(Ok(())),
         Err(StorageError::ConditionFailed { .. }) => Ok(Err((start + window - now).max(1))),
         Err(other) => Err(other),
+    }
+}
+
+/// Whether `client`'s current window under `pk` is used up, without taking a call: the
+/// seconds until the window ends when it is. For limits counted after the fact (failed
+/// logins are counted once they have failed, and checked before the next one).
+pub async fn window_used_up(
+    table: &dyn ItemTable,
+    pk: String,
+    client: &str,
+    now_millis: i64,
+    limit: WindowLimit,
+) -> Result<Option<i64>, StorageError> {
+    let Window { key, start, now } = Window::of(pk, client, now_millis, limit);
+    let calls = table
+        .get(&key)
+        .await?
+        .and_then(|item| item.i64("calls"))
+        .unwrap_or(0);
+    Ok((calls >= limit.calls).then(|| (start + limit.window_seconds.max(1) - now).max(1)))
+}
+
+/// The counter item of a fixed window, its start and the current second.
+struct Window {
+    key: Key,
+    start: i64,
+    now: i64,
+}
+
+impl Window {
+    fn of(pk: String, client: &str, now_millis: i64, limit: WindowLimit) -> Window {
+        let window = limit.window_seconds.max(1);
+        let now = now_millis.div_euclid(1000);
+        let start = now - now.rem_euclid(window);
+        Window {
+            key: Key::new(pk, format!("{client}#{start}")),
+            start,
+            now,
+        }
     }
 }

@@ -1121,6 +1121,102 @@ async fn path_name_rules(app: TestApp) {
     assert_eq!(schemas["meta"]["count"], 1, "{schemas}");
 }
 
+/// The Data API spec's own examples, as a generated client sends and reads them: the
+/// SchemaPatch example (which repeats the schema's name and type), the product SchemaType
+/// example's fields, and DefaultAccountCatalogCreatedResponse's one-entry `data`.
+async fn the_specs_own_examples_are_answered_in_the_specs_shapes(app: TestApp) {
+    let client = Monetate::dev(&app).await;
+    let catalog = json!({
+        "name": "catalog",
+        "type": "event",
+        "fields": {
+            "visitor_id": {"data_type": "STRING", "identifier": true},
+            "seen": {"data_type": "DATETIME", "event_time": true}
+        }
+    });
+    let (status, body) = client.create_schema(&catalog).await;
+    assert_eq!(status, 201, "{body}");
+    let path = client.data_path("schema/catalog/");
+    // The SchemaPatch example: name and type equal to the schema's own are accepted.
+    let example = json!({"name": "catalog", "type": "event", "fields": {"new_field2": {"data_type": "STRING"}}});
+    let (status, body) = client.send(Method::PATCH, &path, Some(&example)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["fields"]["new_field2"]["data_type"], "STRING");
+    assert_eq!(body["data"]["name"], "catalog");
+    // A different name or type would change the schema: 400 naming the field and the rule.
+    for (change, field_name) in [
+        (
+            json!({"name": "other", "fields": {"f1": {"data_type": "STRING"}}}),
+            "name",
+        ),
+        (
+            json!({"type": "attribute", "fields": {"f2": {"data_type": "STRING"}}}),
+            "type",
+        ),
+    ] {
+        let (status, body) = client.send(Method::PATCH, &path, Some(&change)).await;
+        assert_eq!(status, 400, "{change}: {body}");
+        let error = &body["meta"]["errors"][0];
+        assert_eq!(error["field"], field_name, "{body}");
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("must equal the schema's own")),
+            "{body}"
+        );
+    }
+    let (_, body) = client.send(Method::GET, &path, None).await;
+    assert_eq!(
+        body["data"]["fields"].as_object().map(|f| f.len()),
+        Some(3),
+        "only the example's field was added: {body}"
+    );
+    // SchemaType requires `fields`; the product type lists the vendor's 40.
+    let (status, body) = client
+        .send(Method::GET, &client.data_path("schematype/product/"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let fields = body["data"]["fields"].as_object().expect("fields");
+    assert_eq!(fields.len(), 40, "{body}");
+    assert_eq!(
+        fields["id"],
+        json!({"data_type": "STRING", "identifier": true, "unique_key": true, "event_time": false, "required": true})
+    );
+    for (name, data_type, required) in [
+        ("title", "STRING", true),
+        ("price", "NUMBER", true),
+        ("availability_date", "DATETIME", false),
+        ("adult", "BOOLEAN", false),
+        ("tax", "STRING", false),
+    ] {
+        assert_eq!(fields[name]["data_type"], data_type, "{name}");
+        assert_eq!(fields[name]["required"], required, "{name}");
+        assert_eq!(fields[name]["identifier"], false, "{name}");
+    }
+    let (_, types) = client
+        .send(Method::GET, &client.data_path("schematype/"), None)
+        .await;
+    let types = types["data"].as_array().expect("a list");
+    assert_eq!(types.len(), 11);
+    assert!(
+        types
+            .iter()
+            .all(|t| t["name"].is_string() && t["fields"].is_object()),
+        "{types:?}"
+    );
+    // Set Account Default: `data` is the entry itself, not a list.
+    let id = found_schema_id(&client, "catalog").await.to_string();
+    let (status, body) = client
+        .send(
+            Method::POST,
+            &client.data_path("defaultcatalog/"),
+            Some(&json!({"account": "123", "schema": id})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["data"], json!({"account": "123", "schema": id}));
+}
+
 on_both_adapters!(
     seed_flow,
     assertion_refusals,
@@ -1130,4 +1226,5 @@ on_both_adapters!(
     api_user_rules,
     tenant_isolation,
     path_name_rules,
+    the_specs_own_examples_are_answered_in_the_specs_shapes,
 );

@@ -860,6 +860,38 @@ async fn a_structure_name_with_dot_segments_slashes_or_control_characters_is_ref
     assert_eq!(status, 200, "{body}");
 }
 
+/// StructureResponse and StructureError type `tid` and `structureApiName` as strings: a
+/// generated client rejects `null`, so a value custdata does not have is left out.
+async fn a_structure_answer_never_holds_null_where_the_spec_types_a_string(app: TestApp) {
+    let client = Client::dev(&app).await;
+    let definition = json!({"attributes": [{"name": "greeting", "value": {"literal": "hello"}}]});
+    let (status, saved) = client.define("welcome", definition).await;
+    assert_eq!(status, 200, "{saved}");
+    let (status, body) = client
+        .structure(json!({"structureApiName": "welcome",
+            "customerContext": {"baseTouchpointUri": "https://bank.example",
+                "identifiers": [{"apiName": "customerKey", "value": "C-unknown"}]}}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["structure"], json!({"greeting": "hello"}));
+    assert!(
+        body.get("tid").is_none(),
+        "no tid for an unknown customer: {body}"
+    );
+    let (status, body) = client
+        .structure(
+            json!({"customerContext": {"baseTouchpointUri": "https://bank.example",
+            "identifiers": [{"apiName": "customerKey", "value": "C-1"}]}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errorCode"], "INVALID_API_NAME");
+    assert!(
+        body.get("structureApiName").is_none_or(Value::is_string),
+        "{body}"
+    );
+}
+
 on_both_adapters!(
     the_seed_atm_activity_creates_the_customer_and_is_read_back_newest_first,
     dynamic_proposition_codes_stop_at_255_characters_and_a_bad_request_stores_nothing,
@@ -871,4 +903,5 @@ on_both_adapters!(
     another_tenant_touches_nothing_through_any_customer_route,
     a_hundred_activities_are_stored_and_counted_in_one_go,
     a_structure_name_with_dot_segments_slashes_or_control_characters_is_refused,
+    a_structure_answer_never_holds_null_where_the_spec_types_a_string,
 );

@@ -350,6 +350,13 @@ async fn a_mixed_batch_writes_its_good_records_and_reports_each_bad_one(app: Tes
             "204", "400", "400", "400", "400", "400", "400", "400", "400", "400", "204"
         ]
     );
+    // InsertRecord requires primaryKey, secondaryKey, result and url: every result has
+    // them as strings, a refused record too.
+    for result in results {
+        for field in ["primaryKey", "secondaryKey", "result", "url"] {
+            assert!(result[field].is_string(), "{field} in {result}");
+        }
+    }
     let messages: Vec<&str> = results
         .iter()
         .filter_map(|r| r["message"].as_str())
@@ -1284,6 +1291,48 @@ async fn dot_segments_slashes_and_control_characters_in_path_names_are_refused(a
     assert_eq!(status, 200);
 }
 
+/// The README's quick start stages with curl's `-d` and no Content-Type, so curl sends
+/// `application/x-www-form-urlencoded`: a body that parses as JSON is read as JSON; one
+/// that does not is 415 naming the header to send.
+async fn json_sent_with_curls_default_content_type_is_staged(app: TestApp) {
+    let client = Client::dev(&app).await;
+    client.create_seed_datastore().await;
+    let post = |content_type: &'static str, body: &'static str| {
+        app.client
+            .post(client.url("/terms/staging"))
+            .bearer_auth(&client.token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let response = post("application/x-www-form-urlencoded", SEED_STAGE)
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let results: Value = response.json().await.expect("JSON");
+    let results = results.as_array().expect("one result per record");
+    assert_eq!(results.len(), 3);
+    assert!(results.iter().all(|r| r["result"] == "204"), "{results:?}");
+    let (_, rows) = client
+        .send(Method::GET, "/terms/staging?pk=ABC-123-XYZZY", None)
+        .await;
+    assert_eq!(rows[0]["creditLimit"], 300000, "{rows}");
+    let response = post(
+        "application/x-www-form-urlencoded",
+        "customerID=C-1&productID=P-1",
+    )
+    .await
+    .expect("request");
+    assert_eq!(response.status(), 415);
+    let error: Value = response.json().await.expect("JSON");
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("Content-Type: application/json")),
+        "{error}"
+    );
+}
+
 on_both_adapters!(
     the_seed_flow_creates_stages_goes_live_and_reads_back,
     each_definition_rule_is_reported_with_its_field,
@@ -1300,4 +1349,5 @@ on_both_adapters!(
     go_live_opens_a_new_empty_staging_table_and_newer_snapshots_make_older_ones_stale,
     keys_of_any_text_and_oversized_records_are_handled_alike,
     dot_segments_slashes_and_control_characters_in_path_names_are_refused,
+    json_sent_with_curls_default_content_type_is_staged,
 );

@@ -49,9 +49,8 @@ impl<'a> Optimove<'a> {
             .expect("login request")
     }
 
-    /// A fresh token (moving the clock past the one-login-a-second throttle first).
+    /// The user's token (its live one, if it has one).
     async fn token(&self) -> String {
-        self.app.clock.advance_millis(1_000);
         let optimove = &self.bundle.optimove;
         let response = self
             .login_at(
@@ -112,7 +111,6 @@ async fn login_and_sliding_expiry(app: TestApp) {
         "/current/General/Login",
         "/current/GENERAL/LOGIN",
     ] {
-        app.clock.advance_millis(1_000);
         let response = client
             .login_at(
                 path,
@@ -129,14 +127,14 @@ async fn login_and_sliding_expiry(app: TestApp) {
         let text = response.text().await.expect("body");
         assert!(text.starts_with('"') && text.ends_with('"'), "{text}");
     }
-    // The throttle: a second login within the second is 429, never because a token lives.
+    // A correct login is never throttled: within the second it is 200 as well.
     let again = client
         .login_at(
             "/current/general/login",
             &json!({"Username": optimove.username, "Password": optimove.password}),
         )
         .await;
-    assert_eq!(again.status(), 429);
+    assert_eq!(again.status(), 200);
     let (status, body) = {
         let response = client
             .login_at(
@@ -301,12 +299,12 @@ async fn conventions(app: TestApp) {
     let (status, body) = client
         .json(
             &key,
-            Method::GET,
-            "/current/customers/GetCustomersByAction?RecipientGroupID=1&ActionID=2&Date=2024-01-01",
-            None,
+            Method::POST,
+            "/current/integrations/AddPromotions",
+            Some(&json!([{"PromoCode": "P1", "PromotionName": "Spring"}])),
         )
         .await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 400);
     let message = body["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("campaign engine") && message.contains("UpdateCustomerAttributes"),
@@ -958,12 +956,205 @@ async fn attribute_changers(app: TestApp) {
     );
 }
 
+/// Contract decision 8: a client that logs in again while its token lives (nicolasramy
+/// logs in every 20 minutes, and stores a 429's body as its token) gets the live token;
+/// only failed logins are throttled, five per user per minute.
+async fn a_correct_login_returns_the_live_token_and_only_failures_are_throttled(app: TestApp) {
+    let client = Optimove::dev(&app);
+    let optimove = client.bundle.optimove.clone();
+    let path = "/current/general/GetLastDataUpdate";
+    let first = client.token().await;
+    let second = client.token().await;
+    assert_eq!(first, second, "the live token, not a new one");
+    for token in [&first, &second] {
+        let auth = Auth::Token(token.clone());
+        assert_eq!(
+            client.call(&auth, Method::GET, path, None).await.status(),
+            200
+        );
+    }
+    // Once the token has expired, a login issues a new one.
+    app.clock.advance_seconds(20 * 60 + 1);
+    let third = client.token().await;
+    assert_ne!(third, first);
+    let auth = Auth::Token(third.clone());
+    assert_eq!(
+        client.call(&auth, Method::GET, path, None).await.status(),
+        200
+    );
+    // Failures: five are 401, then the user's logins are 429 until the minute ends —
+    // a correct one too, or guessing could go on; another user is not affected.
+    let now = custdata::clock::Clock::now_millis(&app.clock);
+    app.clock.advance_millis(60_000 - now.rem_euclid(60_000));
+    let wrong = json!({"Username": optimove.username, "Password": "wrong"});
+    for attempt in 1..=5 {
+        let response = client.login_at("/current/general/login", &wrong).await;
+        assert_eq!(response.status(), 401, "attempt {attempt}");
+    }
+    let refused = client.login_at("/current/general/login", &wrong).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "60");
+    let body: Value = refused.json().await.expect("JSON");
+    assert_eq!(
+        (&body["status"], &body["error"]),
+        (&json!(429), &json!("Too Many Requests"))
+    );
+    let correct = json!({"Username": optimove.username, "Password": optimove.password});
+    assert_eq!(
+        client
+            .login_at("/current/general/login", &correct)
+            .await
+            .status(),
+        429
+    );
+    let other = Optimove::of(&app, "other").await;
+    assert!(!other.token().await.is_empty());
+    // The live token keeps working meanwhile, and the next minute logs in again.
+    assert_eq!(
+        client.call(&auth, Method::GET, path, None).await.status(),
+        200
+    );
+    app.clock.advance_seconds(60);
+    assert_eq!(client.token().await, third);
+}
+
+/// Every campaign-engine function answers as the vendor documents it: reads check their
+/// parameters and give the vendor's empty response (custdata holds no campaigns), writes
+/// and RegisterEventListener are refused as unsupported, a wrong method is 405.
+async fn campaign_functions_check_their_parameters_and_answer_empty(app: TestApp) {
+    let client = Optimove::dev(&app);
+    let key = client.key();
+    let get = |path: &'static str| {
+        let client = &client;
+        let key = key.clone();
+        async move { client.json(&key, Method::GET, path, None).await }
+    };
+    for (path, empty) in [
+        (
+            "/current/customers/GetCustomersByAction?RecipientGroupID=1&ActionID=2&Date=2024-01-01",
+            json!([]),
+        ),
+        ("/current/actions/GetActionName?ActionID=12", json!({})),
+        ("/current/actions/GetAllActions", json!([])),
+        (
+            "/current/actions/GetActionsByTargetGroup?TargetGroupID=3&Date=2024-01-01",
+            json!([]),
+        ),
+        (
+            "/current/groups/GetTargetGroupsByDate?date=2024-01-01",
+            json!([]),
+        ),
+        ("/current/integrations/GetPromotions", json!([])),
+        ("/current/model/GetLifecycleStageList", json!([])),
+        ("/current/model/GetMicrosegmentList", json!([])),
+        ("/current/segments/GetValueSegments", json!([])),
+        (
+            "/current/segments/GetValueSegmentName?ValueSegmentID=1",
+            json!({}),
+        ),
+        (
+            "/current/customers/GetCurrentlyTargetedCustomers?$top=100",
+            json!([]),
+        ),
+        (
+            "/current/customers/GetCustomerActionsByTargetGroup?TargetGroupID=3&Date=2024-01-01&IncludeControlGroup=True&ChannelID=4",
+            json!([]),
+        ),
+        (
+            "/current/customers/GetCustomerFutureValues?LifecycleStageID=1,2,3",
+            json!([]),
+        ),
+        (
+            "/current/customers/GetCustomerLastActionExecuted?CustomerID=C-1",
+            json!({}),
+        ),
+        (
+            "/current/customers/GetTargetGroupChangers?StartDate=2024-01-01&EndDate=2024-01-02",
+            json!([]),
+        ),
+    ] {
+        let (status, body) = get(path).await;
+        assert_eq!((status, &body), (200, &empty), "{path}");
+    }
+    for (path, field) in [
+        (
+            "/current/customers/GetCustomersByAction?RecipientGroupID=1&Date=2024-01-01",
+            "ActionID",
+        ),
+        (
+            "/current/customers/GetCustomersByAction?RecipientGroupID=one&ActionID=2&Date=2024-01-01",
+            "RecipientGroupID",
+        ),
+        ("/current/actions/GetPromoCodes?Date=01/02/2024", "Date"),
+        ("/current/groups/GetTargetGroupName", "TargetGroupID"),
+        (
+            "/current/customers/GetCustomerActionsByTargetGroup?TargetGroupID=3&Date=2024-01-01&IncludeControlGroup=maybe",
+            "IncludeControlGroup",
+        ),
+        (
+            "/current/customers/GetTargetGroupChangers?StartDate=2024-01-02&EndDate=2024-01-01",
+            "EndDate",
+        ),
+        (
+            "/current/customers/GetCustomerFutureValues",
+            "LifecycleStageID",
+        ),
+        (
+            "/current/customers/GetCustomersByAction?RecipientGroupID=1&ActionID=2&Date=2024-01-01&CustomerAttributes=Nope",
+            "CustomerAttributes",
+        ),
+        (
+            "/current/customers/GetCurrentlyTargetedCustomers?$top=0",
+            "$top",
+        ),
+    ] {
+        let (status, body) = get(path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["errors"][0]["field"], field, "{path}: {body}");
+    }
+    for function in [
+        "RegisterEventListener",
+        "UnregisterEventListener",
+        "UpdateCampaignMetrics",
+    ] {
+        let path = format!("/current/general/{function}");
+        let (status, body) = client
+            .json(&key, Method::POST, &path, Some(&json!({"EventTypeID": 1})))
+            .await;
+        assert_eq!(
+            (status, &body["errors"][0]["field"]),
+            (400, &json!(function)),
+            "{body}"
+        );
+    }
+    let wrong = client
+        .call(
+            &key,
+            Method::GET,
+            "/current/general/RegisterEventListener",
+            None,
+        )
+        .await;
+    assert_eq!(wrong.status(), 405);
+    let wrong = client
+        .call(
+            &key,
+            Method::POST,
+            "/current/model/GetLifecycleStageList",
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(wrong.status(), 405);
+}
+
 on_both_adapters!(
     attribute_changers,
     paging,
     login_and_sliding_expiry,
+    a_correct_login_returns_the_live_token_and_only_failures_are_throttled,
     rate_limit,
     conventions,
     attribute_writes,
     tenant_isolation,
+    campaign_functions_check_their_parameters_and_answer_empty,
 );

@@ -295,7 +295,12 @@ async fn serve(
             let entry = catalog::parse_entry(&json_body(request)?, None).map_err(|problems| {
                 with_problems(bad_request("the entry is not valid"), problems)
             })?;
-            save_catalogs(app, tenant, vec![entry]).await
+            // The vendor's DefaultAccountCatalogCreatedResponse: `data` is the one entry.
+            let mut shown = save_catalogs(app, tenant, vec![entry]).await?;
+            Ok(envelope(
+                StatusCode::CREATED,
+                shown.pop().unwrap_or_default(),
+            ))
         }
         Route::BulkCatalogs => bulk_catalogs(app, tenant, request).await,
         Route::ListUsers => {
@@ -558,14 +563,15 @@ async fn bulk_catalogs(
             problems,
         ));
     }
-    save_catalogs(app, tenant, checked).await
+    let shown = save_catalogs(app, tenant, checked).await?;
+    Ok(envelope(StatusCode::CREATED, Value::Array(shown)))
 }
 
 async fn save_catalogs(
     app: &App,
     tenant: &TenantId,
     entries: Vec<catalog::DefaultCatalog>,
-) -> Result<Response, ApiError> {
+) -> Result<Vec<Value>, ApiError> {
     let unknown = catalog::unknown_schemas(app, tenant, &entries).await?;
     if let Some(first) = unknown.first() {
         return Err(
@@ -577,9 +583,8 @@ async fn save_catalogs(
         );
     }
     catalog::save(app, tenant, &entries).await?;
-    let shown: Vec<Value> = entries
+    Ok(entries
         .iter()
         .map(|entry| json!({"account": entry.account, "schema": entry.schema}))
-        .collect();
-    Ok(envelope(StatusCode::CREATED, Value::Array(shown)))
+        .collect())
 }

@@ -43,11 +43,82 @@ pub const SCHEMA_TYPES: [(&str, &str); 11] = [
     ("purchase", "purchases"),
 ];
 
-/// The schema types as the API lists them.
+/// The product type's fields as the vendor's SchemaType example lists them: name, data type,
+/// required. `id` is the identifier and the unique key; no other field has a role.
+pub const PRODUCT_FIELDS: [(&str, &str, bool); 40] = [
+    ("id", "STRING", true),
+    ("title", "STRING", true),
+    ("description", "STRING", true),
+    ("link", "STRING", true),
+    ("image_link", "STRING", true),
+    ("additional_image_link", "STRING", false),
+    ("mobile_link", "STRING", false),
+    ("availability", "STRING", false),
+    ("availability_date", "DATETIME", false),
+    ("expiration_date", "DATETIME", false),
+    ("price", "NUMBER", true),
+    ("sale_price", "NUMBER", false),
+    ("sale_price_effective_date_begin", "DATETIME", false),
+    ("sale_price_effective_date_end", "DATETIME", false),
+    ("loyalty_points", "STRING", false),
+    ("product_type", "STRING", true),
+    ("brand", "STRING", false),
+    ("mpn", "STRING", false),
+    ("condition", "STRING", false),
+    ("adult", "BOOLEAN", false),
+    ("multipack", "NUMBER", false),
+    ("is_bundle", "BOOLEAN", false),
+    ("energy_efficiency_class", "STRING", false),
+    ("age_group", "STRING", false),
+    ("color", "STRING", false),
+    ("gender", "STRING", false),
+    ("material", "STRING", false),
+    ("pattern", "STRING", false),
+    ("quantity", "NUMBER", false),
+    ("size", "STRING", false),
+    ("size_type", "STRING", false),
+    ("item_group_id", "STRING", false),
+    ("promotion_id", "STRING", false),
+    ("shipping", "STRING", false),
+    ("shipping_label", "STRING", false),
+    ("shipping_weight", "STRING", false),
+    ("shipping_length", "STRING", false),
+    ("shipping_height", "STRING", false),
+    ("shipping_width", "STRING", false),
+    ("tax", "STRING", false),
+];
+
+/// The fields a schema type prescribes, every flag spelled out as the vendor shows them.
+/// Only the product type prescribes fields in the vendor's documents; the others are `{}`
+/// (the SchemaType `fields` map may be empty).
+fn type_fields(name: &str) -> Map<String, Value> {
+    if name != "product" {
+        return Map::new();
+    }
+    PRODUCT_FIELDS
+        .iter()
+        .map(|(field, data_type, required)| {
+            let key = *field == "id";
+            let definition = json!({
+                "data_type": data_type,
+                "identifier": key,
+                "unique_key": key,
+                "event_time": false,
+                "required": required,
+            });
+            (field.to_string(), definition)
+        })
+        .collect()
+}
+
+/// The schema types as the API lists them: `name` and `fields` (the vendor's SchemaType),
+/// and a `description` (additive).
 pub fn schema_types() -> Vec<Value> {
     SCHEMA_TYPES
         .iter()
-        .map(|(name, description)| json!({"name": name, "description": description}))
+        .map(|(name, description)| {
+            json!({"name": name, "fields": type_fields(name), "description": description})
+        })
         .collect()
 }
 
@@ -405,11 +476,19 @@ pub fn patched(schema: &Schema, body: &Value) -> Result<Schema, Vec<Problem>> {
         }
     }
     for key in object.keys() {
-        if !matches!(key.as_str(), "fields" | "named_identifier") {
-            problems.push(problem(
+        match key.as_str() {
+            "fields" | "named_identifier" => {}
+            "name" => same_as_stored(object, "name", Some(&schema.name), &mut problems),
+            "type" => same_as_stored(
+                object,
+                "type",
+                schema.schema_type.as_ref(),
+                &mut problems,
+            ),
+            _ => problems.push(problem(
                 key,
-                "unknown; PATCH takes fields or named_identifier",
-            ));
+                "unknown; PATCH takes fields or named_identifier (and name and type, equal to the schema's own)",
+            )),
         }
     }
     if problems.is_empty() {
@@ -417,6 +496,27 @@ pub fn patched(schema: &Schema, body: &Value) -> Result<Schema, Vec<Problem>> {
     } else {
         Err(problems)
     }
+}
+
+/// A PATCH body may repeat the schema's `name` and `type` (the vendor's own example does);
+/// they identify the schema and never change it, so a different value is refused.
+fn same_as_stored(
+    object: &Map<String, Value>,
+    key: &str,
+    stored: Option<&String>,
+    problems: &mut Vec<Problem>,
+) {
+    let given = object.get(key);
+    if given.and_then(Value::as_str) == stored.map(String::as_str) {
+        return;
+    }
+    let rule = match stored {
+        Some(stored) => format!(
+            "must equal the schema's own {key} {stored:?} when given; a schema's {key} cannot change"
+        ),
+        None => format!("the schema has no {key}; a schema's {key} cannot change"),
+    };
+    problems.push(problem(key, rule));
 }
 
 fn schema_of(item: &Item) -> Option<(Schema, i64)> {

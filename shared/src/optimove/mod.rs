@@ -4,6 +4,7 @@
 
 pub mod attributes;
 pub mod auth;
+pub mod campaign;
 pub mod xml;
 
 use std::collections::HashMap;
@@ -63,27 +64,6 @@ pub const SUPPORTED: [(&str, &str); 8] = [
     ("UpsertCustomer", "PUT"),
     ("GetCustomerAttributeChangers", "GET"),
     ("GetCustomerAttributes (custdata extension)", "GET"),
-];
-
-/// Vendor functions that read Optimove's campaign engine (actions, target groups,
-/// campaigns, microsegments, sends), which custdata does not have.
-pub const UNSUPPORTED: [&str; 16] = [
-    "GetLifecycleStageList",
-    "GetMicrosegmentList",
-    "GetMicrosegmentChangers",
-    "GetCustomersByAction",
-    "GetCustomerActionsByTargetGroup",
-    "GetCustomerOneTimeActionsByDate",
-    "GetCustomerOneTimeActionsByCampaign",
-    "GetTargetGroupChangers",
-    "GetCustomerFutureValues",
-    "GetCustomerLastActionExecuted",
-    "GetCustomerActionDetailsByDate",
-    "GetCustomersActionEndedByDate",
-    "GetCustomerSendDetailsByCampaign",
-    "GetCustomerSendDetailsByChannel",
-    "GetCurrentlyTargetedCustomers",
-    "GetCanceledCampaignCustomers",
 ];
 
 pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
@@ -190,16 +170,37 @@ fn function_name(request: &Request) -> String {
     })
 }
 
+/// A write to the campaign engine: 400, since nothing it sends could take effect here (a
+/// silent success would lose it, and a 404 reads as a wrong base URL).
 fn not_supported(name: &str) -> ApiError {
     let supported: Vec<&str> = SUPPORTED.iter().map(|(name, _)| *name).collect();
     ApiError::new(
-        StatusCode::NOT_FOUND,
+        StatusCode::BAD_REQUEST,
         "NOT_SUPPORTED",
         format!(
-            "{name} reads Optimove's campaign engine (actions, target groups, campaigns), which custdata does not have; custdata answers {}",
+            "{name} writes to Optimove's campaign engine (actions, campaigns, channels, promotions, event listeners), which custdata does not have; nothing was stored. custdata stores customer attributes: {}",
             supported.join(", ")
         ),
     )
+    .with_problem(None, Some(name), "not supported: custdata has no campaign engine")
+}
+
+/// A read over campaign data custdata does not hold: its parameters checked as the vendor
+/// documents them, then the vendor's empty response (inputs valid, no data).
+async fn campaign_read(
+    app: &App,
+    tenant: &TenantId,
+    read: &campaign::Read,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    check_method(request, read.name, &[Method::GET])?;
+    campaign::check(read, &parameters(request))?;
+    paging(request)?;
+    if read.customer_attributes {
+        let catalog = attributes::catalog(app, tenant).await?;
+        requested_attributes(request, &catalog)?;
+    }
+    Ok(answer(request, read.name, &read.empty_answer()))
 }
 
 fn check_method(request: &Request, name: &str, allowed: &[Method]) -> Result<(), ApiError> {
@@ -302,17 +303,23 @@ async fn call(
             check_method(request, "GetCustomerAttributeChangers", &[Method::GET])?;
             attribute_changers(app, tenant, request).await
         }
-        _ => match UNSUPPORTED
-            .iter()
-            .find(|known| known.eq_ignore_ascii_case(name))
-        {
-            Some(known) => Err(not_supported(known)),
-            None => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                format!("there is no function {name:?}"),
-            )),
-        },
+        _ => {
+            if let Some(read) = campaign::find_read(name) {
+                return campaign_read(app, tenant, read, request).await;
+            }
+            match campaign::find_write(name) {
+                Some((known, method)) => {
+                    let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::POST);
+                    check_method(request, known, &[method])?;
+                    Err(not_supported(known))
+                }
+                None => Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    format!("there is no function {name:?}"),
+                )),
+            }
+        }
     }
 }
 

@@ -35,7 +35,8 @@
 //! | listing order: next ordinal | `T#{tenant}#LISTORD` | `NEXT` | ordinals reserved in ranges by one atomic add, before the creating transactions | listing |
 //! | listing entry of a customer | `T#{tenant}#LISTORD#{ordinal / 10,000:06}#{ordinal % 64:02}` | `{ordinal:012}` | customer creation; erasure deletes it | listing (Optimove paging) |
 //! | listing holes per block | `T#{tenant}#LISTHOLES` | `{block:06}` | erasure; a creation that failed after reserving its ordinal | listing |
-//! | Optimove login throttle | `T#{tenant}#OPTLOGIN` | `{username}` (expires) | optimove-login | optimove-login |
+//! | Optimove user's live token | `T#{tenant}#OPTLOGIN` | `{username}` (expires; the token id and the token sealed under the user's password) | optimove-login | optimove-login |
+//! | Optimove failed logins of a username | `OPTLOGINFAIL#{hmac(username)}` (global) | `failed#{window start}` (expires) | optimove-login | optimove-login |
 //! | Optimove call counter | `T#{tenant}#OPTRATE` | `{client}#{window start}` (expires) | optimove-functions | optimove-functions |
 //! | Optimove settings (rate limit) | `T#{tenant}#OPTSETTINGS` | `RATE` | admin | optimove-functions |
 //! | Idempotency-Key claim and first answer | `T#{tenant}#IDEM#{hmac(key)}` | `ANSWER` (expires: 2 min while claimed, 24 h once answered) | every write route given the header | its retries |
@@ -322,9 +323,16 @@ pub fn monetate_catalogs_pk(tenant: &TenantId) -> String {
     tenant_scoped_pk(tenant, "MONCATALOG")
 }
 
-/// When an Optimove user last logged in (logins are throttled per user).
+/// An Optimove user's live token: its id and the token sealed under the password, so that
+/// a correct login can hand it back (contract decision 8).
 pub fn optimove_login(tenant: &TenantId, username: &str) -> Key {
     Key::new(tenant_scoped_pk(tenant, "OPTLOGIN"), username)
+}
+
+/// Failed Optimove logins of one username (keyed hash): global, because a failed login
+/// has no tenant.
+pub fn optimove_login_failures_pk(username_hash: &str) -> String {
+    format!("OPTLOGINFAIL#{username_hash}")
 }
 
 /// Calls per Optimove client and window.

@@ -379,7 +379,6 @@ async fn evaluate_structure(
                 "INVALID_API_NAME",
                 "structureApiName is required",
             )
-            .with_detail("structureApiName", Value::Null)
         })?;
     let definition = structures::load(app, tenant, api_name)
         .await?
@@ -421,14 +420,17 @@ async fn evaluate_structure(
         now_millis: app.clock.now_millis(),
     };
     let result = Evaluator::new(app, subject).evaluate(&definition).await?;
-    let tid = customer
+    // `tid` is a string in the vendor's StructureResponse: omitted, never null, for a
+    // customer custdata does not know and the request did not name by tid.
+    let mut response = json!({"structureApiName": api_name, "structure": result});
+    if let Some(tid) = customer
         .as_ref()
         .map(|c| c.tid.clone())
-        .or(named.tid.clone());
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"structureApiName": api_name, "tid": tid, "structure": result}),
-    ))
+        .or(named.tid.clone())
+    {
+        response["tid"] = json!(tid);
+    }
+    Ok(json_response(StatusCode::OK, &response))
 }
 
 fn no_structure(api_name: &str) -> ApiError {

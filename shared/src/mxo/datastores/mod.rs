@@ -298,17 +298,16 @@ async fn stage(
             let results: Vec<Value> = outcomes
                 .iter()
                 .map(|outcome| {
+                    // `url` is required on every InsertRecord: a refused record's names where
+                    // it would be (reading it finds nothing).
                     let mut result = json!({
                         "primaryKey": outcome.primary_key,
                         "secondaryKey": outcome.secondary_key,
                         "result": outcome.result,
+                        "url": record_url(request, workspace, &api_name, target, outcome),
                     });
-                    match &outcome.message {
-                        Some(message) => result["message"] = json!(message),
-                        None => {
-                            result["url"] =
-                                json!(record_url(request, workspace, &api_name, target, outcome))
-                        }
+                    if let Some(message) = &outcome.message {
+                        result["message"] = json!(message);
                     }
                     result
                 })
