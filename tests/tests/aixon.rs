@@ -823,16 +823,7 @@ async fn presigned_uploads_take_bodies_above_the_inline_limit(app: TestApp) {
         body.push('\n');
         rows += 1;
     }
-    let (status, upload) = aixon
-        .send(
-            Method::POST,
-            &format!("/custdata/v1/aixon/csv-upload/{cell}/uploads"),
-            Some("application/json"),
-            Some(r#"{"mode":"PATCH","contentType":"text/csv"}"#),
-            &[],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{upload}");
+    let upload = new_upload(&aixon, &cell).await;
     let update = upload["UPDATE_ID"].as_str().expect("update").to_string();
     assert_eq!(
         aixon.status(&cell, &update).await["status"],

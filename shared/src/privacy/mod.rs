@@ -19,7 +19,7 @@ use crate::app::App;
 use crate::customers::{self, CUSTOMER_KEY, CustomerError, CustomerRef, Identifier};
 use crate::monetate::records as monetate_rows;
 use crate::mxo::datastores::store::{KeyedRow, rows_keyed_by};
-use crate::storage::{Item, StorageError, batch, keys};
+use crate::storage::{Item, Key, StorageError, batch, keys};
 use crate::tenancy::TenantId;
 
 /// What an erasure removed, per surface.
@@ -68,23 +68,27 @@ async fn locate(
     identifiers: &[Identifier],
 ) -> Result<Located, StorageError> {
     let cells = aixon::store::list_cells(app, tenant).await?;
-    let mut located = Located {
-        aixon: Vec::new(),
-        monetate: Vec::new(),
-        datastores: Vec::new(),
-    };
+    // Every cell's row of every customer key, in one batched read.
+    let mut wanted: Vec<(String, Key)> = Vec::new();
+    let mut monetate = Vec::new();
     for customuid in customer_keys(identifiers) {
         let hash = aixon::store::row_hash(app, customuid);
-        for cell in &cells {
-            let key = keys::aixon_row(tenant, &cell.id, &hash);
-            if let Some(item) = app.table.get(&key).await? {
-                located.aixon.push((cell.id.clone(), item));
-            }
-        }
-        located
-            .monetate
-            .extend(monetate_rows::customer_rows(app, tenant, customuid).await?);
+        wanted.extend(
+            cells
+                .iter()
+                .map(|cell| (cell.id.clone(), keys::aixon_row(tenant, &cell.id, &hash))),
+        );
+        monetate.extend(monetate_rows::customer_rows(app, tenant, customuid).await?);
     }
+    let mut found = batch::get_many(
+        app.table.as_ref(),
+        wanted.iter().map(|(_, key)| key.clone()),
+    )
+    .await?;
+    let aixon = wanted
+        .into_iter()
+        .filter_map(|(cell, key)| Some((cell, found.remove(&key)?)))
+        .collect();
     let mut primary_keys: Vec<String> = identifiers
         .iter()
         .map(|identifier| identifier.value.clone())
@@ -92,8 +96,11 @@ async fn locate(
         .collect();
     primary_keys.sort();
     primary_keys.dedup();
-    located.datastores = rows_keyed_by(app.table.as_ref(), tenant, &primary_keys).await?;
-    Ok(located)
+    Ok(Located {
+        aixon,
+        monetate,
+        datastores: rows_keyed_by(app.table.as_ref(), tenant, &primary_keys).await?,
+    })
 }
 
 /// Deletes the customer's rows on every surface outside the customer store; how many went,
