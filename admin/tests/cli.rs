@@ -38,6 +38,7 @@ async fn tenants_and_credentials_are_managed_while_the_local_server_runs_and_aft
         clock: Arc::new(test_clock()),
         backend: custdata_local::Backend::Embedded,
         run_scheduled_tasks: false,
+        lambda_limits: false,
     })
     .await
     .expect("server");

@@ -3,6 +3,7 @@
 //! ([`custdata::http::dispatch`]), on the embedded store — or, with [`Backend::Aws`], on
 //! DynamoDB and S3 (how the HTTP tests run every case on both adapters).
 
+pub mod openapi;
 mod router;
 
 use std::collections::HashMap;
@@ -79,6 +80,8 @@ pub struct Config {
     /// Run the scheduled tasks (the datastore sweep) on their local timers; tests that drive
     /// them by hand turn this off.
     pub run_scheduled_tasks: bool,
+    /// Apply Lambda's limits ([`custdata::app::LAMBDA_LIMITS`]) as a deployment would.
+    pub lambda_limits: bool,
 }
 
 struct State {
@@ -88,6 +91,7 @@ struct State {
     router: Router,
     admin_token: String,
     base_url: String,
+    openapi: openapi::Served,
 }
 
 /// A running server.
@@ -164,6 +168,9 @@ pub async fn start(config: Config) -> Result<Server, String> {
     // Short import slices, so a stopping server is not held up by a long import (the next
     // slice resumes from the checkpoint).
     app.settings.import_budget = LOCAL_IMPORT_SLICE;
+    if config.lambda_limits {
+        app.settings.lambda_limits = Some(custdata::app::LAMBDA_LIMITS);
+    }
     let app = Arc::new(app);
     let router = Router::from_template(&Template::bundled()?)?;
     let credentials = dev_credentials(&app, &config.data_dir, &base_url).await?;
@@ -180,6 +187,7 @@ pub async fn start(config: Config) -> Result<Server, String> {
         router,
         admin_token,
         base_url: base_url.clone(),
+        openapi: openapi::Served::new(&base_url)?,
     });
     let (stop, stopped) = watch::channel(false);
     if config.run_scheduled_tasks {
@@ -259,7 +267,12 @@ async fn run_on_schedule(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticks.tick() => match (task.run)(app.clone(), serde_json::Value::Null).await {
+            _ = ticks.tick() => match custdata::metrics::in_family(
+                task.name,
+                (task.run)(app.clone(), serde_json::Value::Null),
+            )
+            .await
+            {
                 Ok(report) => tracing::debug!(task = task.name, %report, "scheduled task done"),
                 Err(error) => tracing::warn!(task = task.name, %error, "scheduled task failed; retrying at the next tick"),
             },
@@ -311,7 +324,11 @@ fn to_hyper(response: Response) -> HyperResponse {
 
 /// An error answered by the server itself (no family involved), with a request id.
 fn local_error(vendor: Vendor, error: ApiError) -> HyperResponse {
-    let mut response = error_response(vendor, &error);
+    with_request_id(error_response(vendor, &error))
+}
+
+/// An answer of the server itself, with a request id as every family's answer has.
+fn with_request_id(mut response: Response) -> HyperResponse {
     if let Ok(id) = http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
         response.headers_mut().insert(REQUEST_ID_HEADER, id);
     }
@@ -343,6 +360,22 @@ async fn handle(
         return Ok(to_hyper(
             handle_admin_request(&state.app, &state.admin_token, &state.base_url, request).await,
         ));
+    }
+    if let Some(allowed) = local_only_method(&path).filter(|allowed| *allowed != method) {
+        let _ = read_body(request.into_body(), 0).await;
+        return Ok(local_error(
+            Vendor::Custdata,
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                format!("{path} allows {allowed}, not {method}"),
+            )
+            .with_header("allow", allowed),
+        ));
+    }
+    if let Some(answer) = state.openapi.answer(&path) {
+        let _ = read_body(request.into_body(), 0).await;
+        return Ok(openapi_answer(&method, &path, answer));
     }
     match state.router.resolve(&method, &path) {
         Resolution::NotFound => {
@@ -382,6 +415,37 @@ async fn handle(
             )),
         },
     }
+}
+
+/// The one method of a path only this server serves (the admin route, presigned uploads),
+/// so that another method answers 405 as a template route's would, not 404.
+fn local_only_method(path: &str) -> Option<&'static str> {
+    match path {
+        ADMIN_ROUTE => Some("POST"),
+        PRESIGNED_UPLOAD_PATH => Some("PUT"),
+        _ => None,
+    }
+}
+
+/// The OpenAPI list or a document (`GET` only), or the custdata error naming what exists.
+fn openapi_answer(
+    method: &str,
+    path: &str,
+    answer: Result<&serde_json::Value, String>,
+) -> HyperResponse {
+    let error = match (method, answer) {
+        ("GET", Ok(document)) => {
+            return with_request_id(custdata::http::json_response(StatusCode::OK, document));
+        }
+        ("GET", Err(message)) => ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", message),
+        _ => ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            format!("{path} allows GET, not {method}"),
+        )
+        .with_header("allow", "GET"),
+    };
+    local_error(Vendor::Custdata, error)
 }
 
 /// Bytes of an over-limit body read (and dropped) before answering 413. Answering while the

@@ -33,6 +33,11 @@ struct Args {
     /// S3 bucket, with --aws.
     #[arg(long, env = "CUSTDATA_BUCKET", default_value = "custdata")]
     bucket: String,
+    /// Apply Lambda's limits as a deployment would: request bodies up to 5 MB inline, answers
+    /// up to Lambda's 6 MB response, reads cut off after 29 s (each answered with an error
+    /// naming a smaller page).
+    #[arg(long)]
+    lambda_limits: bool,
 }
 
 #[tokio::main]
@@ -57,6 +62,7 @@ async fn main() -> std::process::ExitCode {
         clock: std::sync::Arc::new(custdata::clock::SystemClock),
         backend,
         run_scheduled_tasks: true,
+        lambda_limits: args.lambda_limits,
     };
     let server = match start(config).await {
         Ok(server) => server,

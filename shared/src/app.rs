@@ -16,9 +16,10 @@ use crate::storage::{BlobStore, CursorSigner, ItemTable};
 pub struct Settings {
     /// Lifetime of MXO bearer tokens (`CUSTDATA_MXO_TOKEN_TTL_SECONDS`, default 3600).
     pub mxo_token_ttl_seconds: i64,
-    /// Largest request body a handler is handed; `None` leaves each route's own limit. In
-    /// Lambda it is [`LAMBDA_INLINE_BODY_LIMIT`]: larger bodies go through presigned uploads.
-    pub inline_body_limit: Option<usize>,
+    /// Lambda's limits on a request, its answer and its time, applied where the code runs:
+    /// always in Lambda, locally with `custdata-local --lambda-limits`. `None` leaves each
+    /// route's own body limit and no limit on answers or time.
+    pub lambda_limits: Option<LambdaLimits>,
     /// How long one import run may work before leaving the rest to the next run (the
     /// import function's timeout is 900 s; the local server runs short slices so it can
     /// stop promptly).
@@ -32,11 +33,33 @@ pub struct Settings {
 /// 6 MB, including the event's JSON around the body and its escaping.
 pub const LAMBDA_INLINE_BODY_LIMIT: usize = 5_000_000;
 
+/// What Lambda allows one synchronous invocation (behind API Gateway's HTTP API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LambdaLimits {
+    /// Request bodies above it are refused (413) before a handler runs.
+    pub inline_body: usize,
+    /// Answers whose invocation payload (the body as a JSON string, escaped, or base64)
+    /// would exceed it are replaced by an error naming a smaller page.
+    pub response_payload: usize,
+    /// Reads still working after this long (or nearer the invocation's deadline) are
+    /// answered with an error naming a smaller page.
+    pub time: std::time::Duration,
+}
+
+/// Lambda's own figures: a 6 MB (6,291,456-byte) response payload less room for the status
+/// and headers around the body; API Gateway's 30 s integration timeout less a second to
+/// answer in.
+pub const LAMBDA_LIMITS: LambdaLimits = LambdaLimits {
+    inline_body: LAMBDA_INLINE_BODY_LIMIT,
+    response_payload: 6_291_456 - 16 * 1024,
+    time: std::time::Duration::from_secs(29),
+};
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             mxo_token_ttl_seconds: 3600,
-            inline_body_limit: None,
+            lambda_limits: None,
             import_budget: std::time::Duration::from_secs(780),
             monetate_iat_skew_seconds: 300,
         }

@@ -5,12 +5,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use http::{HeaderValue, StatusCode};
 use lambda_http::{Body, RequestExt};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::app::App;
+use crate::lambda_limits;
 use crate::names::{BadName, first_bad_name};
 use crate::storage::{BlobError, StorageError};
 use crate::tenancy::AuthError;
@@ -435,22 +437,26 @@ pub async fn dispatch(app: Arc<App>, family: &'static Family, request: Request) 
         family.name,
         request.method().as_str(),
     );
-    crate::logs::in_request(span, async move {
+    let work = crate::logs::in_request(span, async move {
         let size = body_bytes(&request).len();
-        let limit = app
-            .settings
-            .inline_body_limit
-            .map_or(family.max_body_bytes, |inline| {
-                inline.min(family.max_body_bytes)
-            });
+        let limits = app.settings.lambda_limits;
+        let limit = limits.map_or(family.max_body_bytes, |limits| {
+            limits.inline_body.min(family.max_body_bytes)
+        });
         let outcome = if size > limit {
             Err(body_too_large(family.vendor, limit))
         } else if let Some(name) = overlong_path_parameter(&request) {
             Err(no_object_this_long(&name))
         } else if let Some(bad) = bad_path_name(&request) {
             Err(bad_name(&bad))
+        } else if let Some(limits) = limits {
+            let budget = lambda_limits::time_budget(&request, &limits, app.clock.now_millis());
+            let reads = matches!(*request.method(), http::Method::GET | http::Method::HEAD);
+            let page = lambda_limits::Page::of(&request);
+            let work = unless_it_panics((family.handler)(app, request));
+            lambda_limits::within(&limits, budget, reads, page, work).await
         } else {
-            (family.handler)(app, request).await
+            unless_it_panics((family.handler)(app, request)).await
         };
         let mut response = match outcome {
             Ok(response) => response,
@@ -461,8 +467,27 @@ pub async fn dispatch(app: Arc<App>, family: &'static Family, request: Request) 
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
         response
-    })
-    .await
+    });
+    crate::metrics::in_family(family.name, work).await
+}
+
+/// The handler's outcome, or a 500 when it panicked: the panic ends that request only, and
+/// the process (a Lambda execution environment, the local server) goes on serving. Release
+/// builds unwind for this (Cargo.toml).
+async fn unless_it_panics(
+    work: impl Future<Output = Result<Response, ApiError>>,
+) -> Result<Response, ApiError> {
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            tracing::error!("the handler panicked; answered 500");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                "custdata failed on this request (a defect, logged); other requests are served",
+            ))
+        }
+    }
 }
 
 /// The longest path parameter any object is named by. Every id, name and key of every

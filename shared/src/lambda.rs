@@ -21,7 +21,7 @@ pub fn init_readable_logs() {
 pub async fn run(family: &'static Family) -> Result<(), lambda_http::Error> {
     init_json_logs();
     let mut app = App::from_env().await?;
-    app.settings.inline_body_limit = Some(crate::app::LAMBDA_INLINE_BODY_LIMIT);
+    app.settings.lambda_limits = Some(crate::app::LAMBDA_LIMITS);
     let app = Arc::new(app);
     lambda_http::run(lambda_http::service_fn(move |request| {
         let app = app.clone();
@@ -38,7 +38,8 @@ pub async fn run_scheduled(task: &'static ScheduledTask) -> Result<(), lambda_ru
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
             let app = app.clone();
             async move {
-                let report = (task.run)(app, event.payload).await?;
+                let run = (task.run)(app, event.payload);
+                let report = crate::metrics::in_family(task.name, run).await?;
                 tracing::info!(task = task.name, %report, "scheduled task done");
                 Ok::<_, lambda_runtime::Error>(report)
             }

@@ -62,8 +62,10 @@ fn env_filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
-/// Logs as JSON lines (CloudWatch), filtered by `RUST_LOG` (default `info`).
+/// Logs as JSON lines (CloudWatch), filtered by `RUST_LOG` (default `info`); metrics as
+/// embedded-metric-format lines of their own on stdout ([`crate::metrics`]).
 pub fn init_json() {
+    crate::metrics::write_to_stdout();
     let layer = fmt::layer()
         .json()
         .with_current_span(true)

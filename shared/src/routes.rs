@@ -20,6 +20,7 @@ pub static FAMILIES: &[&Family] = &[
     &crate::monetate::DATA_FAMILY,
     &crate::optimove::LOGIN_FAMILY,
     &crate::optimove::FUNCTIONS_FAMILY,
+    &crate::health::FAMILY,
 ];
 
 /// Every scheduled task; a test checks it against template.yaml's Schedule events.

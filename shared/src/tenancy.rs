@@ -340,7 +340,7 @@ pub async fn store_token(
     });
     // Concurrent requests of one issuer check the same item, which DynamoDB reports as a
     // transaction conflict: that is contention, retried, never a refusal.
-    let mut delays = crate::retry::contention_backoff();
+    let mut delays = crate::retry::contention_backoff("credential-issue");
     loop {
         match table.transact(actions.clone()).await {
             Ok(()) => return Ok(()),

@@ -42,6 +42,31 @@ impl LocalProcess {
         data_dir: &Path,
         umask: Option<u32>,
     ) -> LocalProcess {
+        LocalProcess::launch(binary, data_dir, umask, None).await
+    }
+
+    /// [`LocalProcess::start`] with what the server writes (stdout and stderr) appended to
+    /// `log`, at `RUST_LOG=info`.
+    pub async fn start_logging_to(binary: &Path, data_dir: &Path, log: &Path) -> LocalProcess {
+        LocalProcess::launch(binary, data_dir, None, Some(log)).await
+    }
+
+    async fn launch(
+        binary: &Path,
+        data_dir: &Path,
+        umask: Option<u32>,
+        log: Option<&Path>,
+    ) -> LocalProcess {
+        let output = || match log {
+            Some(log) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .expect("the log file opens"),
+            ),
+            None => Stdio::null(),
+        };
         let port = free_port();
         // A killed server leaves its server.json behind; the new one writes it when ready.
         let server_file = data_dir.join(custdata_local::SERVER_FILE);
@@ -57,11 +82,14 @@ impl LocalProcess {
             }
             None => Command::new(binary),
         };
+        if log.is_some() {
+            command.env("RUST_LOG", "info");
+        }
         let child = command
             .args(["--port", &port.to_string(), "--data-dir"])
             .arg(data_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(output())
+            .stderr(output())
             .spawn()
             .unwrap_or_else(|e| panic!("{} starts: {e}", binary.display()));
         // The port is bound before the store is open: wait for the file written after it.

@@ -57,6 +57,12 @@ pub async fn spawn_app() -> TestApp {
 /// Starts a local server on the given adapters, port 0, a fresh data directory and a manual
 /// clock; scheduled tasks do not run by themselves (tests run them).
 pub async fn spawn_app_on(adapter: Adapter) -> TestApp {
+    spawn_app_limited(adapter, false).await
+}
+
+/// [`spawn_app_on`], with Lambda's limits on bodies, answers and time when `lambda_limits`
+/// (as `custdata-local --lambda-limits` serves).
+pub async fn spawn_app_limited(adapter: Adapter, lambda_limits: bool) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let clock = test_clock();
     let backend = match adapter {
@@ -77,6 +83,7 @@ pub async fn spawn_app_on(adapter: Adapter) -> TestApp {
         clock: Arc::new(clock.clone()),
         backend,
         run_scheduled_tasks: false,
+        lambda_limits,
     };
     let server = custdata_local::start(config)
         .await
@@ -552,6 +559,7 @@ pub async fn bench_server() -> (Server, tempfile::TempDir) {
         clock: Arc::new(custdata::clock::SystemClock),
         backend: Backend::Embedded,
         run_scheduled_tasks: false,
+        lambda_limits: false,
     };
     let server = custdata_local::start(config)
         .await

@@ -46,6 +46,8 @@ pub enum Vendor {
     Monetate,
     Aixon,
     Optimove,
+    /// No credential at all: the health route.
+    Public,
 }
 
 /// Whose credentials a route's binary takes, from its name.
@@ -55,6 +57,7 @@ pub fn vendor_of(binary: &str) -> Vendor {
         Some("monetate") => Vendor::Monetate,
         Some("aixon") => Vendor::Aixon,
         Some("optimove") => Vendor::Optimove,
+        Some("health") => Vendor::Public,
         _ => panic!("which vendor's credentials does {binary} take? Teach vendor_of"),
     }
 }
@@ -181,6 +184,9 @@ impl Tenant {
 
     /// The credential a client of `vendor` uses on a call (the exchange or the API).
     pub fn own(&self, vendor: Vendor, exchange: bool) -> Credential {
+        if vendor == Vendor::Public {
+            return Credential::Nothing;
+        }
         self.credentials()
             .into_iter()
             .filter(|credential| credential.vendor() == Some(vendor))

@@ -886,7 +886,7 @@ async fn presigned_uploads_take_bodies_above_the_inline_limit(app: TestApp) {
     // In Lambda a body above the inline limit is refused before the handler, pointing here.
     let real = app.server.app.clone();
     let mut settings = real.settings.clone();
-    settings.inline_body_limit = Some(custdata::app::LAMBDA_INLINE_BODY_LIMIT);
+    settings.lambda_limits = Some(custdata::app::LAMBDA_LIMITS);
     let lambda_app = Arc::new(App {
         table: real.table.clone(),
         blobs: real.blobs.clone(),
@@ -1220,6 +1220,7 @@ async fn the_local_worker_imports_what_was_left_when_the_server_stopped() {
         clock: Arc::new(custdata::clock::SystemClock),
         backend: custdata_local::Backend::Embedded,
         run_scheduled_tasks,
+        lambda_limits: false,
     };
     let server = custdata_local::start(config(false)).await.expect("starts");
     let client = reqwest::Client::new();

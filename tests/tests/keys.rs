@@ -194,6 +194,7 @@ async fn a_restart_after_a_rotation_keeps_the_hash_key_and_both_signing_keys() {
             clock: std::sync::Arc::new(clock.clone()),
             backend: custdata_local::Backend::Embedded,
             run_scheduled_tasks: false,
+            lambda_limits: false,
         })
     };
     let server = start().await.expect("starts");

@@ -1019,7 +1019,8 @@ async fn a_correct_login_returns_the_live_token_and_only_failures_are_throttled(
 }
 
 /// Every campaign-engine function answers as the vendor documents it: reads check their
-/// parameters and give the vendor's empty response (custdata holds no campaigns), writes
+/// parameters and give the vendor's empty response (custdata holds no campaigns: `[]`, or
+/// an object whose documented fields are null), writes
 /// and RegisterEventListener are refused as unsupported, a wrong method is 405.
 async fn campaign_functions_check_their_parameters_and_answer_empty(app: TestApp) {
     let client = Optimove::dev(&app);
@@ -1034,7 +1035,19 @@ async fn campaign_functions_check_their_parameters_and_answer_empty(app: TestApp
             "/current/customers/GetCustomersByAction?RecipientGroupID=1&ActionID=2&Date=2024-01-01",
             json!([]),
         ),
-        ("/current/actions/GetActionName?ActionID=12", json!({})),
+        // An object function answers its documented fields, null: clients read them.
+        (
+            "/current/actions/GetActionName?ActionID=12",
+            json!({"ActionName": null}),
+        ),
+        (
+            "/current/actions/GetCampaignDetails?CampaignID=7",
+            json!({"TargetGroupID": null, "CampaignType": null, "Duration": null, "LeadTime": null, "Notes": null, "IsMultiChannel": null, "IsRecurrence": null, "Status": null, "Error": null}),
+        ),
+        (
+            "/current/groups/GetTargetGroupID?TargetGroupName=Winback",
+            json!({"TargetGroupID": null}),
+        ),
         ("/current/actions/GetAllActions", json!([])),
         (
             "/current/actions/GetActionsByTargetGroup?TargetGroupID=3&Date=2024-01-01",
@@ -1050,7 +1063,7 @@ async fn campaign_functions_check_their_parameters_and_answer_empty(app: TestApp
         ("/current/segments/GetValueSegments", json!([])),
         (
             "/current/segments/GetValueSegmentName?ValueSegmentID=1",
-            json!({}),
+            json!({"ValueSegmentName": null}),
         ),
         (
             "/current/customers/GetCurrentlyTargetedCustomers?$top=100",
@@ -1066,7 +1079,7 @@ async fn campaign_functions_check_their_parameters_and_answer_empty(app: TestApp
         ),
         (
             "/current/customers/GetCustomerLastActionExecuted?CustomerID=C-1",
-            json!({}),
+            json!({"ActionID": null, "Date": null, "Duration": null, "TargetGroupID": null}),
         ),
         (
             "/current/customers/GetTargetGroupChangers?StartDate=2024-01-01&EndDate=2024-01-02",

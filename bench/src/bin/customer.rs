@@ -79,6 +79,7 @@ async fn main() {
         clock: Arc::new(SystemClock),
         backend: Backend::Embedded,
         run_scheduled_tasks: false,
+        lambda_limits: false,
     };
     let server = custdata_local::start(config).await.expect("server");
     let client = reqwest::Client::new();

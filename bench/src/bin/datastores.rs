@@ -57,6 +57,7 @@ async fn through_the_local_server(args: &Args, data_dir: &Path) -> (f64, Duratio
         clock: Arc::new(SystemClock),
         backend: Backend::Embedded,
         run_scheduled_tasks: false,
+        lambda_limits: false,
     })
     .await
     .expect("local server");

@@ -60,6 +60,13 @@ pub enum ImportError {
 pub struct ImportReport {
     pub updates_finished: usize,
     pub rows_processed: usize,
+    /// Problems recorded on updates: rows refused or applied without linking an
+    /// identifier, and the reasons of bodies refused at their check.
+    #[serde(default)]
+    pub row_errors: usize,
+    /// Updates whose body was refused at its check (status `failed`).
+    #[serde(default)]
+    pub updates_failed: usize,
     /// Cells skipped because another importer holds their lease.
     pub cells_busy: usize,
     /// The time budget ran out with work left; the next run continues.
@@ -70,6 +77,8 @@ impl ImportReport {
     fn add(&mut self, other: ImportReport) {
         self.updates_finished += other.updates_finished;
         self.rows_processed += other.rows_processed;
+        self.row_errors += other.row_errors;
+        self.updates_failed += other.updates_failed;
         self.cells_busy += other.cells_busy;
         self.paused |= other.paused;
     }
@@ -79,29 +88,41 @@ impl ImportReport {
 /// EventBridge "Object Created" events import the cells they name; anything else (the
 /// schedule, the local timer) imports every cell with queued objects.
 pub async fn handle_event(app: Arc<App>, event: Value) -> Result<Value, String> {
-    let deadline = Instant::now() + app.settings.import_budget;
-    let keys = object_keys(&event);
-    let report = if keys.is_empty() {
-        import_pending(&app, deadline).await
-    } else {
-        let mut report = ImportReport::default();
-        for key in keys {
-            if let Some((tenant, cell)) = cell_of_key(&key) {
-                report.add(
-                    import_cell(&app, &tenant, &cell, deadline)
-                        .await
-                        .map_err(|e| e.to_string())?,
-                );
-            } else {
-                // Not the key itself: outside the queue, it can be any name a client chose.
-                tracing::warn!("an event named an object outside the AIXON queue; ignored");
-            }
-        }
-        Ok(report)
-    };
-    report
+    let started = Instant::now();
+    let outcome = import_for_event(&app, &event, started + app.settings.import_budget).await;
+    let report = outcome.as_ref().cloned().unwrap_or_default();
+    crate::metrics::import_finished(&crate::metrics::ImportRun {
+        rows: report.rows_processed,
+        row_errors: report.row_errors,
+        updates_finished: report.updates_finished,
+        updates_failed: report.updates_failed,
+        failed: outcome.is_err(),
+        elapsed: started.elapsed(),
+    });
+    outcome
         .map(|report| json!(report))
         .map_err(|e| e.to_string())
+}
+
+async fn import_for_event(
+    app: &App,
+    event: &Value,
+    deadline: Instant,
+) -> Result<ImportReport, ImportError> {
+    let keys = object_keys(event);
+    if keys.is_empty() {
+        return import_pending(app, deadline).await;
+    }
+    let mut report = ImportReport::default();
+    for key in keys {
+        if let Some((tenant, cell)) = cell_of_key(&key) {
+            report.add(import_cell(app, &tenant, &cell, deadline).await?);
+        } else {
+            // Not the key itself: outside the queue, it can be any name a client chose.
+            tracing::warn!("an event named an object outside the AIXON queue; ignored");
+        }
+    }
+    Ok(report)
 }
 
 /// The object keys an S3 notification or EventBridge event names (S3 notifications
@@ -411,6 +432,8 @@ async fn import_update(
             Err(problems) => {
                 update.status = Status::Failed;
                 update.finished = Some(now);
+                report.updates_failed += 1;
+                report.row_errors += problems.len();
                 update.add_errors(problems);
             }
         }
@@ -441,6 +464,7 @@ async fn import_update(
         update.rows_done += rows.len();
         update.last_row = rows.last().map_or(update.last_row, |row| row.number);
         update.applied += applied;
+        report.row_errors += problems.len();
         update.add_errors(problems);
         store::put_update(app, tenant, &update, Some(&previous)).await?;
         report.rows_processed += rows.len();
@@ -494,7 +518,11 @@ async fn check_upload(
         Ok(checked) => checked,
         Err(rejection) => return Ok(Err(rejection.problems)),
     };
-    for _ in 0..6 {
+    let mut contention = crate::metrics::Contention::new(super::CELL_HEADER_OPERATION);
+    for attempt in 0..6 {
+        if attempt > 0 {
+            contention.retried();
+        }
         let Some(cell) = store::get_cell(app, tenant, &update.cell).await? else {
             return Ok(Err(vec![Problem {
                 row: None,
@@ -510,6 +538,7 @@ async fn check_upload(
             return Ok(Ok(checked.rows));
         }
     }
+    contention.exhausted();
     Err(StorageError::Contention("the data cell's header keeps changing".into()).into())
 }
 

@@ -42,6 +42,10 @@ pub static UPLOAD_FAMILY: Family = Family {
     handler: |app, request| Box::pin(upload(app, request)),
 };
 
+/// The contention metric's name for a change of a data cell's columns, which an upload and
+/// the importer's check retry when another request changed them first.
+pub const CELL_HEADER_OPERATION: &str = "aixon-cell-header";
+
 /// Applies queued bodies: S3 events and a schedule in AWS, a timer locally.
 pub static IMPORT_TASK: ScheduledTask = ScheduledTask {
     name: "aixon-import",
@@ -308,7 +312,11 @@ async fn update(
             return Err(rejected(rejection));
         }
     };
-    for _ in 0..6 {
+    let mut contention = crate::metrics::Contention::new(CELL_HEADER_OPERATION);
+    for attempt in 0..6 {
+        if attempt > 0 {
+            contention.retried();
+        }
         let cell = store::get_cell(app, tenant, resource)
             .await?
             .ok_or_else(|| not_found(format!("no data cell {resource}")))?;
@@ -321,6 +329,7 @@ async fn update(
             json!({"RESOURCE_ID": cell.id, "STATUS": "RECEIVED", "UPDATE_ID": update.id}),
         ));
     }
+    contention.exhausted();
     Err(ApiError::new(
         StatusCode::CONFLICT,
         "CONFLICT",

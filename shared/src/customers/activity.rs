@@ -199,7 +199,7 @@ async fn add_activities(
     activities: &[Activity],
 ) -> Result<(), CustomerError> {
     let items = activity_items(tenant, &customer.tid, activities);
-    let mut delays = contention_backoff();
+    let mut delays = contention_backoff("customer-activity");
     loop {
         let rev = customer.rev();
         let update = counters_update(&customer.profile, activities).set("rev", rev + 1);

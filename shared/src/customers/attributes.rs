@@ -81,7 +81,7 @@ pub async fn set_attributes(
     surface: &str,
     now_millis: i64,
 ) -> Result<(), StorageError> {
-    let mut delays = contention_backoff();
+    let mut delays = contention_backoff("customer-attributes");
     loop {
         let Some(customer) = profile(app.table.as_ref(), tenant, tid).await? else {
             return Err(StorageError::ConditionFailed {

@@ -58,7 +58,7 @@ pub async fn erase_noting(
     now_millis: i64,
     surface_rows: &BTreeMap<&'static str, usize>,
 ) -> Result<Option<Erased>, CustomerError> {
-    let mut delays = contention_backoff();
+    let mut delays = contention_backoff("customer-erasure");
     loop {
         let Some(customer) = find(app, tenant, named).await? else {
             return Ok(None);

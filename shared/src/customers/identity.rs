@@ -307,7 +307,7 @@ pub(super) async fn find_or_create_seeded(
     now_millis: i64,
     seed: &(dyn Fn(&str) -> Result<Seed, CustomerError> + Sync),
 ) -> Result<(Customer, bool), CustomerError> {
-    let mut delays = contention_backoff();
+    let mut delays = contention_backoff("customer-identity");
     loop {
         let entries = entries_of(app, tenant, named).await?;
         if let Some(what) = first_suppressed(app, tenant, named, &entries) {

@@ -318,7 +318,7 @@ pub async fn upsert_many(
     let mut pending: Vec<usize> = (0..upserts.len()).collect();
     // Customers whose group met a concurrent change commit alone from then on.
     let mut alone: HashSet<usize> = HashSet::new();
-    let mut delays = contention_backoff();
+    let mut delays = contention_backoff("customer-upsert");
     while !pending.is_empty() {
         let round = take_round(upserts, &mut pending);
         let taken: Vec<&Upsert> = round.iter().map(|&index| &upserts[index]).collect();

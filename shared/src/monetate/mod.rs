@@ -27,7 +27,7 @@ use crate::idempotency;
 use crate::tenancy::{TenantId, load_profile};
 
 /// The Data API's inline body limit: API Gateway's 10 MB payload (Lambda lowers it to
-/// its own 6 MB through `Settings::inline_body_limit`).
+/// its own 6 MB through `Settings::lambda_limits`).
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// Entries of the upload log one call lists.
 pub const MAX_LISTED_UPLOADS: usize = 100;
@@ -456,6 +456,7 @@ async fn spot_check(
     request: &Request,
 ) -> Result<Response, ApiError> {
     if !records::take_spot_check(app, &caller.tenant, &caller.username).await? {
+        crate::metrics::rate_limited(crate::metrics::RateLimit::MonetateSpotCheck);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TOO_MANY_REQUESTS",

@@ -67,6 +67,7 @@ pub async fn login(app: &App, request: &Request) -> Result<Response, ApiError> {
     if let Some(seconds) =
         ratelimit::window_used_up(table, failures.clone(), "failed", now, FAILED_LOGINS).await?
     {
+        crate::metrics::rate_limited(crate::metrics::RateLimit::OptimoveFailedLogins);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TOO_MANY_REQUESTS",

@@ -79,11 +79,14 @@ const fn optional(name: &'static str, kind: Kind) -> Parameter {
     }
 }
 
-/// The vendor's empty response of a function: a list or an object.
+/// The vendor's empty response of a function: a list, or an object with the fields the
+/// vendor documents for it, each null (no such object). An object without its fields would
+/// break clients that read them: the `optimove` Python client reads
+/// `response.json()['ActionName']` and raises on `{}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Empty {
     List,
-    Object,
+    Object(&'static [&'static str]),
 }
 
 /// A read function over campaign data.
@@ -104,7 +107,12 @@ impl Read {
     pub fn empty_answer(&self) -> Value {
         match self.empty {
             Empty::List => json!([]),
-            Empty::Object => json!({}),
+            Empty::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|field| (field.to_string(), Value::Null))
+                    .collect(),
+            ),
         }
     }
 }
@@ -144,6 +152,20 @@ const fn over_period(read: Read) -> Read {
 const PERIOD: &[Parameter] = &[required("StartDate", Date), required("EndDate", Date)];
 const BY_DATE: &[Parameter] = &[required("Date", Date)];
 const BY_CAMPAIGN: &[Parameter] = &[required("CampaignID", Integer)];
+/// GetCampaignDetails' fields.
+const CAMPAIGN: &[&str] = &[
+    "TargetGroupID",
+    "CampaignType",
+    "Duration",
+    "LeadTime",
+    "Notes",
+    "IsMultiChannel",
+    "IsRecurrence",
+    "Status",
+    "Error",
+];
+/// GetCustomerLastActionExecuted's fields.
+const LAST_ACTION: &[&str] = &["ActionID", "Date", "Duration", "TargetGroupID"];
 const BY_TARGET_GROUP: &[Parameter] = &[required("TargetGroupID", Integer), required("Date", Date)];
 
 /// Every read function custdata has no data for, with its documented parameters.
@@ -152,13 +174,13 @@ pub const READS: [Read; 40] = [
         "actions",
         "GetActionName",
         &[required("ActionID", Integer)],
-        Object,
+        Object(&["ActionName"]),
     ),
     read(
         "actions",
         "GetActionID",
         &[required("ActionName", Text)],
-        Object,
+        Object(&["ActionID"]),
     ),
     read("actions", "GetAllActions", &[], List),
     read("actions", "GetActionsByTargetGroup", BY_TARGET_GROUP, List),
@@ -177,7 +199,12 @@ pub const READS: [Read; 40] = [
         List,
     ),
     read("actions", "GetExecutedCampaignDetails", BY_DATE, List),
-    read("actions", "GetCampaignDetails", BY_CAMPAIGN, Object),
+    read(
+        "actions",
+        "GetCampaignDetails",
+        BY_CAMPAIGN,
+        Object(CAMPAIGN),
+    ),
     read("actions", "GetExecutionChannels", &[], List),
     read(
         "actions",
@@ -198,13 +225,13 @@ pub const READS: [Read; 40] = [
         "groups",
         "GetTargetGroupName",
         &[required("TargetGroupID", Integer)],
-        Object,
+        Object(&["TargetGroupName"]),
     ),
     read(
         "groups",
         "GetTargetGroupID",
         &[required("TargetGroupName", Text)],
-        Object,
+        Object(&["TargetGroupID"]),
     ),
     read("groups", "GetTargetGroupsByDate", BY_DATE, List),
     read("groups", "GetTargetGroupDetails", &[], List),
@@ -227,13 +254,13 @@ pub const READS: [Read; 40] = [
         "segments",
         "GetValueSegmentName",
         &[required("ValueSegmentID", Integer)],
-        Object,
+        Object(&["ValueSegmentName"]),
     ),
     read(
         "segments",
         "GetValueSegmentID",
         &[required("ValueSegmentName", Text)],
-        Object,
+        Object(&["ValueSegmentID"]),
     ),
     read("segments", "GetValueSegments", &[], List),
     with_attributes(read(
@@ -307,7 +334,7 @@ pub const READS: [Read; 40] = [
         "customers",
         "GetCustomerLastActionExecuted",
         &[required("CustomerID", Text)],
-        Object,
+        Object(LAST_ACTION),
     ),
     read("customers", "GetCustomerActionDetailsByDate", BY_DATE, List),
     read("customers", "GetCustomersActionEndedByDate", BY_DATE, List),

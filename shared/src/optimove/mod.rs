@@ -144,6 +144,7 @@ async fn count_call(app: &App, caller: &Caller) -> Result<(), ApiError> {
     )
     .await?;
     taken.map_err(|retry_after| {
+        crate::metrics::rate_limited(crate::metrics::RateLimit::OptimoveCalls);
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TOO_MANY_REQUESTS",

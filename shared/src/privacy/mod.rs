@@ -140,8 +140,28 @@ async fn remove_surface_rows(
 /// Only a long activity history may outlive the answer, removed in the background, and
 /// nothing reads it once the profile is gone. Once complete, the store's free space is
 /// scrubbed (the sweep does it for a background erasure). `None` when no surface holds
-/// anything of the customer.
+/// anything of the customer. An erasure that removed something writes its metric lines
+/// (`Erasures`, and `ErasedRows` per surface: [`crate::metrics::erasure`]).
 pub async fn erase(
+    app: &App,
+    tenant: &TenantId,
+    named: &CustomerRef,
+    now_millis: i64,
+) -> Result<Option<Erasure>, CustomerError> {
+    let erasure = erase_everywhere(app, tenant, named, now_millis).await?;
+    if let Some(erasure) = &erasure {
+        let rows: BTreeMap<&'static str, usize> = erasure
+            .surfaces
+            .iter()
+            .filter_map(|(surface, erased)| Some((*surface, erased.rows?)))
+            .collect();
+        crate::metrics::erasure(&rows);
+    }
+    Ok(erasure)
+}
+
+/// [`erase`]'s work; `erase` adds the metric lines.
+async fn erase_everywhere(
     app: &App,
     tenant: &TenantId,
     named: &CustomerRef,

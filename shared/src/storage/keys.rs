@@ -152,6 +152,13 @@ pub fn datastore_row(
     )
 }
 
+/// The item the health route reads: it never exists; the read succeeding is the answer.
+pub const HEALTH_PK: &str = "HEALTH";
+
+pub fn health_probe() -> Key {
+    Key::new(HEALTH_PK, "probe")
+}
+
 /// Background removal of superseded table versions: a small global work queue, ordered by
 /// the time an entry becomes due. Entries name their tenant; the sweep only deletes rows
 /// under that tenant's prefix.
