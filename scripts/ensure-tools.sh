@@ -7,6 +7,8 @@
 #                           of its own: it pins boto3, networkx and packaging to
 #                           versions older than the ones moto and cfn-lint run
 #                           with in target/venv)
+#   target/venv-sam      <- scripts/requirements-sam.txt (SAM CLI; only with
+#                           --sam, for scripts/sam-build.sh)
 #
 # Idempotent and quiet when nothing changed: a stamp file in each venv records
 # the sha256 of the requirements file (and the interpreter version) it was built
@@ -43,3 +45,6 @@ ensure_venv() {
 
 ensure_venv "$repo_root/target/venv" "$repo_root/scripts/requirements-tools.txt"
 ensure_venv "$repo_root/target/venv-checkov" "$repo_root/scripts/requirements-checkov.txt"
+if [[ "${1:-}" == "--sam" ]]; then
+    ensure_venv "$repo_root/target/venv-sam" "$repo_root/scripts/requirements-sam.txt"
+fi

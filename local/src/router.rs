@@ -39,8 +39,8 @@ impl Router {
             .routes
             .iter()
             .map(|route| {
-                let family = routes::family(&route.binary).ok_or_else(|| {
-                    format!("template.yaml routes {} {} to binary {}, which shared/src/routes.rs does not know", route.method, route.path, route.binary)
+                let family = routes::family(&route.family).ok_or_else(|| {
+                    format!("template.yaml routes {} {} to family {}, which shared/src/routes.rs does not know", route.method, route.path, route.family)
                 })?;
                 Ok(BoundRoute { method: route.method.clone(), key: format!("{} {}", route.method, route.path), pattern: PathPattern::parse(&route.path), family })
             })

@@ -1,6 +1,7 @@
 //! The application context every handler receives: the storage ports, the clock and the
 //! settings, built once per process.
 
+#[cfg(feature = "embedded")]
 use std::path::Path;
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::keys::secrets::{HASH_KEY_SECRET_ENV, SIGNING_KEYS_SECRET_ENV};
 use crate::keys::{HashKey, Keyring};
 use crate::storage::aws::AwsStores;
+#[cfg(feature = "embedded")]
 use crate::storage::embedded::{EmbeddedBlobs, EmbeddedTable};
 use crate::storage::{BlobStore, CursorSigner, ItemTable};
 
@@ -167,6 +169,7 @@ impl App {
         })
     }
 
+    #[cfg(feature = "embedded")]
     /// The embedded app on a data directory: `custdata.redb`, `blobs/`, `hash.key` and
     /// `signing.key` (created on first use, see [`crate::keys::local`]; the directory and
     /// everything in it readable by the owner only, whatever the umask). Returns the concrete blob store

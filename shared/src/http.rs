@@ -364,10 +364,10 @@ pub fn query_parameters(request: &Request) -> HashMap<String, String> {
 pub type HandlerFuture = std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>>;
 pub type HandlerFn = fn(Arc<App>, Request) -> HandlerFuture;
 
-/// One endpoint family: one Lambda binary, one handler, one error shape, one body limit.
+/// One endpoint family: one Lambda function, one handler, one error shape, one body limit.
 #[derive(Debug)]
 pub struct Family {
-    /// The binary name (`functions/<name>/`), as template.yaml's `Metadata.BuildProperties.Binary`.
+    /// The family's name, as its function's `CUSTDATA_FAMILY` in template.yaml.
     pub name: &'static str,
     pub vendor: Vendor,
     /// Requests with a larger body get 413 before the handler runs.
@@ -380,7 +380,7 @@ pub type TaskFuture = std::pin::Pin<Box<dyn Future<Output = Result<Value, String
 
 /// A task run on a schedule (EventBridge in AWS, a timer in the local server).
 pub struct ScheduledTask {
-    /// The binary name (`functions/<name>/`).
+    /// The task's name, as its function's `CUSTDATA_FAMILY` in template.yaml.
     pub name: &'static str,
     /// How often the local server runs it (template.yaml sets the AWS schedule).
     pub local_interval: std::time::Duration,

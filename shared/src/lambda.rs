@@ -1,5 +1,5 @@
-//! The Lambda entry point every function binary calls: JSON logs, the app built once
-//! outside the handler, then every invocation dispatched to the family's handler.
+//! The Lambda entry point: JSON logs, the app built once outside the handler, then every
+//! invocation dispatched to the handler of the family the function's `CUSTDATA_FAMILY` names.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,6 +15,24 @@ pub fn init_json_logs() {
 /// Readable logs for a terminal (local server, admin CLI).
 pub fn init_readable_logs() {
     crate::logs::init_readable();
+}
+
+/// Names, per function, the family or scheduled task the one Lambda binary serves there;
+/// template.yaml sets it on every function.
+pub const FAMILY_ENV: &str = "CUSTDATA_FAMILY";
+
+/// Runs the family or scheduled task `CUSTDATA_FAMILY` names until the runtime stops it.
+pub async fn run_family_from_env() -> Result<(), lambda_runtime::Error> {
+    let name = std::env::var(FAMILY_ENV).map_err(|_| {
+        format!("environment variable {FAMILY_ENV} is not set (template.yaml sets it)")
+    })?;
+    if let Some(family) = crate::routes::family(&name) {
+        return run(family).await;
+    }
+    match crate::routes::scheduled(&name) {
+        Some(task) => run_scheduled(task).await,
+        None => Err(format!("{FAMILY_ENV}={name} names no family in shared/src/routes.rs").into()),
+    }
 }
 
 /// Runs one family as a Lambda function until the runtime stops it.

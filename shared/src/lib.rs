@@ -1,7 +1,8 @@
 //! custdata: one customer-data API that speaks MXO, Monetate, AIXON and Optimove.
 //!
-//! Everything lives here; the function binaries under `functions/` and the local server
-//! only build an [`app::App`] and hand requests to [`http::dispatch`].
+//! Everything lives here; the Lambda binary (`lambda/`) and the local server only build an
+//! [`app::App`] and hand requests to [`http::dispatch`]. The features `embedded`, `template`
+//! and `test-kit` add what only the local server, the CLI and the tests use.
 
 pub mod admin;
 pub mod aixon;
@@ -9,6 +10,7 @@ pub mod app;
 pub mod clock;
 pub mod customers;
 pub mod files;
+#[cfg(feature = "test-kit")]
 pub mod fuzz;
 pub mod health;
 pub mod http;
@@ -27,5 +29,6 @@ pub mod ratelimit;
 pub mod retry;
 pub mod routes;
 pub mod storage;
+#[cfg(feature = "template")]
 pub mod template;
 pub mod tenancy;

@@ -9,8 +9,7 @@
 //! HTTP and SDK crates print requests and bodies.
 
 use tracing::Instrument;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::filter::{FilterExt, Targets, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
@@ -58,8 +57,15 @@ fn within_cap(metadata: &tracing::Metadata<'_>) -> bool {
     metadata.target().starts_with("custdata") || *metadata.level() <= tracing::Level::INFO
 }
 
-fn env_filter() -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+/// `RUST_LOG` as a list of `target=level` directives and a default level (`info`,
+/// `custdata=debug,info`); `info` when it is unset or unreadable. `Targets` rather than
+/// `EnvFilter`: nothing here filters on spans or fields, and `EnvFilter` links a regex
+/// engine into every Lambda artefact.
+fn env_filter() -> Targets {
+    std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO))
 }
 
 /// Logs as JSON lines (CloudWatch), filtered by `RUST_LOG` (default `info`); metrics as

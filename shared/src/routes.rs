@@ -1,12 +1,12 @@
-//! The endpoint families and scheduled tasks: which code each function binary (and the
-//! local server, for the same route) runs. template.yaml names the binary per route; this
-//! maps it to code.
+//! The endpoint families and scheduled tasks: which code each Lambda function (and the
+//! local server, for the same route) runs. template.yaml names the family per function
+//! (`CUSTDATA_FAMILY`); this maps the name to code.
 
 use crate::aixon;
 use crate::http::{Family, ScheduledTask};
 use crate::mxo::{customer, datastores};
 
-/// Every HTTP family custdata has; a test checks it against template.yaml and functions/.
+/// Every HTTP family custdata has; a test checks it against template.yaml.
 pub static FAMILIES: &[&Family] = &[
     &crate::mxo::token::FAMILY,
     &datastores::CREATE_FAMILY,
@@ -26,10 +26,12 @@ pub static FAMILIES: &[&Family] = &[
 /// Every scheduled task; a test checks it against template.yaml's Schedule events.
 pub static SCHEDULED: &[&ScheduledTask] = &[&datastores::SWEEP_TASK, &aixon::IMPORT_TASK];
 
-/// The family a binary runs.
-pub fn family(binary: &str) -> Option<&'static Family> {
-    FAMILIES
-        .iter()
-        .copied()
-        .find(|family| family.name == binary)
+/// The HTTP family of this name (a function's `CUSTDATA_FAMILY`).
+pub fn family(name: &str) -> Option<&'static Family> {
+    FAMILIES.iter().copied().find(|family| family.name == name)
+}
+
+/// The scheduled task of this name (a function's `CUSTDATA_FAMILY`).
+pub fn scheduled(name: &str) -> Option<&'static ScheduledTask> {
+    SCHEDULED.iter().copied().find(|task| task.name == name)
 }

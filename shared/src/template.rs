@@ -13,8 +13,8 @@ pub const TEMPLATE_YAML: &str = include_str!("../../template.yaml");
 pub struct Route {
     /// The function's logical id (`MxoTokenFunction`).
     pub function: String,
-    /// The binary it runs (`mxo-token`).
-    pub binary: String,
+    /// The family its function serves (`mxo-token`): its `CUSTDATA_FAMILY`.
+    pub family: String,
     /// Upper-case method, or `ANY`.
     pub method: String,
     pub path: String,
@@ -24,7 +24,13 @@ pub struct Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionDef {
     pub logical_id: String,
+    /// The cargo binary its artefact is built from (`Metadata.BuildProperties.Binary`).
     pub binary: String,
+    /// The family or scheduled task it serves (`Environment.Variables.CUSTDATA_FAMILY`).
+    pub family: String,
+    /// `Properties.CodeUri`: the workspace root in template.yaml; in the template `sam build`
+    /// writes, the artefact's directory beside it.
+    pub code_uri: Option<String>,
     /// Runs on a `Schedule` event rather than (or besides) HTTP routes.
     pub scheduled: bool,
 }
@@ -81,6 +87,13 @@ impl Template {
                 Some("AWS::Serverless::Function") => {
                     let binary = text(resource, &["Metadata", "BuildProperties", "Binary"])
                         .ok_or_else(|| format!("{id} has no Metadata.BuildProperties.Binary"))?;
+                    let family = text(
+                        resource,
+                        &["Properties", "Environment", "Variables", "CUSTDATA_FAMILY"],
+                    )
+                    .ok_or_else(|| {
+                        format!("{id} has no Properties.Environment.Variables.CUSTDATA_FAMILY")
+                    })?;
                     let events = resource
                         .get("Properties")
                         .and_then(|p| p.get("Events"))
@@ -98,14 +111,16 @@ impl Template {
                             .ok_or_else(|| format!("{id}: an HttpApi event has no Method"))?;
                         routes.push(Route {
                             function: id.clone(),
-                            binary: binary.clone(),
+                            family: family.clone(),
                             method: method.to_ascii_uppercase(),
                             path,
                         });
                     }
                     functions.push(FunctionDef {
+                        code_uri: text(resource, &["Properties", "CodeUri"]),
                         logical_id: id,
                         binary,
+                        family,
                         scheduled,
                     });
                 }

@@ -428,7 +428,8 @@ pub struct LambdaHarness {
 }
 
 impl LambdaHarness {
-    pub async fn start(binary: &str, table: &str, bucket: &str) -> LambdaHarness {
+    /// Starts the Lambda binary serving `family` (its `CUSTDATA_FAMILY`).
+    pub async fn start(binary: &str, family: &str, table: &str, bucket: &str) -> LambdaHarness {
         use std::os::unix::process::CommandExt;
         let port = free_port();
         let (hash_secret, signing_secret) = lambda_key_secrets(table).await;
@@ -465,6 +466,7 @@ impl LambdaHarness {
                 .env("AWS_REGION", "us-east-1")
                 .env("AWS_ACCESS_KEY_ID", "test")
                 .env("AWS_SECRET_ACCESS_KEY", "test")
+                .env(custdata::lambda::FAMILY_ENV, family)
                 .env("CUSTDATA_TABLE", table)
                 .env("CUSTDATA_BUCKET", bucket)
                 .env(custdata::keys::secrets::HASH_KEY_SECRET_ENV, &hash_secret)

@@ -50,15 +50,15 @@ pub enum Vendor {
     Public,
 }
 
-/// Whose credentials a route's binary takes, from its name.
-pub fn vendor_of(binary: &str) -> Vendor {
-    match binary.split('-').next() {
+/// Whose credentials a route's family takes, from its name.
+pub fn vendor_of(family: &str) -> Vendor {
+    match family.split('-').next() {
         Some("mxo" | "datastore" | "customer") => Vendor::Mxo,
         Some("monetate") => Vendor::Monetate,
         Some("aixon") => Vendor::Aixon,
         Some("optimove") => Vendor::Optimove,
         Some("health") => Vendor::Public,
-        _ => panic!("which vendor's credentials does {binary} take? Teach vendor_of"),
+        _ => panic!("which vendor's credentials does {family} take? Teach vendor_of"),
     }
 }
 
@@ -351,7 +351,7 @@ pub fn calls_for(route: &Route, objects: &Objects, today: &str) -> Vec<Call> {
             json_body(json!({"account": "1", "schema": "1"}))
         }
         ("POST", "/api/data/v1/{retailer}/production/bulk-defaultcatalog/") => {
-            json_body(json!({"defaultaccountcatalogs": [{"account": "2", "schema": "2"}]}))
+            json_body(json!({"defaultaccountcatalogs": [{"account": "2", "schema": "1"}]}))
         }
         ("POST", "/custdata/v1/monetate/{retailer}/api-users") => json_body(json!({})),
         ("POST", "/custdata/v1/monetate/{retailer}/api-users/{username}/keys") => {

@@ -91,7 +91,7 @@ async fn read_everything(app: &TestApp, calls: &[(Route, Call)]) -> Vec<(String,
     let mut answers = Vec::new();
     for (route, call) in calls {
         app.clock.advance_millis(1_000);
-        let credential = a.own(vendor_of(&route.binary), call.exchange);
+        let credential = a.own(vendor_of(&route.family), call.exchange);
         let (status, body) = send(app, call, &credential).await;
         let what = format!("{} {} ({})", call.method, call.path, route.path);
         assert!(status < 500, "{what}: {status} {body}");

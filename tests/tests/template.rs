@@ -1,5 +1,6 @@
-//! template.yaml, functions/ and the handler registry agree: every function crate has a
-//! route and a handler, every route names a function that exists.
+//! template.yaml and the handler registry agree: every function is built from the one Lambda
+//! binary and names a family or scheduled task that exists, every route's family is an HTTP
+//! family, and every family and task has a function.
 
 use std::collections::BTreeSet;
 
@@ -7,41 +8,47 @@ use custdata::routes::{FAMILIES, SCHEDULED};
 use custdata::template::Template;
 use custdata_tests::workspace_root;
 
-fn function_crates() -> BTreeSet<String> {
-    std::fs::read_dir(workspace_root().join("functions"))
-        .expect("functions/")
-        .filter_map(|entry| entry.ok())
-        .filter(|entry| entry.path().join("Cargo.toml").exists())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .collect()
+/// The binary `lambda/Cargo.toml` builds, which every function's artefact is.
+const LAMBDA_BINARY: &str = "custdata-lambda";
+
+#[test]
+fn every_function_runs_the_lambda_binary() {
+    let template = Template::bundled().expect("template.yaml parses");
+    assert!(!template.functions.is_empty());
+    for function in &template.functions {
+        assert_eq!(
+            function.binary, LAMBDA_BINARY,
+            "{} builds another binary",
+            function.logical_id
+        );
+    }
+    let manifest = std::fs::read_to_string(workspace_root().join("lambda/Cargo.toml"))
+        .expect("lambda/Cargo.toml");
+    assert!(
+        manifest.contains(&format!("name = \"{LAMBDA_BINARY}\"")),
+        "lambda/Cargo.toml must build a binary named {LAMBDA_BINARY}"
+    );
 }
 
 #[test]
-fn every_function_crate_has_a_route_or_a_schedule_and_every_route_a_function_crate() {
+fn every_function_serves_a_family_and_every_family_has_a_function() {
     let template = Template::bundled().expect("template.yaml parses");
-    let crates = function_crates();
-    assert!(!crates.is_empty());
-    let binaries = |scheduled: bool| -> BTreeSet<String> {
+    let families = |scheduled: bool| -> BTreeSet<String> {
         template
             .functions
             .iter()
             .filter(|f| f.scheduled == scheduled)
-            .map(|f| f.binary.clone())
+            .map(|f| f.family.clone())
             .collect()
     };
-    let declared: BTreeSet<String> = &binaries(true) | &binaries(false);
-    assert_eq!(
-        crates, declared,
-        "crates under functions/ vs functions template.yaml declares"
-    );
     let routed: BTreeSet<String> = template
         .routes
         .iter()
-        .map(|route| route.binary.clone())
+        .map(|route| route.family.clone())
         .collect();
     assert_eq!(
         routed,
-        binaries(false),
+        families(false),
         "every function without a schedule has a route, and only those"
     );
     let registered: BTreeSet<String> = FAMILIES
@@ -50,59 +57,43 @@ fn every_function_crate_has_a_route_or_a_schedule_and_every_route_a_function_cra
         .collect();
     assert_eq!(
         routed, registered,
-        "routed binaries vs HTTP families in shared/src/routes.rs"
+        "routed families vs HTTP families in shared/src/routes.rs"
     );
     let tasks: BTreeSet<String> = SCHEDULED.iter().map(|task| task.name.to_string()).collect();
     assert_eq!(
-        binaries(true),
+        families(true),
         tasks,
-        "scheduled binaries vs tasks in shared/src/routes.rs"
+        "scheduled functions vs tasks in shared/src/routes.rs"
+    );
+    assert_eq!(
+        template.functions.len(),
+        registered.len() + tasks.len(),
+        "one function per family and per task"
     );
 }
 
 #[test]
-fn each_function_crate_builds_the_binary_its_template_entry_names() {
-    for name in function_crates() {
-        let manifest = std::fs::read_to_string(
-            workspace_root()
-                .join("functions")
-                .join(&name)
-                .join("Cargo.toml"),
-        )
-        .expect("manifest");
-        assert!(
-            manifest.contains(&format!("name = \"{name}\"")),
-            "functions/{name} must build a binary named {name}"
-        );
-    }
-}
-
-#[test]
-fn a_route_to_a_missing_function_is_caught() {
+fn a_route_to_a_missing_family_is_caught() {
     let yaml =
         std::fs::read_to_string(workspace_root().join("template.yaml")).expect("template.yaml");
-    let broken = yaml.replace("Binary: mxo-token", "Binary: no-such-function");
+    let broken = yaml.replace(
+        "CUSTDATA_FAMILY: mxo-token",
+        "CUSTDATA_FAMILY: no-such-family",
+    );
     let template = Template::parse(&broken).expect("still parses");
     let routed: BTreeSet<String> = template
         .routes
         .iter()
-        .map(|route| route.binary.clone())
+        .map(|route| route.family.clone())
         .collect();
     assert!(
-        routed.contains("no-such-function") && !function_crates().contains("no-such-function"),
+        routed.contains("no-such-family") && custdata::routes::family("no-such-family").is_none(),
         "the consistency check above would fail on this template"
     );
     assert!(
         custdata_local::Router::from_template(&template).is_err(),
         "the local server refuses a route without a handler"
     );
-}
-
-#[test]
-fn the_template_is_what_the_local_server_serves() {
-    let on_disk =
-        std::fs::read_to_string(workspace_root().join("template.yaml")).expect("template.yaml");
-    assert_eq!(on_disk, custdata::template::TEMPLATE_YAML);
 }
 
 /// The value of a `!Ref Name` (serde_yaml_ng reads the tag as a tagged value).

@@ -80,7 +80,7 @@ async fn every_route_refuses_what_is_not_the_tenants_own(app: TestApp) {
     let mut replays = Vec::new();
     for route in &template.routes {
         tally.routes += 1;
-        let vendor = vendor_of(&route.binary);
+        let vendor = vendor_of(&route.family);
         for call in calls_for(route, &objects, &today) {
             tally.calls += 1;
             // B signs in again per call, so its tokens are fresh whatever the clock did.

@@ -1,9 +1,11 @@
-//! Lambda readiness per function binary: the time from starting the stripped release binary
-//! (under `cargo lambda watch`'s runtime API emulator, with DynamoDB and S3 on moto) to its
-//! first answered invocation, beside the same function's warm invocation (the median of the
-//! next ones) as the baseline; and each binary's size on disk.
+//! Lambda readiness per function: the time from starting the stripped release Lambda binary
+//! with the function's `CUSTDATA_FAMILY` (under `cargo lambda watch`'s runtime API emulator,
+//! with DynamoDB and S3 on moto) to its first answered invocation, beside the same function's
+//! warm invocation (the median of the next ones) as the baseline; and the binary's size.
 //!
-//! `cargo build --release --workspace --bins && cargo run --release -p custdata-bench --bin bench-readiness`
+//! `cargo build --release && cargo run --release -p custdata-bench --bin bench-readiness`;
+//! `--sam-build-dir target/sam/x86_64` runs each function's own artefact of a `sam build`
+//! instead (scripts/sam-build.sh).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,9 +18,13 @@ use serde_json::{Value, json};
 
 #[derive(Parser)]
 struct Args {
-    /// Where the release binaries are.
-    #[arg(long, default_value = "target/release")]
-    binaries: PathBuf,
+    /// The Lambda binary every function runs.
+    #[arg(long, default_value = "target/release/custdata-lambda")]
+    binary: PathBuf,
+    /// A `sam build --build-dir`: each function runs the `bootstrap` of the artefact its
+    /// entry in the template sam build wrote there names (`CodeUri`).
+    #[arg(long)]
+    sam_build_dir: Option<PathBuf>,
     /// Warm invocations per function.
     #[arg(long, default_value_t = 20)]
     warm: usize,
@@ -26,8 +32,8 @@ struct Args {
 
 /// An event the function answers without any credential: a request on its first route
 /// (401), or the schedule's event.
-fn first_event(template: &Template, binary: &str) -> Value {
-    let Some(route) = template.routes.iter().find(|route| route.binary == binary) else {
+fn first_event(template: &Template, family: &str) -> Value {
+    let Some(route) = template.routes.iter().find(|route| route.family == family) else {
         return json!({"version": "0", "id": "bench", "detail-type": "Scheduled Event", "source": "aws.events",
                       "account": "123456789012", "time": "2026-11-23T08:00:00Z", "region": "us-east-1", "resources": [], "detail": {}});
     };
@@ -74,20 +80,32 @@ async fn main() {
         "{:<22} {:>9} {:>14} {:>12} {:>8}  first answer",
         "function", "size MB", "ready (ms)", "warm (ms)", "ratio"
     );
-    let mut total_size = 0;
+    let built = args.sam_build_dir.as_ref().map(|dir| {
+        let yaml = std::fs::read_to_string(dir.join("template.yaml"))
+            .unwrap_or_else(|_| panic!("{} holds sam build's template.yaml", dir.display()));
+        Template::parse(&yaml).expect("the built template parses")
+    });
+    let mut sizes = Vec::new();
     for function in &template.functions {
-        let binary = args.binaries.join(&function.binary);
+        let binary = match (&args.sam_build_dir, &built) {
+            (Some(dir), Some(built)) => {
+                let artefact = built
+                    .functions
+                    .iter()
+                    .find(|f| f.logical_id == function.logical_id)
+                    .and_then(|f| f.code_uri.clone())
+                    .unwrap_or_else(|| panic!("{} has no artefact", function.logical_id));
+                dir.join(artefact).join("bootstrap")
+            }
+            _ => args.binary.clone(),
+        };
         let size = std::fs::metadata(&binary)
-            .unwrap_or_else(|_| {
-                panic!(
-                    "{} is built (cargo build --release --workspace --bins)",
-                    binary.display()
-                )
-            })
+            .unwrap_or_else(|_| panic!("{} is built", binary.display()))
             .len();
-        total_size += size;
-        let event = first_event(&template, &function.binary);
-        let harness = LambdaHarness::start(binary.to_str().expect("a path"), &table, &bucket).await;
+        sizes.push(size);
+        let event = first_event(&template, &function.family);
+        let binary = binary.to_str().expect("a path");
+        let harness = LambdaHarness::start(binary, &function.family, &table, &bucket).await;
         let answer = harness.invoke(&event).await;
         let ready = harness.spawned.elapsed();
         let mut warm: Vec<Duration> = Vec::new();
@@ -104,16 +122,23 @@ async fn main() {
             .unwrap_or_else(|| answer.to_string().chars().take(60).collect());
         println!(
             "{:<22} {:>9.1} {:>14.1} {:>12.2} {:>8.0}  {shown}",
-            function.binary,
+            function.family,
             size as f64 / 1e6,
             ready.as_secs_f64() * 1000.0,
             warm.as_secs_f64() * 1000.0,
             ready.as_secs_f64() / warm.as_secs_f64()
         );
     }
+    sizes.sort();
+    sizes.dedup();
     println!(
-        "all {} binaries: {:.1} MB",
+        "{} functions, {} distinct executable size(s): {}",
         template.functions.len(),
-        total_size as f64 / 1e6
+        sizes.len(),
+        sizes
+            .iter()
+            .map(|size| format!("{:.2} MB", *size as f64 / 1e6))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 }

@@ -10,10 +10,14 @@ pub mod batch;
 pub mod blob;
 pub mod condition;
 pub mod cursor;
+#[cfg(feature = "embedded")]
 pub mod embedded;
+#[cfg(feature = "test-kit")]
 pub mod faults;
+#[cfg(feature = "embedded")]
 mod group_commit;
 pub mod keys;
+#[cfg(feature = "test-kit")]
 pub mod metered;
 
 use std::collections::BTreeMap;

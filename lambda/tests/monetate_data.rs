@@ -1,4 +1,4 @@
-//! The real `monetate-data` binary as a Lambda under `cargo lambda watch`, invoked with the
+//! The real Lambda binary serving `monetate-data` as a Lambda under `cargo lambda watch`, invoked with the
 //! API Gateway events of its routes (path parameters included) on DynamoDB in the
 //! emulator: a schema, rows, and the spot check reading them back.
 
@@ -33,7 +33,13 @@ async fn the_data_lambda_stores_rows_and_spot_checks_them_in_dynamodb() {
     };
     let token = issued["data"]["token"].as_str().expect("token").to_string();
 
-    let lambda = LambdaHarness::start(env!("CARGO_BIN_EXE_monetate-data"), &table, &bucket).await;
+    let lambda = LambdaHarness::start(
+        env!("CARGO_BIN_EXE_custdata-lambda"),
+        "monetate-data",
+        &table,
+        &bucket,
+    )
+    .await;
     let retailer = tenant.monetate.retailer.clone();
     let base = "/api/data/v1/{retailer}/production";
     let headers =

@@ -1,4 +1,4 @@
-//! The real `monetate-auth` binary as a Lambda under `cargo lambda watch`, on DynamoDB in
+//! The real Lambda binary serving `monetate-auth` as a Lambda under `cargo lambda watch`, on DynamoDB in
 //! the emulator: an assertion signed with the tenant's private key comes back as a token
 //! stored (hashed, expiring) in DynamoDB; an unsigned one is refused in the envelope.
 
@@ -14,7 +14,13 @@ use serde_json::Value;
 async fn the_auth_lambda_exchanges_a_signed_assertion_for_a_token_in_dynamodb() {
     let clock = SystemClock;
     let (app, tenant, table, bucket) = lambda_tenant("Lambda Retail").await;
-    let lambda = LambdaHarness::start(env!("CARGO_BIN_EXE_monetate-auth"), &table, &bucket).await;
+    let lambda = LambdaHarness::start(
+        env!("CARGO_BIN_EXE_custdata-lambda"),
+        "monetate-auth",
+        &table,
+        &bucket,
+    )
+    .await;
 
     let monetate = &tenant.monetate;
     let now = clock.now_millis() as f64 / 1000.0;

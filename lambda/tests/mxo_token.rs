@@ -1,4 +1,4 @@
-//! The real `mxo-token` binary, run as a Lambda under `cargo lambda watch` (its runtime API
+//! The real Lambda binary serving `mxo-token`, run as a Lambda under `cargo lambda watch` (its runtime API
 //! emulator) with the AWS adapters pointed at the emulator: proves the Lambda wiring, not
 //! only the shared handler.
 
@@ -18,7 +18,8 @@ async fn the_token_lambda_issues_a_token_and_stores_it_in_dynamodb() {
         .expect("tenant");
 
     let lambda = LambdaHarness::start(
-        env!("CARGO_BIN_EXE_mxo-token"),
+        env!("CARGO_BIN_EXE_custdata-lambda"),
+        "mxo-token",
         stores.table.table_name(),
         stores.blobs.bucket(),
     )

@@ -1,4 +1,4 @@
-//! The real `aixon-import` binary, run as a Lambda under `cargo lambda watch` on DynamoDB and
+//! The real Lambda binary serving `aixon-import`, run as a Lambda under `cargo lambda watch` on DynamoDB and
 //! S3 in the emulator, invoked with the S3 object-created notification Lambda receives for
 //! a queued body: it applies the body once, and the same event delivered again does nothing.
 
@@ -36,8 +36,13 @@ async fn an_s3_event_imports_the_queued_body_once() {
     let tenant = TenantId::parse(&bundle.tenant).expect("tenant");
     let key = keys::aixon_blob(&tenant, cell, update);
 
-    let lambda =
-        LambdaHarness::start(env!("CARGO_BIN_EXE_aixon-import"), &table_name, &bucket).await;
+    let lambda = LambdaHarness::start(
+        env!("CARGO_BIN_EXE_custdata-lambda"),
+        "aixon-import",
+        &table_name,
+        &bucket,
+    )
+    .await;
     let event = aixon::s3_event(&bucket, &key);
     let first = lambda.invoke(&event).await;
     assert_eq!(

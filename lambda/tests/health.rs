@@ -1,4 +1,4 @@
-//! The real `health` binary, run as a Lambda under `cargo lambda watch` with the AWS adapters
+//! The real Lambda binary serving `health`, run as a Lambda under `cargo lambda watch` with the AWS adapters
 //! pointed at the emulator: 200 when its table answers, 503 when the table it is configured
 //! with does not exist — with no credential either way.
 
@@ -27,7 +27,8 @@ async fn health(lambda: &LambdaHarness) -> (u16, Option<String>, Value) {
 async fn the_health_lambda_answers_whether_its_table_is_reachable() {
     let stores = aws_stores(Arc::new(SystemClock)).await;
     let reachable = LambdaHarness::start(
-        env!("CARGO_BIN_EXE_health"),
+        env!("CARGO_BIN_EXE_custdata-lambda"),
+        "health",
         stores.table.table_name(),
         stores.blobs.bucket(),
     )
@@ -42,7 +43,8 @@ async fn the_health_lambda_answers_whether_its_table_is_reachable() {
 
     let missing = format!("{}-missing", stores.table.table_name());
     let unreachable = LambdaHarness::start(
-        env!("CARGO_BIN_EXE_health"),
+        env!("CARGO_BIN_EXE_custdata-lambda"),
+        "health",
         &missing,
         stores.blobs.bucket(),
     )
