@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::app::App;
+use crate::customers::CustomerError;
 use crate::lambda_limits;
 use crate::names::{BadName, first_bad_name};
 use crate::storage::{BlobError, StorageError};
@@ -129,6 +130,27 @@ impl From<StorageError> for ApiError {
                 .with_header("retry-after", "1")
             }
             other => ApiError::internal(other),
+        }
+    }
+}
+
+/// The one mapping of the customer store's errors, for every surface but MXO (whose vendor
+/// codes `mxo::customer` gives). Every variant named: a new one must be placed here, not
+/// fall into a busy answer that tells clients to retry.
+impl From<CustomerError> for ApiError {
+    fn from(error: CustomerError) -> Self {
+        match error {
+            CustomerError::Suppressed(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "SUPPRESSED", error.to_string())
+            }
+            CustomerError::Conflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "CONFLICT", error.to_string())
+            }
+            CustomerError::Busy => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "BUSY", error.to_string())
+                    .with_header("retry-after", "1")
+            }
+            CustomerError::Storage(storage) => storage.into(),
         }
     }
 }
@@ -560,4 +582,41 @@ pub fn body_too_large(vendor: Vendor, limit: usize) -> ApiError {
         format!("the request body exceeds this route's inline limit of {limit} bytes; {instead}"),
     )
     .with_problem(None, Some("body"), format!("at most {limit} bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapped(error: CustomerError) -> (u16, &'static str, Option<String>) {
+        let error = ApiError::from(error);
+        let retry = error
+            .headers
+            .iter()
+            .find(|(name, _)| *name == "retry-after")
+            .map(|(_, value)| value.clone());
+        (error.status.as_u16(), error.code, retry)
+    }
+
+    #[test]
+    fn only_a_busy_customer_store_tells_the_client_to_retry() {
+        assert_eq!(
+            mapped(CustomerError::Suppressed("customer key".into())),
+            (400, "SUPPRESSED", None)
+        );
+        assert_eq!(
+            mapped(CustomerError::Conflict(
+                "the identifier belongs to another".into()
+            )),
+            (409, "CONFLICT", None)
+        );
+        assert_eq!(
+            mapped(CustomerError::Busy),
+            (503, "BUSY", Some("1".to_string()))
+        );
+        assert_eq!(
+            mapped(CustomerError::Storage(StorageError::InvalidCursor)),
+            (400, "INVALID_CURSOR", None)
+        );
+    }
 }

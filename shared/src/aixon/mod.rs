@@ -18,7 +18,6 @@ use self::body::Format;
 use self::columns::{Rejection, check_body, fit_header};
 use self::store::{Cell, Mode, Status, UpdateRecord};
 use crate::app::App;
-use crate::customers;
 use crate::http::{
     ApiError, Family, Request, Response, ScheduledTask, Vendor, body_bytes, header, json_response,
     media_type, path_parameter,
@@ -446,12 +445,7 @@ async fn erase(app: &App, tenant: &TenantId, customuid: &str) -> Result<Response
         return Err(not_found("no such customer"));
     }
     let erased = crate::privacy::erase_customer_key(app, tenant, customuid)
-        .await
-        .map_err(|error| match error {
-            customers::CustomerError::Storage(storage) => storage.into(),
-            busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "BUSY", busy.to_string())
-                .with_header("retry-after", "1"),
-        })?
+        .await?
         .ok_or_else(|| not_found("no customer with this customuid"))?;
     Ok(success(json!({
         "CUSTOMUID": customuid,

@@ -18,7 +18,6 @@ use self::records::Refusal;
 use self::schemas::{SaveError, Schema};
 use self::users::UserError;
 use crate::app::App;
-use crate::customers::CustomerError;
 use crate::http::{
     ApiError, Family, Problem, Request, Response, Vendor, body_bytes, json_body, json_response,
     path_parameter, query_parameters,
@@ -116,16 +115,6 @@ impl From<SaveError> for ApiError {
                 bad_request(message.clone()).with_problem(None, Some("name"), message)
             }
             SaveError::Storage(storage) => storage.into(),
-        }
-    }
-}
-
-impl From<CustomerError> for ApiError {
-    fn from(error: CustomerError) -> Self {
-        match error {
-            CustomerError::Storage(storage) => storage.into(),
-            busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "BUSY", busy.to_string())
-                .with_header("retry-after", "1"),
         }
     }
 }

@@ -434,13 +434,7 @@ async fn write(
 ) -> Result<Response, ApiError> {
     let catalog = attributes::catalog(app, tenant).await?;
     let (upserts, mut errors) = attributes::check_changes(&catalog, changes);
-    attributes::apply(app, tenant, upserts, only_existing, &mut errors)
-        .await
-        .map_err(|error| match error {
-            customers::CustomerError::Storage(storage) => ApiError::from(storage),
-            busy => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "BUSY", busy.to_string())
-                .with_header("retry-after", "1"),
-        })?;
+    attributes::apply(app, tenant, upserts, only_existing, &mut errors).await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({
