@@ -381,9 +381,9 @@ pub async fn create_tenant(app: &TestApp, name: &str) -> custdata::tenancy::Cred
     serde_json::from_value(bundle).expect("a credential bundle")
 }
 
-/// The identifier-hash key the Lambda harness's secrets give function binaries.
+/// The identifier-hash key the Lambda harness's secrets give the Lambda binary.
 pub const LAMBDA_HASH_KEY: &str = "a-hash-key-of-at-least-32-bytes!";
-/// The one signing key the Lambda harness's secrets give function binaries.
+/// The one signing key the Lambda harness's secrets give the Lambda binary.
 pub const LAMBDA_SIGNING_KEY: &str = "a-signing-key-of-at-least-32-bytes";
 
 /// The keys of [`LAMBDA_HASH_KEY`] and [`LAMBDA_SIGNING_KEY`].
@@ -416,12 +416,12 @@ pub async fn lambda_key_secrets(table: &str) -> (String, String) {
     (hash, keys)
 }
 
-/// A function binary running as a Lambda under `cargo lambda watch` (its runtime API
+/// The Lambda binary, serving one family, running under `cargo lambda watch` (its runtime API
 /// emulator, loopback only), with the AWS adapters pointed at the emulator's table and
 /// bucket. Both processes stop when this drops.
 pub struct LambdaHarness {
     pub port: u16,
-    /// When the function binary was started (its runtime emulator was already up).
+    /// When the binary was started (its runtime emulator was already up).
     pub spawned: std::time::Instant,
     _watch: ChildGuard,
     _function: ChildGuard,
@@ -478,7 +478,7 @@ impl LambdaHarness {
                 .stderr(Stdio::null())
                 .process_group(0)
                 .spawn()
-                .expect("the function binary starts"),
+                .expect("the Lambda binary starts"),
         );
         LambdaHarness {
             port,
@@ -510,7 +510,7 @@ impl LambdaHarness {
 }
 
 /// An app on the emulator's stores with the Lambda harness's keys, so what it writes is
-/// what a function binary under [`LambdaHarness`] reads.
+/// what the Lambda binary under [`LambdaHarness`] reads.
 pub fn lambda_app(stores: AwsStores, clock: SharedClock) -> Arc<custdata::app::App> {
     let (hash_key, signing) = lambda_keys();
     Arc::new(custdata::app::App {
