@@ -598,6 +598,70 @@ mod tests {
         (error.status.as_u16(), error.code, retry)
     }
 
+    /// A refused row: status 400, code `GENERAL`, one problem naming row 3's `email`.
+    fn refused_row() -> ApiError {
+        let mut error = ApiError::new(StatusCode::BAD_REQUEST, "GENERAL", "rows are not valid");
+        error.problems.push(Problem {
+            row: Some(3),
+            field: Some("email".into()),
+            rule: "an e-mail address".into(),
+        });
+        error
+    }
+
+    #[test]
+    fn each_vendor_gets_its_own_error_shape_naming_row_field_and_rule() {
+        let error = refused_row();
+        assert_eq!(
+            error_body(Vendor::MxoOAuth, &error),
+            json!({"error": "GENERAL", "error_description": "rows are not valid"})
+        );
+        assert_eq!(
+            error_body(
+                Vendor::Mxo,
+                &error.clone().with_detail("activity", json!("a1"))
+            ),
+            json!({"errorCode": "GENERAL", "errorMessage": "rows are not valid",
+                   "errors": [{"row": 3, "field": "email", "rule": "an e-mail address"}],
+                   "activity": "a1"})
+        );
+        assert_eq!(
+            error_body(Vendor::Monetate, &error),
+            json!({"meta": {"code": 400, "warnings": [],
+                            "errors": [{"row": 3, "field": "email", "message": "an e-mail address"}]},
+                   "data": {}})
+        );
+        assert_eq!(
+            error_body(Vendor::Aixon, &error),
+            json!({"status": "error", "message": "rows are not valid",
+                   "errors": [{"row": 3, "column": "email", "rule": "an e-mail address"}]})
+        );
+        assert_eq!(
+            error_body(Vendor::Optimove, &error),
+            json!({"status": 400, "error": "Bad Request", "message": "rows are not valid",
+                   "errors": [{"row": 3, "field": "email", "rule": "an e-mail address"}]})
+        );
+        assert_eq!(
+            error_body(Vendor::Custdata, &error),
+            json!({"error": {"code": "GENERAL", "message": "rows are not valid",
+                             "problems": [{"row": 3, "field": "email", "rule": "an e-mail address"}]}})
+        );
+    }
+
+    #[test]
+    fn an_error_without_problems_still_says_what_went_wrong() {
+        let error = ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such schema");
+        assert_eq!(
+            error_body(Vendor::Mxo, &error),
+            json!({"errorCode": "NOT_FOUND", "errorMessage": "no such schema"})
+        );
+        assert_eq!(
+            error_body(Vendor::Monetate, &error)["meta"]["errors"],
+            json!([{"message": "no such schema"}])
+        );
+        assert_eq!(error_body(Vendor::Aixon, &error)["errors"], json!([]));
+    }
+
     #[test]
     fn only_a_busy_customer_store_tells_the_client_to_retry() {
         assert_eq!(
