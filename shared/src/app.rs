@@ -169,11 +169,11 @@ impl App {
         })
     }
 
-    #[cfg(feature = "embedded")]
     /// The embedded app on a data directory: `custdata.redb`, `blobs/`, `hash.key` and
     /// `signing.key` (created on first use, see [`crate::keys::local`]; the directory and
     /// everything in it readable by the owner only, whatever the umask). Returns the concrete blob store
     /// too, because the local server serves its presigned uploads.
+    #[cfg(feature = "embedded")]
     pub fn embedded(
         data_dir: &Path,
         clock: SharedClock,

@@ -79,9 +79,9 @@ impl AwsStores {
 }
 
 impl AwsStores {
-    #[cfg(feature = "template")]
     /// Creates the table and the bucket as template.yaml declares them, on an emulator or a
     /// fresh account; existing ones are left as they are. Returns what it did, for the log.
+    #[cfg(feature = "template")]
     pub async fn bootstrap(
         &self,
         table: &crate::template::TableDef,
