@@ -7,8 +7,9 @@ use std::sync::Arc;
 use custdata::aixon::store;
 use custdata::clock::{Clock, SystemClock};
 use custdata::customers::{self, CustomerRef, Identifier};
+use custdata::domain::TenantId;
 use custdata::storage::keys;
-use custdata::tenancy::{TenantId, create_tenant};
+use custdata::tenancy::create_tenant;
 use custdata_tests::{LambdaHarness, aixon, aws_stores, lambda_app};
 use serde_json::json;
 

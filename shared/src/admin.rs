@@ -12,14 +12,15 @@ use subtle::ConstantTimeEq;
 
 use crate::app::App;
 use crate::customers::{self, CustomerRef, Identifier};
+use crate::domain::TenantId;
 use crate::http::{
     ApiError, Request, Response, Vendor, body_bytes, error_response, header, json_response,
 };
 use crate::monetate::users::{self, UserError};
 use crate::mxo::customer::structures::{self, SaveError};
 use crate::tenancy::{
-    CredentialKind, TenantError, TenantId, create_tenant, issue_credential, list_credentials,
-    list_tenants, load_profile, revoke_credential,
+    CredentialKind, TenantError, create_tenant, issue_credential, list_credentials, list_tenants,
+    load_profile, revoke_credential,
 };
 
 /// The local server's admin route (not in template.yaml: deployed stacks are administered

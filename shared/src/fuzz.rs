@@ -17,7 +17,8 @@ use crate::aixon::body::Format;
 use crate::aixon::columns;
 use crate::app::App;
 use crate::clock::SystemClock;
-use crate::http::{Problem, Request, dispatch};
+use crate::domain::Problem;
+use crate::http::{Request, dispatch};
 use crate::monetate::{records, schemas};
 use crate::mxo::customer::structures::Structure;
 use crate::mxo::datastores::model::Definition;
@@ -189,7 +190,7 @@ fn harness() -> &'static Harness {
             )
             .await
             .expect("a tenant");
-            let tenant = crate::tenancy::TenantId::parse("fuzz").expect("tenant");
+            let tenant = crate::domain::TenantId::parse("fuzz").expect("tenant");
             // The per-client limit would answer most inputs with 429 before any parsing.
             crate::optimove::set_rate_limit(
                 &app,

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::customers::CustomerError;
+use crate::domain::Problem;
 use crate::lambda_limits;
 use crate::names::{BadName, first_bad_name};
 use crate::storage::{BlobError, StorageError};
@@ -41,16 +42,6 @@ pub enum Vendor {
     Optimove,
     /// custdata's own extensions: `{"error": {…}}`.
     Custdata,
-}
-
-/// One complaint about the input: which row, which field, which rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
-pub struct Problem {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub row: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    pub rule: String,
 }
 
 /// An error a client sees: status, the vendor's error code, a message and the problems.

@@ -17,10 +17,10 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::app::App;
+use crate::domain::TenantId;
 use crate::http::{ApiError, Request, Response, Vendor, body_bytes, error_response, media_type};
 use crate::storage::batch::write_all;
 use crate::storage::{Condition, Item, Query, StorageError, WriteRequest, keys, read_all};
-use crate::tenancy::TenantId;
 
 /// The request header, as clients send it.
 pub const HEADER: &str = "Idempotency-Key";

@@ -9,6 +9,7 @@ pub mod aixon;
 pub mod app;
 pub mod clock;
 pub mod customers;
+pub mod domain;
 pub mod files;
 #[cfg(feature = "test-kit")]
 pub mod fuzz;

@@ -14,7 +14,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
 
-use crate::tenancy::TenantId;
+use crate::domain::TenantId;
 
 tokio::task_local! {
     /// The span of the request the current task serves.

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use custdata::app::App;
 use custdata::clock::SystemClock;
 use custdata::customers::{self, CustomerRef, Identifier};
+use custdata::domain::TenantId;
 use custdata::storage::{Query, keys, read_all};
-use custdata::tenancy::{CredentialBundle, TenantId};
+use custdata::tenancy::CredentialBundle;
 use serde::Serialize;
 use serde_json::{Value, json};
 

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use custdata::app::App;
 use custdata::clock::Clock;
+use custdata::domain::TenantId;
 use custdata::optimove::SUPPORTED;
 use custdata::template::{Route, Template};
-use custdata::tenancy::{CredentialBundle, TenantId};
+use custdata::tenancy::CredentialBundle;
 use custdata_local::{Resolution, Router};
 use jsonwebtoken::Algorithm;
 use lambda_http::RequestExt;

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use custdata::aixon::import::{self, ImportReport};
 use custdata::customers::{self, ActivityFilter, CustomerRef, Identifier};
+use custdata::domain::TenantId;
 use custdata::storage::keys;
-use custdata::tenancy::TenantId;
 use custdata_tests::aixon as aixon_http;
 use custdata_tests::{Adapter, TestApp, on_both_adapters};
 use futures::StreamExt;

@@ -17,11 +17,11 @@ use std::time::Instant;
 use custdata::aixon::import;
 use custdata::app::App;
 use custdata::clock::{Clock, ManualClock};
+use custdata::domain::TenantId;
 use custdata::routes::SCHEDULED;
 use custdata::storage::faults::{Fault, FaultAtWrite};
 use custdata::storage::{Item, ItemTable};
 use custdata::template::Template;
-use custdata::tenancy::TenantId;
 use custdata_tests::routes::{
     Call, Objects, Tenant, calls_for, dispatch_call, furnish, today, vendor_of,
 };

@@ -3,8 +3,8 @@
 //! body is 422; concurrent requests with one key apply once; without the header nothing
 //! changes. Every case runs on the embedded store and on DynamoDB/S3 in the emulator.
 
+use custdata::domain::TenantId;
 use custdata::storage::{Query, keys, read_all};
-use custdata::tenancy::TenantId;
 use custdata_tests::monetate::token;
 use custdata_tests::{TestApp, on_both_adapters};
 use reqwest::{Method, StatusCode};

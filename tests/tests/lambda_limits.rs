@@ -28,8 +28,7 @@ async fn seed(app: &TestApp) {
             .expect("add attribute");
         assert_eq!(added.status(), 200, "{:?}", added.text().await);
     }
-    let tenant =
-        custdata::tenancy::TenantId::parse(&app.server.credentials.tenant).expect("tenant");
+    let tenant = custdata::domain::TenantId::parse(&app.server.credentials.tenant).expect("tenant");
     let upserts: Vec<Upsert> = (0..CUSTOMERS)
         .map(|c| Upsert {
             key: Identifier::customer_key(format!("C{c:04}")),

@@ -5,8 +5,9 @@
 //! emulator.
 
 use custdata::customers::{self, CustomerRef, Identifier};
+use custdata::domain::TenantId;
 use custdata::monetate::users::{GeneratedKeyPair, generate_key_pair};
-use custdata::tenancy::{CredentialBundle, TenantId};
+use custdata::tenancy::CredentialBundle;
 use custdata_tests::monetate::{assertion, now, refresh, token};
 use custdata_tests::{TestApp, create_tenant, on_both_adapters, raw_request};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};

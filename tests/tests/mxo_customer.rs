@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use custdata::clock::Clock;
 use custdata::customers::{self, Activity, CustomerRef, Identifier};
+use custdata::domain::TenantId;
 use custdata::mxo::datastores::store;
 use custdata::storage::{Item, Key, WriteRequest, batch, keys};
-use custdata::tenancy::TenantId;
 use custdata_tests::{
     Adapter, TestApp, create_tenant, mxo_token_for, on_both_adapters, raw_request,
 };

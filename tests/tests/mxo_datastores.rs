@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use custdata::clock::Clock;
+use custdata::domain::TenantId;
 use custdata::mxo::datastores::store;
 use custdata::storage::{Query, keys};
-use custdata::tenancy::TenantId;
 use custdata_tests::{TestApp, create_tenant, mxo_token_for, on_both_adapters, raw_request};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -513,7 +513,7 @@ async fn attribute_writes(app: TestApp) {
     }
     assert_eq!(read("C404", "CustomerAttributes=Score").await.0, 404);
     // An erased customer is suppressed: neither write brings it back.
-    let tenant = custdata::tenancy::TenantId::parse(&client.bundle.tenant).expect("tenant");
+    let tenant = custdata::domain::TenantId::parse(&client.bundle.tenant).expect("tenant");
     let named = CustomerRef {
         tid: None,
         identifiers: vec![Identifier::customer_key("C2")],
@@ -665,7 +665,7 @@ async fn paging(app: TestApp) {
             .0,
         200
     );
-    let tenant = custdata::tenancy::TenantId::parse(&client.bundle.tenant).expect("tenant");
+    let tenant = custdata::domain::TenantId::parse(&client.bundle.tenant).expect("tenant");
     let upserts: Vec<Upsert> = (0..25)
         .map(|n| Upsert {
             key: Identifier::customer_key(format!("C{n:02}")),
@@ -920,7 +920,7 @@ async fn attribute_changers(app: TestApp) {
         );
     }
     // An erased customer's history is erased with it.
-    let tenant = custdata::tenancy::TenantId::parse(&client.bundle.tenant).expect("tenant");
+    let tenant = custdata::domain::TenantId::parse(&client.bundle.tenant).expect("tenant");
     let named = CustomerRef {
         tid: None,
         identifiers: vec![Identifier::customer_key("C3")],

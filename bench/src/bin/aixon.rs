@@ -18,9 +18,10 @@ use custdata::aixon::columns::ColumnKind;
 use custdata::aixon::import;
 use custdata::app::{App, Settings};
 use custdata::clock::{Clock, SystemClock};
+use custdata::domain::TenantId;
 use custdata::storage::metered::Metered;
 use custdata::storage::{ItemTable, keys};
-use custdata::tenancy::{TenantId, create_tenant};
+use custdata::tenancy::create_tenant;
 use custdata_bench::{
     ItemsPerRow, Meter, Metering, ROWS_PER_COMMIT, VALUE_BYTES, ratio, redb_alone, status_kb,
 };

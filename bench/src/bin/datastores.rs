@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use custdata::clock::{Clock, SystemClock};
+use custdata::domain::TenantId;
 use custdata::mxo::datastores::model::Definition;
 use custdata::mxo::datastores::store::{self, Target};
 use custdata::storage::metered::Metered;
 use custdata::storage::{CursorSigner, Item, WriteRequest, batch, embedded::EmbeddedTable, keys};
-use custdata::tenancy::TenantId;
 use custdata_bench::{
     ItemsPerRow, Meter, Metering, ROWS_PER_COMMIT, VALUE_BYTES, ratio, redb_alone,
 };

@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use clap::Parser;
 use custdata::clock::{Clock, SystemClock};
+use custdata::domain::TenantId;
 use custdata::monetate::{records, schemas};
-use custdata::tenancy::TenantId;
 use custdata_bench::{ItemsPerRow, ROWS_PER_COMMIT, VALUE_BYTES, ratio, redb_alone};
 use futures::StreamExt;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use custdata::clock::{Clock, SystemClock};
+use custdata::domain::TenantId;
 use custdata::storage::{Item, Query, WriteRequest, batch, keys};
-use custdata::tenancy::TenantId;
 use serde_json::json;
 
 #[derive(Parser)]

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::body::{Format, Record, read_records};
 use super::store::Mode;
-use crate::http::Problem;
+use crate::domain::Problem;
 
 /// Problems listed in one rejection; the count says how many there were in all.
 pub const MAX_LISTED_PROBLEMS: usize = 100;

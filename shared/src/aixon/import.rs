@@ -27,9 +27,9 @@ use super::columns::{self, Cell, ColumnKind, Header, Row};
 use super::store::{self, Status, UpdateRecord};
 use crate::app::App;
 use crate::customers::{self, CustomerError, Identifier, Upsert, UpsertOutcome};
-use crate::http::Problem;
+use crate::domain::Problem;
+use crate::domain::TenantId;
 use crate::storage::{BlobError, Condition, Item, StorageError, Update, keys};
-use crate::tenancy::TenantId;
 
 /// Rows applied between two checkpoints.
 pub const CHUNK_ROWS: usize = 1_000;

@@ -18,13 +18,14 @@ use self::body::Format;
 use self::columns::{Rejection, check_body, fit_header};
 use self::store::{Cell, Mode, Status, UpdateRecord};
 use crate::app::App;
+use crate::domain::TenantId;
 use crate::http::{
     ApiError, Family, Request, Response, ScheduledTask, Vendor, body_bytes, header, json_response,
     media_type, path_parameter,
 };
 use crate::idempotency;
 use crate::storage::{BlobReader, keys};
-use crate::tenancy::{CredentialKind, Presented, TenantId, authenticate};
+use crate::tenancy::{CredentialKind, Presented, authenticate};
 
 /// The vendor's request limit; the local server takes bodies this large inline.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -226,7 +227,7 @@ fn rejected(rejection: Rejection) -> ApiError {
     error
 }
 
-fn header_refused(problems: Vec<crate::http::Problem>) -> ApiError {
+fn header_refused(problems: Vec<crate::domain::Problem>) -> ApiError {
     let mut error = bad_request("the header does not fit the data cell; nothing was written");
     error.problems = problems;
     error

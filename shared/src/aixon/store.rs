@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 
 use super::body::Format;
 use crate::app::App;
-use crate::http::Problem;
+use crate::domain::Problem;
+use crate::domain::TenantId;
 use crate::storage::{Condition, Item, Query, StorageError, Update, keys, read_all};
-use crate::tenancy::TenantId;
 
 /// Data cells per tenant.
 pub const MAX_CELLS: usize = 1_000;

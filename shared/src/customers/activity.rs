@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 use super::identity::{Customer, CustomerRef, Seed, find_or_create_seeded, profile};
 use super::{CustomerError, back_off};
 use crate::app::App;
+use crate::domain::TenantId;
 use crate::retry::{contention_backoff, is_contention};
 use crate::storage::{Condition, Item, Query, StorageError, TransactAction, Update, keys};
-use crate::tenancy::TenantId;
 
 /// One activity, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

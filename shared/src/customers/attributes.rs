@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 
 use super::identity::{Customer, profile};
 use crate::app::App;
+use crate::domain::TenantId;
 use crate::retry::{contention_backoff, is_contention};
 use crate::storage::{Condition, Item, Query, StorageError, TransactAction, Update, batch, keys};
-use crate::tenancy::TenantId;
 
 /// How long attribute history is kept (GetCustomerAttributeChangers reads it).
 pub const HISTORY_DAYS: i64 = 400;

@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 use super::identity::{Identifier, SUPPRESSED, find, tid_hash};
 use super::{CustomerError, CustomerRef, back_off, listing};
 use crate::app::App;
+use crate::domain::TenantId;
 use crate::retry::{contention_backoff, is_contention};
 use crate::storage::{
     Condition, Item, ItemTable, Key, Query, StorageError, TransactAction, Update, batch, keys,
 };
-use crate::tenancy::TenantId;
 
 /// Activities removed within an erasure request; the rest are removed in the background.
 pub const INLINE_ERASURE_ROWS: usize = 2_000;

@@ -8,11 +8,11 @@ use serde_json::{Value, json};
 
 use super::{CustomerError, back_off, listing};
 use crate::app::App;
+use crate::domain::TenantId;
 use crate::retry::{contention_backoff, is_contention};
 use crate::storage::{
     Condition, Item, ItemTable, Key, StorageError, TransactAction, Update, batch, keys,
 };
-use crate::tenancy::TenantId;
 
 /// The apiName of the tenant-wide customer key.
 pub const CUSTOMER_KEY: &str = "customerKey";

@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use futures::StreamExt;
 
 use crate::app::App;
+use crate::domain::TenantId;
 use crate::storage::{
     Condition, Item, Query, StorageError, TransactAction, Update, keys, read_all,
 };
-use crate::tenancy::TenantId;
 
 /// Reserves `count` consecutive ordinals; returns the first.
 pub(super) async fn reserve(

@@ -17,12 +17,12 @@ use super::attributes::{changes, history_actions};
 use super::identity::{Customer, Entry, Identifier, MAX_IDENTIFIERS, index_item};
 use super::{CustomerError, back_off, listing};
 use crate::app::App;
+use crate::domain::TenantId;
 use crate::retry::{contention_backoff, is_contention};
 use crate::storage::{
     Condition, Item, Key, MAX_TRANSACTION_ACTIONS, StorageError, TransactAction, Update,
     approximate_attrs_bytes, batch, keys,
 };
-use crate::tenancy::TenantId;
 
 /// One customer's changes in a bulk upsert: found (or created) by its customer `key`, its
 /// further `identifiers` linked, its `attributes` set, and the calling surface's own `items`

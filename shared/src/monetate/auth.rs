@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 use super::users::{self, PublicKey};
 use super::{bad_request, envelope};
 use crate::app::App;
+use crate::domain::TenantId;
 use crate::http::{ApiError, Request, Response, header, query_parameters};
 use crate::tenancy::{
-    AuthError, CredentialKind, Presented, TenantId, authenticate, new_id, new_secret,
-    store_credential,
+    AuthError, CredentialKind, Presented, authenticate, new_id, new_secret, store_credential,
 };
 
 /// Token lifetimes the `ttl` parameter may ask for (contract decision 2).

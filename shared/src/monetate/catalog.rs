@@ -4,9 +4,9 @@ use serde_json::{Value, json};
 
 use super::schemas;
 use crate::app::App;
-use crate::http::Problem;
+use crate::domain::Problem;
+use crate::domain::TenantId;
 use crate::storage::{Condition, Item, Key, Query, StorageError, TransactAction, keys, read_all};
-use crate::tenancy::TenantId;
 
 /// Entries in one bulk call (one transaction).
 pub const MAX_BULK: usize = 100;

@@ -18,12 +18,14 @@ use self::records::Refusal;
 use self::schemas::{SaveError, Schema};
 use self::users::UserError;
 use crate::app::App;
+use crate::domain::Problem;
+use crate::domain::TenantId;
 use crate::http::{
-    ApiError, Family, Problem, Request, Response, Vendor, body_bytes, json_body, json_response,
+    ApiError, Family, Request, Response, Vendor, body_bytes, json_body, json_response,
     path_parameter, query_parameters,
 };
 use crate::idempotency;
-use crate::tenancy::{TenantId, load_profile};
+use crate::tenancy::load_profile;
 
 /// The Data API's inline body limit: API Gateway's 10 MB payload (Lambda lowers it to
 /// its own 6 MB through `Settings::lambda_limits`).

@@ -13,9 +13,9 @@ use sha2::{Digest, Sha256};
 use super::schemas::{Field, Schema};
 use crate::app::App;
 use crate::customers::{self, CustomerError, Identifier, Upsert, UpsertOutcome};
-use crate::http::Problem;
+use crate::domain::Problem;
+use crate::domain::TenantId;
 use crate::storage::{Condition, Item, Key, Query, StorageError, WriteRequest, batch, keys};
-use crate::tenancy::TenantId;
 
 /// The first hex digit of a row's hash names its partition of the schema.
 const ROW_SHARDS: &str = "0123456789abcdef";

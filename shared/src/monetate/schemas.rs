@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::app::App;
-use crate::http::Problem;
+use crate::domain::Problem;
+use crate::domain::TenantId;
 use crate::storage::{Comparison, Condition, Item, Query, StorageError, Update, keys, read_all};
-use crate::tenancy::TenantId;
 
 /// Fields of a schema.
 pub const MAX_FIELDS: usize = 40;

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::App;
+use crate::domain::TenantId;
 use crate::storage::{Condition, Item, Query, StorageError, Update, keys, read_all};
 use crate::tenancy::{
-    CredentialKind, TenantId, list_credentials, new_id, revoke_credential, store_credential,
+    CredentialKind, list_credentials, new_id, revoke_credential, store_credential,
 };
 
 /// RSA modulus sizes a registered key may have: 2048 bits is the least NIST still accepts;

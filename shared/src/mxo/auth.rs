@@ -3,10 +3,9 @@
 use http::StatusCode;
 
 use crate::app::App;
+use crate::domain::TenantId;
 use crate::http::{ApiError, Request, header};
-use crate::tenancy::{
-    AuthError, CredentialKind, Presented, Principal, TenantId, authenticate, load_profile,
-};
+use crate::tenancy::{AuthError, CredentialKind, Presented, Principal, authenticate, load_profile};
 
 /// The 401 of an MXO call with a missing, forged, expired or revoked token.
 pub fn invalid_token() -> ApiError {

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::app::App;
 use crate::customers::{self, CustomerRef, Identifier, Upsert, UpsertOutcome};
+use crate::domain::TenantId;
 use crate::storage::{Condition, Item, Query, StorageError, keys, read_all};
-use crate::tenancy::TenantId;
 
 /// Attributes a tenant may add through AddCustomerAttribute.
 pub const MAX_API_ATTRIBUTES: usize = 40;

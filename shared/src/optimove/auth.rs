@@ -7,12 +7,13 @@ use serde_json::{Value, json};
 
 use super::{bad_request, field};
 use crate::app::App;
+use crate::domain::TenantId;
 use crate::http::{ApiError, Request, Response, header, json_body, json_response};
 use crate::ratelimit::{self, WindowLimit};
 use crate::storage::{Comparison, Condition, StorageError, Update, keys};
 use crate::tenancy::{
-    AuthError, CredentialKind, IssueError, Issuer, Presented, TenantId, authenticate, new_id,
-    new_secret, secret_hash, store_token,
+    AuthError, CredentialKind, IssueError, Issuer, Presented, authenticate, new_id, new_secret,
+    secret_hash, store_token,
 };
 
 /// A token lives this long after the last call made with it.

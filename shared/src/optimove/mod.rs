@@ -17,6 +17,7 @@ use self::attributes::Change;
 use self::auth::{Caller, Refused};
 use crate::app::App;
 use crate::customers::{self, CustomerRef, Identifier};
+use crate::domain::TenantId;
 use crate::http::{
     ApiError, Family, Request, Response, Vendor, header, json_body, json_response, path_parameter,
     query_parameters,
@@ -24,7 +25,6 @@ use crate::http::{
 use crate::idempotency;
 use crate::ratelimit::{self, WindowLimit};
 use crate::storage::{Condition, Item, keys};
-use crate::tenancy::TenantId;
 
 /// Request bodies: UpdateCustomerAttributes takes 1,000 customers of 10 attributes.
 pub const MAX_BODY_BYTES: usize = 5_000_000;

@@ -17,10 +17,10 @@ use serde_json::{Value, json};
 use crate::aixon;
 use crate::app::App;
 use crate::customers::{self, CUSTOMER_KEY, CustomerError, CustomerRef, Identifier};
+use crate::domain::TenantId;
 use crate::monetate::records as monetate_rows;
 use crate::mxo::datastores::store::{KeyedRow, rows_keyed_by};
 use crate::storage::{Item, Key, StorageError, batch, keys};
-use crate::tenancy::TenantId;
 
 /// What an erasure removed, per surface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

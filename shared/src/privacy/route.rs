@@ -9,9 +9,9 @@ use http::StatusCode;
 
 use crate::app::App;
 use crate::customers::{CustomerRef, Identifier};
+use crate::domain::TenantId;
 use crate::http::{ApiError, Request, Response, header, json_response, query_parameters};
 use crate::optimove::auth::Refused;
-use crate::tenancy::TenantId;
 
 fn unauthorized() -> ApiError {
     ApiError::new(

@@ -45,7 +45,7 @@
 //! Lookup ids of secrets are SHA-256 hashes, never the secret itself. Surfaces add their
 //! own item types here, one row each, keeping the tenant prefix.
 
-use crate::tenancy::TenantId;
+use crate::domain::TenantId;
 
 use super::Key;
 

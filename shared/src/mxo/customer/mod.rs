@@ -13,13 +13,14 @@ use serde_json::{Value, json};
 use self::structures::{Evaluator, SaveError, Subject};
 use crate::app::App;
 use crate::customers::{self, Activity, CustomerError, CustomerRef, Identifier};
+use crate::domain::TenantId;
 use crate::http::{
     ApiError, Family, Request, Response, Vendor, body_bytes, empty_response, json_body,
     json_response, path_parameter, query_parameters,
 };
 use crate::idempotency;
 use crate::mxo::auth::bearer_principal;
-use crate::tenancy::{TenantId, load_profile};
+use crate::tenancy::load_profile;
 
 /// Activities per request.
 pub const MAX_ACTIVITIES: usize = 100;

@@ -21,10 +21,10 @@ use serde_json::{Map, Value};
 
 use crate::app::App;
 use crate::customers::{self, ActivityFilter, Customer};
-use crate::http::Problem;
+use crate::domain::Problem;
+use crate::domain::TenantId;
 use crate::mxo::datastores::store as datastores;
 use crate::storage::{Condition, Item, Query, StorageError, keys, read_all};
-use crate::tenancy::TenantId;
 
 /// Nesting depth of a structure.
 pub const MAX_DEPTH: usize = 5;

@@ -19,13 +19,13 @@ use serde_json::{Value, json};
 use self::model::Definition;
 use self::store::{DatastoreError, InsertOutcome, Target};
 use crate::app::App;
+use crate::domain::TenantId;
 use crate::http::{
     ApiError, Family, Request, Response, ScheduledTask, Vendor, empty_response, header, json_body,
     json_response, path_parameter, query_parameters,
 };
 use crate::idempotency;
 use crate::mxo::auth::workspace_tenant;
-use crate::tenancy::TenantId;
 
 /// Definitions are small; 256 KiB is far above any valid one.
 const DEFINITION_BODY_LIMIT: usize = 256 * 1024;

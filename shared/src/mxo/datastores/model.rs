@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::http::Problem;
+use crate::domain::Problem;
 
 /// Longest datastore name.
 pub const MAX_NAME_CHARS: usize = 50;

@@ -26,12 +26,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::model::{Definition, ValidRecord};
-use crate::http::Problem;
+use crate::domain::Problem;
+use crate::domain::TenantId;
 use crate::storage::{
     Condition, Item, ItemTable, Key, Query, StorageError, TransactAction, Update, WriteRequest,
     batch, keys, read_all, validate_item,
 };
-use crate::tenancy::TenantId;
 
 /// How long a superseded version's rows stay readable before the sweep removes them.
 pub const SWEEP_GRACE_SECONDS: i64 = 15 * 60;
