@@ -51,6 +51,48 @@ pub fn contention_backoff(operation: &'static str) -> Backoff {
     }
 }
 
+/// What one attempt of an optimistic write came to: done (with its answer), or beaten by a
+/// concurrent change and worth trying again on fresh state.
+#[derive(Debug)]
+pub enum Attempt<T> {
+    Done(T),
+    Contended,
+}
+
+/// The budget of [`contention_backoff`] is spent: the store kept refusing the write. Every
+/// surface answers it as busy (503 with `Retry-After`), never as the client's fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation}: the store kept refusing the write under concurrent changes; retry")]
+pub struct Exhausted {
+    pub operation: &'static str,
+}
+
+impl From<Exhausted> for StorageError {
+    fn from(exhausted: Exhausted) -> Self {
+        StorageError::Contention(exhausted.to_string())
+    }
+}
+
+/// Runs `attempt` (which reads, decides and writes conditionally) until it is
+/// [`Attempt::Done`] or fails; after each [`Attempt::Contended`] it waits a delay of
+/// [`contention_backoff`] first, and when the budget is spent it fails with [`Exhausted`].
+/// The one retry loop of every optimistic write.
+pub async fn optimistic<T, E: From<Exhausted>>(
+    operation: &'static str,
+    mut attempt: impl AsyncFnMut() -> Result<Attempt<T>, E>,
+) -> Result<T, E> {
+    let mut delays = contention_backoff(operation);
+    loop {
+        match attempt().await? {
+            Attempt::Done(answer) => return Ok(answer),
+            Attempt::Contended => match delays.next() {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => return Err(Exhausted { operation }.into()),
+            },
+        }
+    }
+}
+
 /// Whether a write failed because of a concurrent change (worth reading again and retrying).
 pub fn is_contention(error: &StorageError) -> bool {
     matches!(
@@ -62,6 +104,46 @@ pub fn is_contention(error: &StorageError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_attempt_beaten_by_a_concurrent_change_runs_again_until_done() {
+        let mut runs = 0;
+        let answer: Result<&str, StorageError> = optimistic("test", async || {
+            runs += 1;
+            Ok(if runs < 3 {
+                Attempt::Contended
+            } else {
+                Attempt::Done("written")
+            })
+        })
+        .await;
+        assert_eq!(answer, Ok("written"));
+        assert_eq!(runs, 3);
+    }
+
+    #[tokio::test]
+    async fn a_failed_attempt_is_not_retried() {
+        let mut runs = 0;
+        let answer: Result<(), StorageError> = optimistic("test", async || {
+            runs += 1;
+            Err(StorageError::Unavailable("down".into()))
+        })
+        .await;
+        assert!(matches!(answer, Err(StorageError::Unavailable(_))));
+        assert_eq!(runs, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_is_always_beaten_ends_exhausted() {
+        let mut runs = 0;
+        let answer: Result<(), Exhausted> = optimistic("test", async || {
+            runs += 1;
+            Ok(Attempt::Contended)
+        })
+        .await;
+        assert_eq!(answer, Err(Exhausted { operation: "test" }));
+        assert!(runs > 10, "the whole budget is tried, not {runs} attempts");
+    }
 
     #[test]
     fn each_delay_taken_is_a_retry_and_the_end_of_the_budget_its_exhaustion() {
