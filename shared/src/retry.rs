@@ -19,8 +19,24 @@ use crate::storage::StorageError;
 /// The delays between the attempts of one write; `None` when the budget is spent. Each
 /// delay taken is a retry, and the `None` is its exhaustion, counted under `operation`.
 pub struct Backoff {
+    operation: &'static str,
     delays: ExponentialBackoff,
     counted: Contention,
+}
+
+impl Backoff {
+    /// Sleeps the next delay before another attempt; [`Exhausted`] when the budget is spent.
+    pub async fn wait(&mut self) -> Result<(), Exhausted> {
+        match self.next() {
+            Some(delay) => {
+                tokio::time::sleep(delay).await;
+                Ok(())
+            }
+            None => Err(Exhausted {
+                operation: self.operation,
+            }),
+        }
+    }
 }
 
 impl Iterator for Backoff {
@@ -40,6 +56,7 @@ impl Iterator for Backoff {
 /// `customer-upsert`: it is a metric dimension); `None` when the budget is spent.
 pub fn contention_backoff(operation: &'static str) -> Backoff {
     Backoff {
+        operation,
         delays: ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(1))
             .with_max_delay(Duration::from_millis(250))
@@ -57,6 +74,26 @@ pub fn contention_backoff(operation: &'static str) -> Backoff {
 pub enum Attempt<T> {
     Done(T),
     Contended,
+}
+
+impl<T> Attempt<T> {
+    /// A conditional write's result as an attempt: refused for a concurrent change is
+    /// [`Attempt::Contended`], any other failure is the caller's to handle.
+    pub fn of_write(result: Result<T, StorageError>) -> Result<Attempt<T>, StorageError> {
+        match result {
+            Ok(done) => Ok(Attempt::Done(done)),
+            Err(error) if is_contention(&error) => Ok(Attempt::Contended),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The answer of a done attempt changed by `f`; contended stays contended.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Attempt<U> {
+        match self {
+            Attempt::Done(answer) => Attempt::Done(f(answer)),
+            Attempt::Contended => Attempt::Contended,
+        }
+    }
 }
 
 /// The budget of [`contention_backoff`] is spent: the store kept refusing the write. Every
@@ -77,18 +114,22 @@ impl From<Exhausted> for StorageError {
 /// [`Attempt::Done`] or fails; after each [`Attempt::Contended`] it waits a delay of
 /// [`contention_backoff`] first, and when the budget is spent it fails with [`Exhausted`].
 /// The one retry loop of every optimistic write.
-pub async fn optimistic<T, E: From<Exhausted>>(
+///
+/// `attempt` is a closure returning a future rather than an async closure: the future of an
+/// async closure cannot be required to be `Send` on stable Rust, and every handler's is.
+pub async fn optimistic<T, E, Attempted>(
     operation: &'static str,
-    mut attempt: impl AsyncFnMut() -> Result<Attempt<T>, E>,
-) -> Result<T, E> {
+    mut attempt: impl FnMut() -> Attempted,
+) -> Result<T, E>
+where
+    E: From<Exhausted>,
+    Attempted: Future<Output = Result<Attempt<T>, E>>,
+{
     let mut delays = contention_backoff(operation);
     loop {
         match attempt().await? {
             Attempt::Done(answer) => return Ok(answer),
-            Attempt::Contended => match delays.next() {
-                Some(delay) => tokio::time::sleep(delay).await,
-                None => return Err(Exhausted { operation }.into()),
-            },
+            Attempt::Contended => delays.wait().await?,
         }
     }
 }
@@ -108,13 +149,16 @@ mod tests {
     #[tokio::test]
     async fn an_attempt_beaten_by_a_concurrent_change_runs_again_until_done() {
         let mut runs = 0;
-        let answer: Result<&str, StorageError> = optimistic("test", async || {
+        let answer: Result<&str, StorageError> = optimistic("test", || {
             runs += 1;
-            Ok(if runs < 3 {
-                Attempt::Contended
-            } else {
-                Attempt::Done("written")
-            })
+            let contended = runs < 3;
+            async move {
+                Ok(if contended {
+                    Attempt::Contended
+                } else {
+                    Attempt::Done("written")
+                })
+            }
         })
         .await;
         assert_eq!(answer, Ok("written"));
@@ -124,9 +168,9 @@ mod tests {
     #[tokio::test]
     async fn a_failed_attempt_is_not_retried() {
         let mut runs = 0;
-        let answer: Result<(), StorageError> = optimistic("test", async || {
+        let answer: Result<(), StorageError> = optimistic("test", || {
             runs += 1;
-            Err(StorageError::Unavailable("down".into()))
+            async { Err(StorageError::Unavailable("down".into())) }
         })
         .await;
         assert!(matches!(answer, Err(StorageError::Unavailable(_))));
@@ -136,9 +180,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_write_that_is_always_beaten_ends_exhausted() {
         let mut runs = 0;
-        let answer: Result<(), Exhausted> = optimistic("test", async || {
+        let answer: Result<(), Exhausted> = optimistic("test", || {
             runs += 1;
-            Ok(Attempt::Contended)
+            async { Ok(Attempt::Contended) }
         })
         .await;
         assert_eq!(answer, Err(Exhausted { operation: "test" }));

@@ -15,6 +15,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::domain::TenantId;
+use crate::retry::{self, Attempt};
 use crate::storage::{
     Condition, Item, ItemTable, Query, StorageError, TransactAction, keys, read_all,
 };
@@ -295,20 +296,22 @@ pub async fn store_token(
     });
     // Concurrent requests of one issuer check the same item, which DynamoDB reports as a
     // transaction conflict: that is contention, retried, never a refusal.
-    let mut delays = crate::retry::contention_backoff("credential-issue");
-    loop {
+    let actions = &actions;
+    retry::optimistic("credential-issue", || async move {
         match table.transact(actions.clone()).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => Ok(Attempt::Done(())),
             // A fresh random token cannot exist already: the issuer is what failed.
-            Err(StorageError::TransactionCanceled { .. }) => {
-                return Err(IssueError::IssuerRevoked);
-            }
-            Err(error @ StorageError::Contention(_)) => match delays.next() {
-                Some(delay) => tokio::time::sleep(delay).await,
-                None => return Err(error.into()),
-            },
-            Err(other) => return Err(other.into()),
+            Err(StorageError::TransactionCanceled { .. }) => Err(IssueError::IssuerRevoked),
+            Err(StorageError::Contention(_)) => Ok(Attempt::Contended),
+            Err(other) => Err(other.into()),
         }
+    })
+    .await
+}
+
+impl From<retry::Exhausted> for IssueError {
+    fn from(exhausted: retry::Exhausted) -> Self {
+        IssueError::Storage(exhausted.into())
     }
 }
 

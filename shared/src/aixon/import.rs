@@ -24,7 +24,7 @@ use tokio_util::io::SyncIoBridge;
 
 use super::body::{Record, read_records};
 use super::columns::{self, Cell, ColumnKind, Header, Row};
-use super::store::{self, Status, UpdateRecord};
+use super::store::{self, HeaderFit, Status, UpdateRecord};
 use crate::app::App;
 use crate::customers::{self, CustomerError, Identifier, Upsert, UpsertOutcome};
 use crate::domain::Problem;
@@ -518,28 +518,15 @@ async fn check_upload(
         Ok(checked) => checked,
         Err(rejection) => return Ok(Err(rejection.problems)),
     };
-    let mut contention = crate::metrics::Contention::new(super::CELL_HEADER_OPERATION);
-    for attempt in 0..6 {
-        if attempt > 0 {
-            contention.retried();
-        }
-        let Some(cell) = store::get_cell(app, tenant, &update.cell).await? else {
-            return Ok(Err(vec![Problem {
-                row: None,
-                field: None,
-                rule: format!("data cell {} no longer exists", update.cell),
-            }]));
-        };
-        let header = match columns::fit_header(&cell.header, &checked.header, update.mode) {
-            Ok(header) => header,
-            Err(problems) => return Ok(Err(problems)),
-        };
-        if header == cell.header || store::set_header(app, tenant, &cell, &header).await? {
-            return Ok(Ok(checked.rows));
-        }
+    match store::fit_cell_header(app, tenant, &update.cell, &checked.header, update.mode).await? {
+        HeaderFit::Fits(_) => Ok(Ok(checked.rows)),
+        HeaderFit::NoCell => Ok(Err(vec![Problem {
+            row: None,
+            field: None,
+            rule: format!("data cell {} no longer exists", update.cell),
+        }])),
+        HeaderFit::Refused(problems) => Ok(Err(problems)),
     }
-    contention.exhausted();
-    Err(StorageError::Contention("the data cell's header keeps changing".into()).into())
 }
 
 /// The body's columns that become customer attributes.

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use self::body::Format;
 use self::columns::{Rejection, check_body, fit_header};
-use self::store::{Cell, Mode, Status, UpdateRecord};
+use self::store::{Cell, HeaderFit, Mode, Status, UpdateRecord};
 use crate::app::App;
 use crate::domain::TenantId;
 use crate::http::{
@@ -41,10 +41,6 @@ pub static UPLOAD_FAMILY: Family = Family {
     max_body_bytes: MAX_BODY_BYTES,
     handler: |app, request| Box::pin(upload(app, request)),
 };
-
-/// The contention metric's name for a change of a data cell's columns, which an upload and
-/// the importer's check retry when another request changed them first.
-pub const CELL_HEADER_OPERATION: &str = "aixon-cell-header";
 
 /// Applies queued bodies: S3 events and a schedule in AWS, a timer locally.
 pub static IMPORT_TASK: ScheduledTask = ScheduledTask {
@@ -312,28 +308,14 @@ async fn update(
             return Err(rejected(rejection));
         }
     };
-    let mut contention = crate::metrics::Contention::new(CELL_HEADER_OPERATION);
-    for attempt in 0..6 {
-        if attempt > 0 {
-            contention.retried();
-        }
-        let cell = store::get_cell(app, tenant, resource)
-            .await?
-            .ok_or_else(|| not_found(format!("no data cell {resource}")))?;
-        let header = fit_header(&cell.header, &checked.header, mode).map_err(header_refused)?;
-        if header != cell.header && !store::set_header(app, tenant, &cell, &header).await? {
-            continue;
-        }
-        let update = accept(app, tenant, &cell, mode, format, checked.rows, request).await?;
-        return Ok(success(
-            json!({"RESOURCE_ID": cell.id, "STATUS": "RECEIVED", "UPDATE_ID": update.id}),
-        ));
-    }
-    contention.exhausted();
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "CONFLICT",
-        "the data cell's columns are being changed by other requests; retry",
+    let cell = match store::fit_cell_header(app, tenant, resource, &checked.header, mode).await? {
+        HeaderFit::Fits(cell) => cell,
+        HeaderFit::NoCell => return Err(not_found(format!("no data cell {resource}"))),
+        HeaderFit::Refused(problems) => return Err(header_refused(problems)),
+    };
+    let update = accept(app, tenant, &cell, mode, format, checked.rows, request).await?;
+    Ok(success(
+        json!({"RESOURCE_ID": cell.id, "STATUS": "RECEIVED", "UPDATE_ID": update.id}),
     ))
 }
 

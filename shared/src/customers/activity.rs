@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::CustomerError;
 use super::identity::{Customer, CustomerRef, Seed, find_or_create_seeded, profile};
-use super::{CustomerError, back_off};
 use crate::app::App;
 use crate::domain::TenantId;
-use crate::retry::{contention_backoff, is_contention};
+use crate::retry::{Attempt, optimistic};
 use crate::storage::{Condition, Item, Query, StorageError, TransactAction, Update, keys};
 
 /// One activity, validated.
@@ -195,35 +195,41 @@ fn counters_update(profile: &Item, activities: &[Activity]) -> Update {
 async fn add_activities(
     app: &App,
     tenant: &TenantId,
-    mut customer: Customer,
+    customer: Customer,
     activities: &[Activity],
 ) -> Result<(), CustomerError> {
     let items = activity_items(tenant, &customer.tid, activities);
-    let mut delays = contention_backoff("customer-activity");
-    loop {
-        let rev = customer.rev();
-        let update = counters_update(&customer.profile, activities).set("rev", rev + 1);
-        let mut actions: Vec<TransactAction> = items
-            .iter()
-            .map(|item| TransactAction::Put {
-                item: item.clone(),
-                condition: Condition::NotExists,
-            })
-            .collect();
-        actions.push(TransactAction::Update {
-            key: keys::customer_profile(tenant, &customer.tid),
-            update,
-            condition: Condition::equals("rev", rev),
-        });
-        match app.table.transact(actions).await {
-            Ok(()) => return Ok(()),
-            Err(error) if is_contention(&error) => back_off(&mut delays).await?,
-            Err(other) => return Err(other.into()),
+    let tid = customer.tid.clone();
+    let (tid, items) = (&tid, &items);
+    // The first attempt uses the profile the caller read; a retry reads it again.
+    let mut given = Some(customer);
+    optimistic("customer-activity", move || {
+        let given = given.take();
+        async move {
+            let customer = match given {
+                Some(customer) => customer,
+                None => profile(app.table.as_ref(), tenant, tid)
+                    .await?
+                    .ok_or_else(|| CustomerError::Suppressed("tid".into()))?,
+            };
+            let rev = customer.rev();
+            let update = counters_update(&customer.profile, activities).set("rev", rev + 1);
+            let mut actions: Vec<TransactAction> = items
+                .iter()
+                .map(|item| TransactAction::Put {
+                    item: item.clone(),
+                    condition: Condition::NotExists,
+                })
+                .collect();
+            actions.push(TransactAction::Update {
+                key: keys::customer_profile(tenant, &customer.tid),
+                update,
+                condition: Condition::equals("rev", rev),
+            });
+            Ok(Attempt::of_write(app.table.transact(actions).await)?)
         }
-        customer = profile(app.table.as_ref(), tenant, &customer.tid)
-            .await?
-            .ok_or_else(|| CustomerError::Suppressed("tid".into()))?;
-    }
+    })
+    .await
 }
 
 /// One page of a customer's activity, newest first.

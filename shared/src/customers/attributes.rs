@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::identity::{Customer, profile};
 use crate::app::App;
 use crate::domain::TenantId;
-use crate::retry::{contention_backoff, is_contention};
+use crate::retry::{Attempt, optimistic};
 use crate::storage::{Condition, Item, Query, StorageError, TransactAction, Update, batch, keys};
 
 /// How long attribute history is kept (GetCustomerAttributeChangers reads it).
@@ -81,8 +81,7 @@ pub async fn set_attributes(
     surface: &str,
     now_millis: i64,
 ) -> Result<(), StorageError> {
-    let mut delays = contention_backoff("customer-attributes");
-    loop {
+    optimistic("customer-attributes", || async move {
         let Some(customer) = profile(app.table.as_ref(), tenant, tid).await? else {
             return Err(StorageError::ConditionFailed {
                 pk: keys::customer_pk(tenant, tid),
@@ -108,28 +107,17 @@ pub async fn set_attributes(
             condition: Condition::equals("rev", rev),
         }];
         actions.extend(history_actions(tenant, tid, &changed, now_millis));
-        match app.table.transact(actions).await {
-            Ok(()) => {
-                return register_attributes(
-                    app,
-                    tenant,
-                    values.keys().map(String::as_str),
-                    surface,
-                    now_millis,
-                )
-                .await;
-            }
-            Err(error) if is_contention(&error) => match delays.next() {
-                Some(delay) => tokio::time::sleep(delay).await,
-                None => {
-                    return Err(StorageError::Contention(
-                        "the customer's attributes are being changed by other requests".into(),
-                    ));
-                }
-            },
-            Err(other) => return Err(other),
-        }
-    }
+        Attempt::of_write(app.table.transact(actions).await)
+    })
+    .await?;
+    register_attributes(
+        app,
+        tenant,
+        values.keys().map(String::as_str),
+        surface,
+        now_millis,
+    )
+    .await
 }
 
 /// Adds attribute names to the tenant's catalog (names already there are left as they are).

@@ -12,10 +12,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::identity::{Identifier, SUPPRESSED, find, tid_hash};
-use super::{CustomerError, CustomerRef, back_off, listing};
+use super::{CustomerError, CustomerRef, listing};
 use crate::app::App;
 use crate::domain::TenantId;
-use crate::retry::{contention_backoff, is_contention};
+use crate::retry::{Attempt, optimistic};
 use crate::storage::{
     Condition, Item, ItemTable, Key, Query, StorageError, TransactAction, Update, batch, keys,
 };
@@ -58,10 +58,9 @@ pub async fn erase_noting(
     now_millis: i64,
     surface_rows: &BTreeMap<&'static str, usize>,
 ) -> Result<Option<Erased>, CustomerError> {
-    let mut delays = contention_backoff("customer-erasure");
-    loop {
+    let marked = optimistic::<_, CustomerError, _>("customer-erasure", || async move {
         let Some(customer) = find(app, tenant, named).await? else {
-            return Ok(None);
+            return Ok(Attempt::Done(None));
         };
         let rev = customer.rev();
         let mut actions = vec![TransactAction::Delete {
@@ -116,34 +115,32 @@ pub async fn erase_noting(
                 .with("status_key", status_hash.as_str()),
             condition: Condition::Always,
         });
-        match app.table.transact(actions).await {
-            Ok(()) => {}
-            // Changed or erased meanwhile: look again (a second erasure then finds nothing).
-            Err(error) if is_contention(&error) => {
-                back_off(&mut delays).await?;
-                continue;
-            }
-            Err(other) => return Err(other.into()),
-        }
-        let (complete, _) = remove_customer_partition(
-            app.table.as_ref(),
-            tenant,
-            &customer.tid,
-            INLINE_ERASURE_ROWS,
-        )
-        .await?;
-        if complete {
-            finish_erasure(app.table.as_ref(), tenant, &status_hash, now_millis).await?;
-            app.table
-                .delete(&erasure_work(tenant, &customer.tid), Condition::Always)
-                .await?;
-        }
-        return Ok(Some(Erased {
-            tids: vec![customer.tid],
-            identifiers: customer.identifiers,
-            complete,
-        }));
+        // Changed or erased meanwhile: look again (a second erasure then finds nothing).
+        Ok(Attempt::of_write(app.table.transact(actions).await)?
+            .map(|()| Some((customer, status_hash))))
+    })
+    .await?;
+    let Some((customer, status_hash)) = marked else {
+        return Ok(None);
+    };
+    let (complete, _) = remove_customer_partition(
+        app.table.as_ref(),
+        tenant,
+        &customer.tid,
+        INLINE_ERASURE_ROWS,
+    )
+    .await?;
+    if complete {
+        finish_erasure(app.table.as_ref(), tenant, &status_hash, now_millis).await?;
+        app.table
+            .delete(&erasure_work(tenant, &customer.tid), Condition::Always)
+            .await?;
     }
+    Ok(Some(Erased {
+        tids: vec![customer.tid],
+        identifiers: customer.identifiers,
+        complete,
+    }))
 }
 
 /// Deletes what is left in a customer's partition, up to about `budget` items; returns

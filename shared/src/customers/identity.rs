@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{CustomerError, back_off, listing};
+use super::{CustomerError, listing};
 use crate::app::App;
 use crate::domain::TenantId;
-use crate::retry::{contention_backoff, is_contention};
+use crate::retry::{Attempt, is_contention, optimistic};
 use crate::storage::{
     Condition, Item, ItemTable, Key, StorageError, TransactAction, Update, batch, keys,
 };
@@ -307,8 +307,7 @@ pub(super) async fn find_or_create_seeded(
     now_millis: i64,
     seed: &(dyn Fn(&str) -> Result<Seed, CustomerError> + Sync),
 ) -> Result<(Customer, bool), CustomerError> {
-    let mut delays = contention_backoff("customer-identity");
-    loop {
+    optimistic("customer-identity", || async move {
         let entries = entries_of(app, tenant, named).await?;
         if let Some(what) = first_suppressed(app, tenant, named, &entries) {
             return Err(CustomerError::Suppressed(what));
@@ -329,12 +328,11 @@ pub(super) async fn find_or_create_seeded(
                 .map(|customer| (customer, true)),
         };
         match attempt {
-            Err(CustomerError::Storage(error)) if is_contention(&error) => {
-                back_off(&mut delays).await?
-            }
-            done => return done,
+            Err(CustomerError::Storage(error)) if is_contention(&error) => Ok(Attempt::Contended),
+            done => done.map(Attempt::Done),
         }
-    }
+    })
+    .await
 }
 
 /// Creates the customer a request names, with a listing ordinal reserved beforehand.

@@ -60,15 +60,8 @@ pub enum CustomerError {
     Storage(#[from] StorageError),
 }
 
-/// Waits before the next attempt at a contended write; `Busy` when the budget is spent.
-async fn back_off(
-    delays: &mut impl Iterator<Item = std::time::Duration>,
-) -> Result<(), CustomerError> {
-    match delays.next() {
-        Some(delay) => {
-            tokio::time::sleep(delay).await;
-            Ok(())
-        }
-        None => Err(CustomerError::Busy),
+impl From<crate::retry::Exhausted> for CustomerError {
+    fn from(_: crate::retry::Exhausted) -> Self {
+        CustomerError::Busy
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::attributes::{changes, history_actions};
 use super::identity::{Customer, Entry, Identifier, MAX_IDENTIFIERS, index_item};
-use super::{CustomerError, back_off, listing};
+use super::{CustomerError, listing};
 use crate::app::App;
 use crate::domain::TenantId;
 use crate::retry::{contention_backoff, is_contention};
@@ -318,6 +318,8 @@ pub async fn upsert_many(
     let mut pending: Vec<usize> = (0..upserts.len()).collect();
     // Customers whose group met a concurrent change commit alone from then on.
     let mut alone: HashSet<usize> = HashSet::new();
+    // Not `retry::optimistic`: a round is many writes, and only the groups of it that met a
+    // concurrent change go again, so the rounds share one budget of delays instead.
     let mut delays = contention_backoff("customer-upsert");
     while !pending.is_empty() {
         let round = take_round(upserts, &mut pending);
@@ -401,7 +403,7 @@ pub async fn upsert_many(
         }
         pending.sort_unstable();
         if contended {
-            back_off(&mut delays).await?;
+            delays.wait().await?;
         }
     }
     Ok(outcomes.into_iter().flatten().collect())
