@@ -1,0 +1,157 @@
+//! Datastore definitions: creating one (with its empty live and staging tables), listing
+//! them, and deleting one with every version it had queued for the sweep.
+
+use serde_json::json;
+
+use super::pointers::{Snapshot, reference_item};
+use super::sweep::sweep_entry;
+use super::{
+    DatastoreError, DatastoreState, POINTER_ATTEMPTS, all_references, back_off, busy, lost_race,
+    new_reference, new_version, random_hex, require,
+};
+use crate::domain::{Problem, TenantId};
+use crate::mxo::datastores::model::Definition;
+use crate::storage::{
+    Condition, Item, ItemTable, Query, StorageError, TransactAction, WriteRequest, batch, keys,
+    read_all,
+};
+
+/// Creates a datastore with an empty live table and an empty staging table.
+pub async fn create(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    definition: Definition,
+    now_millis: i64,
+) -> Result<(), DatastoreError> {
+    let api_name = definition.api_name.clone();
+    let key = keys::datastore_definition(tenant, &api_name);
+    let state = DatastoreState {
+        definition,
+        created: now_millis,
+        last_modified: now_millis,
+        incarnation: random_hex(8),
+        revision: 1,
+        live_version: new_version(),
+        live_reference: new_reference(),
+        staging_version: new_version(),
+        staging_seq: 2,
+        staging_reference: None,
+        golive_seq: 1,
+        next_seq: 3,
+    };
+    let item = Item::new(key.pk, key.sk)
+        .with("definition", json!(state.definition))
+        .with("created", state.created)
+        .with("last_modified", state.last_modified)
+        .with("incarnation", state.incarnation.as_str())
+        .with("revision", state.revision)
+        .with("live_version", state.live_version.as_str())
+        .with("live_reference", state.live_reference.as_str())
+        .with("staging_version", state.staging_version.as_str())
+        .with("staging_seq", state.staging_seq)
+        .with("golive_seq", state.golive_seq)
+        .with("next_seq", state.next_seq);
+    let live = Snapshot {
+        reference: &state.live_reference,
+        version: &state.live_version,
+        seq: 1,
+        state: "live",
+    };
+    let created = table
+        .transact(vec![
+            TransactAction::Put {
+                item,
+                condition: Condition::NotExists,
+            },
+            TransactAction::Put {
+                item: reference_item(tenant, &state, live),
+                condition: Condition::NotExists,
+            },
+        ])
+        .await;
+    match created {
+        Ok(()) => Ok(()),
+        Err(StorageError::TransactionCanceled { .. }) => {
+            Err(DatastoreError::Invalid(vec![Problem {
+                row: None,
+                field: Some("apiName".into()),
+                rule: format!(
+                    "a datastore with apiName {api_name:?} already exists in this workspace"
+                ),
+            }]))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Every datastore of a tenant.
+pub async fn list(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+) -> Result<Vec<DatastoreState>, StorageError> {
+    let items = read_all(
+        table,
+        Query::partition(keys::datastore_definitions_pk(tenant)).limit(1000),
+    )
+    .await?;
+    Ok(items.iter().filter_map(DatastoreState::from_item).collect())
+}
+
+/// Deletes a datastore; every version it had is queued for the sweep.
+pub async fn delete(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    api_name: &str,
+    now_millis: i64,
+) -> Result<(), DatastoreError> {
+    for _ in 0..POINTER_ATTEMPTS {
+        let state = match require(table, tenant, api_name).await {
+            Ok(state) => state,
+            Err(DatastoreError::NotFound(message)) => {
+                // A delete that failed after removing the definition left its references:
+                // the client's retry finishes it (and still hears that nothing is there).
+                let leftovers = all_references(table, tenant, api_name).await?;
+                batch::delete_all(table, &leftovers).await?;
+                return Err(DatastoreError::NotFound(message));
+            }
+            Err(other) => return Err(other),
+        };
+        let references = all_references(table, tenant, api_name).await?;
+        let mut versions = vec![state.live_version.clone(), state.staging_version.clone()];
+        versions.extend(
+            references
+                .iter()
+                .filter_map(|item| item.str("version").map(str::to_string)),
+        );
+        versions.sort();
+        versions.dedup();
+        // Queued first and due only after the grace period; the sweep skips a version its
+        // datastore still names, so a failed delete below loses nothing.
+        let entries = versions
+            .iter()
+            .filter_map(
+                |version| match sweep_entry(tenant, api_name, version, now_millis / 1000) {
+                    TransactAction::Put { item, .. } => Some(WriteRequest::Put(item)),
+                    _ => None,
+                },
+            )
+            .collect();
+        batch::write_all(table, entries).await?;
+        // The revision pins every pointer and the seal: nothing can appear that was not queued.
+        let deleted = table
+            .delete(
+                &keys::datastore_definition(tenant, api_name),
+                Condition::equals("revision", state.revision),
+            )
+            .await;
+        match deleted {
+            Ok(_) => {
+                batch::delete_all(table, &references).await?;
+                return Ok(());
+            }
+            Err(error) if lost_race(&error) => back_off().await,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(busy())
+}

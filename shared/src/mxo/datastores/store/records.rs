@@ -1,0 +1,324 @@
+//! Records: writing rows into a table version (each record succeeds or fails alone),
+//! reading them by key from the version a pointer names, and deleting them.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{
+    DatastoreError, DatastoreState, POINTER_ATTEMPTS, Target, all_references, back_off, busy, list,
+    lost_race, new_version, require,
+};
+use crate::domain::TenantId;
+use crate::mxo::datastores::model::ValidRecord;
+use crate::storage::{
+    Item, ItemTable, Key, Query, StorageError, Update, WriteRequest, batch, keys, read_all,
+    validate_item,
+};
+
+/// The version a write to `target` goes to; a sealed staging table gets a new, empty one
+/// (the sealed one stays, named by its reference, until it goes live or is retired).
+async fn writable_version(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    api_name: &str,
+    target: Target,
+) -> Result<(DatastoreState, String), DatastoreError> {
+    for _ in 0..POINTER_ATTEMPTS {
+        let state = require(table, tenant, api_name).await?;
+        if target == Target::Live {
+            let version = state.live_version.clone();
+            return Ok((state, version));
+        }
+        if state.staging_reference.is_none() {
+            let version = state.staging_version.clone();
+            return Ok((state, version));
+        }
+        let version = new_version();
+        let open = state.switch(
+            tenant,
+            Update::default()
+                .set("staging_version", version.as_str())
+                .set("staging_seq", state.next_seq)
+                .set("next_seq", state.next_seq + 1)
+                .remove("staging_reference"),
+        );
+        match table.transact(vec![open]).await {
+            Ok(()) => {
+                let state = require(table, tenant, api_name).await?;
+                return Ok((state, version));
+            }
+            Err(error) if lost_race(&error) => back_off().await,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(busy())
+}
+
+/// The outcome of one record of an insert, in input order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InsertOutcome {
+    pub primary_key: String,
+    pub secondary_key: String,
+    /// HTTP-like status as the vendor reports it: "204" written, "400" refused, "503" not written.
+    pub result: &'static str,
+    pub message: Option<String>,
+}
+
+/// A record's row item; the record is kept as JSON text, so it reads back the same on
+/// every adapter (DynamoDB would otherwise normalise numbers).
+fn row_item(tenant: &TenantId, api_name: &str, version: &str, record: &ValidRecord) -> Item {
+    let key = keys::datastore_row(
+        tenant,
+        api_name,
+        version,
+        &record.primary_key,
+        &record.secondary_key,
+    );
+    let text = serde_json::to_string(&record.fields).unwrap_or_default();
+    Item::new(key.pk, key.sk).with("record", text)
+}
+
+/// Validates and writes records into a table; each record succeeds or fails alone. Two
+/// records with the same keys in one request: the later one is the one kept.
+pub async fn insert(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    api_name: &str,
+    target: Target,
+    records: &[Value],
+) -> Result<Vec<InsertOutcome>, DatastoreError> {
+    let (state, version) = writable_version(table, tenant, api_name, target).await?;
+    let definition = &state.definition;
+    let key_text = |record: &Value, column: Option<&String>| {
+        column
+            .and_then(|column| record.get(column))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut outcomes = Vec::with_capacity(records.len());
+    let mut rows: HashMap<Key, Item> = HashMap::with_capacity(records.len());
+    for record in records {
+        let checked = definition.check_record(record).and_then(|valid| {
+            let item = row_item(tenant, api_name, &version, &valid);
+            validate_item(&item).map_err(|_| {
+                "the record is larger than a stored row can be (400 KB)".to_string()
+            })?;
+            Ok((valid, item))
+        });
+        match checked {
+            Ok((valid, item)) => {
+                rows.insert(Key::from(&item), item);
+                outcomes.push(InsertOutcome {
+                    primary_key: valid.primary_key,
+                    secondary_key: valid.secondary_key,
+                    result: "204",
+                    message: None,
+                });
+            }
+            Err(message) => outcomes.push(InsertOutcome {
+                primary_key: key_text(record, Some(&definition.primary_key)),
+                secondary_key: key_text(record, definition.secondary_key.as_ref()),
+                result: "400",
+                message: Some(message),
+            }),
+        }
+    }
+    let writes = rows.into_values().map(WriteRequest::Put).collect();
+    match batch::write_all(table, writes).await {
+        Ok(()) => {}
+        Err(StorageError::BatchIncomplete {
+            keys: unwritten, ..
+        }) => {
+            // Reported per record: these were valid but not written, and can be sent again.
+            for outcome in outcomes.iter_mut().filter(|o| o.result == "204") {
+                let key = keys::datastore_row(
+                    tenant,
+                    api_name,
+                    &version,
+                    &outcome.primary_key,
+                    &outcome.secondary_key,
+                );
+                if unwritten.contains(&key) {
+                    outcome.result = "503";
+                    outcome.message =
+                        Some("not written: storage is throttling; send this record again".into());
+                }
+            }
+        }
+        Err(other) => return Err(other.into()),
+    }
+    Ok(outcomes)
+}
+
+async fn rows_of(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    api_name: &str,
+    version: &str,
+    primary_key: &str,
+    secondary_key: Option<&str>,
+) -> Result<Vec<Item>, StorageError> {
+    if let Some(secondary_key) = secondary_key {
+        let key = keys::datastore_row(tenant, api_name, version, primary_key, secondary_key);
+        return Ok(table.get(&key).await?.into_iter().collect());
+    }
+    let pk = keys::datastore_rows_pk(
+        tenant,
+        api_name,
+        version,
+        keys::datastore_row_shard(primary_key),
+    );
+    read_all(
+        table,
+        Query::partition(pk)
+            .prefix(keys::datastore_row_prefix(primary_key))
+            .limit(1000),
+    )
+    .await
+}
+
+fn record_of(item: &Item) -> Value {
+    item.str("record")
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_else(|| json!({}))
+}
+
+/// The records of a table with this primary key (and secondary key, if given).
+pub async fn read(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    api_name: &str,
+    target: Target,
+    primary_key: &str,
+    secondary_key: Option<&str>,
+) -> Result<Vec<Value>, DatastoreError> {
+    let state = require(table, tenant, api_name).await?;
+    let version = match target {
+        Target::Live => &state.live_version,
+        Target::Staging => &state.staging_version,
+    };
+    let rows = rows_of(table, tenant, api_name, version, primary_key, secondary_key).await?;
+    Ok(rows.iter().map(record_of).collect())
+}
+
+/// The decisioning read: live records of a datastore by keys. Other parts of custdata (the
+/// Customer API's structures and eligibility rules) read datastores through this function.
+pub async fn read_live(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    api_name: &str,
+    primary_key: &str,
+    secondary_key: Option<&str>,
+) -> Result<Vec<Value>, DatastoreError> {
+    read(
+        table,
+        tenant,
+        api_name,
+        Target::Live,
+        primary_key,
+        secondary_key,
+    )
+    .await
+}
+
+/// Live records for many keys, all read from one version of the live table.
+pub async fn lookup_live(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    api_name: &str,
+    lookups: &[(String, Option<String>)],
+) -> Result<Vec<Value>, DatastoreError> {
+    let state = require(table, tenant, api_name).await?;
+    let reads = lookups.iter().map(|(primary_key, secondary_key)| {
+        rows_of(
+            table,
+            tenant,
+            api_name,
+            &state.live_version,
+            primary_key,
+            secondary_key.as_deref(),
+        )
+    });
+    let results = futures::future::try_join_all(reads).await?;
+    Ok(results.iter().flatten().map(record_of).collect())
+}
+
+/// Deletes the records with this primary key (and secondary key, if given); returns how many.
+pub async fn delete_rows(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    api_name: &str,
+    target: Target,
+    primary_key: &str,
+    secondary_key: Option<&str>,
+) -> Result<usize, DatastoreError> {
+    let (_, version) = writable_version(table, tenant, api_name, target).await?;
+    let rows = rows_of(
+        table,
+        tenant,
+        api_name,
+        &version,
+        primary_key,
+        secondary_key,
+    )
+    .await?;
+    let count = rows.len();
+    batch::delete_all(table, &rows).await?;
+    Ok(count)
+}
+
+/// A stored row and where it lives.
+pub struct KeyedRow {
+    pub api_name: String,
+    /// `live` or `staging` for the tables a client reads; `snapshot` for a version only a
+    /// reference still names.
+    pub table: &'static str,
+    pub item: Item,
+}
+
+impl KeyedRow {
+    /// The record as the API returns it.
+    pub fn record(&self) -> Value {
+        record_of(&self.item)
+    }
+}
+
+/// Every row whose primary key is one of `primary_keys`, in every version of every datastore
+/// of the tenant that can still be read — live, staging, and any version a reference names:
+/// what an access export shows and an erasure removes (a sealed snapshot is otherwise never
+/// changed; an erasure is the one exception).
+pub async fn rows_keyed_by(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    primary_keys: &[String],
+) -> Result<Vec<KeyedRow>, StorageError> {
+    let mut found = Vec::new();
+    for state in list(table, tenant).await? {
+        let api_name = state.api_name();
+        let mut versions = vec![
+            (state.live_version.clone(), "live"),
+            (state.staging_version.clone(), "staging"),
+        ];
+        for reference in all_references(table, tenant, api_name).await? {
+            if let Some(version) = reference.str("version")
+                && !versions.iter().any(|(known, _)| known == version)
+            {
+                versions.push((version.to_string(), "snapshot"));
+            }
+        }
+        for (version, kind) in &versions {
+            for primary_key in primary_keys {
+                let rows = rows_of(table, tenant, api_name, version, primary_key, None).await?;
+                found.extend(rows.into_iter().map(|item| KeyedRow {
+                    api_name: api_name.to_string(),
+                    table: kind,
+                    item,
+                }));
+            }
+        }
+    }
+    Ok(found)
+}
