@@ -1,19 +1,16 @@
 //! Datastore definitions: creating one (with its empty live and staging tables), listing
 //! them, and deleting one with every version it had queued for the sweep.
 
-use serde_json::json;
-
-use super::pointers::{Snapshot, reference_item};
-use super::sweep::sweep_entry;
+use super::sweep::sweep_entry_item;
 use super::{
-    DatastoreError, DatastoreState, POINTER_ATTEMPTS, all_references, back_off, busy, lost_race,
-    new_reference, new_version, random_hex, require,
+    DatastoreError, DatastoreState, POINTER_ATTEMPTS, Reference, ReferenceState, Snapshot,
+    attribute, back_off, busy, lost_race, new_reference, new_version, random_hex, reference_items,
+    require,
 };
 use crate::domain::{Problem, TenantId};
 use crate::mxo::datastores::model::Definition;
 use crate::storage::{
-    Condition, Item, ItemTable, Query, StorageError, TransactAction, WriteRequest, batch, keys,
-    read_all,
+    Condition, ItemTable, Query, StorageError, TransactAction, WriteRequest, batch, keys, read_all,
 };
 
 /// Creates a datastore with an empty live table and an empty staging table.
@@ -24,7 +21,6 @@ pub async fn create(
     now_millis: i64,
 ) -> Result<(), DatastoreError> {
     let api_name = definition.api_name.clone();
-    let key = keys::datastore_definition(tenant, &api_name);
     let state = DatastoreState {
         definition,
         created: now_millis,
@@ -39,32 +35,20 @@ pub async fn create(
         golive_seq: 1,
         next_seq: 3,
     };
-    let item = Item::new(key.pk, key.sk)
-        .with("definition", json!(state.definition))
-        .with("created", state.created)
-        .with("last_modified", state.last_modified)
-        .with("incarnation", state.incarnation.as_str())
-        .with("revision", state.revision)
-        .with("live_version", state.live_version.as_str())
-        .with("live_reference", state.live_reference.as_str())
-        .with("staging_version", state.staging_version.as_str())
-        .with("staging_seq", state.staging_seq)
-        .with("golive_seq", state.golive_seq)
-        .with("next_seq", state.next_seq);
     let live = Snapshot {
         reference: &state.live_reference,
         version: &state.live_version,
         seq: 1,
-        state: "live",
+        state: ReferenceState::Live,
     };
     let created = table
         .transact(vec![
             TransactAction::Put {
-                item,
+                item: state.to_item(tenant),
                 condition: Condition::NotExists,
             },
             TransactAction::Put {
-                item: reference_item(tenant, &state, live),
+                item: live.to_item(tenant, &state),
                 condition: Condition::NotExists,
             },
         ])
@@ -110,18 +94,19 @@ pub async fn delete(
             Err(DatastoreError::NotFound(message)) => {
                 // A delete that failed after removing the definition left its references:
                 // the client's retry finishes it (and still hears that nothing is there).
-                let leftovers = all_references(table, tenant, api_name).await?;
+                let leftovers = reference_items(table, tenant, api_name).await?;
                 batch::delete_all(table, &leftovers).await?;
                 return Err(DatastoreError::NotFound(message));
             }
             Err(other) => return Err(other),
         };
-        let references = all_references(table, tenant, api_name).await?;
+        let references = reference_items(table, tenant, api_name).await?;
         let mut versions = vec![state.live_version.clone(), state.staging_version.clone()];
         versions.extend(
             references
                 .iter()
-                .filter_map(|item| item.str("version").map(str::to_string)),
+                .map(|item| Reference::from_item(item).version)
+                .filter(|version| !version.is_empty()),
         );
         versions.sort();
         versions.dedup();
@@ -129,19 +114,21 @@ pub async fn delete(
         // datastore still names, so a failed delete below loses nothing.
         let entries = versions
             .iter()
-            .filter_map(
-                |version| match sweep_entry(tenant, api_name, version, now_millis / 1000) {
-                    TransactAction::Put { item, .. } => Some(WriteRequest::Put(item)),
-                    _ => None,
-                },
-            )
+            .map(|version| {
+                WriteRequest::Put(sweep_entry_item(
+                    tenant,
+                    api_name,
+                    version,
+                    now_millis / 1000,
+                ))
+            })
             .collect();
         batch::write_all(table, entries).await?;
         // The revision pins every pointer and the seal: nothing can appear that was not queued.
         let deleted = table
             .delete(
                 &keys::datastore_definition(tenant, api_name),
-                Condition::equals("revision", state.revision),
+                Condition::equals(attribute::REVISION, state.revision),
             )
             .await;
         match deleted {

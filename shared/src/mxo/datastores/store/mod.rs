@@ -25,13 +25,14 @@ use super::model::Definition;
 use crate::domain::Problem;
 use crate::domain::TenantId;
 use crate::storage::{
-    Condition, Item, ItemTable, Query, StorageError, TransactAction, Update, keys, read_all,
+    Condition, Item, ItemTable, Key, Query, StorageError, TransactAction, Update, keys, read_all,
 };
 
 pub use definitions::{create, delete, list};
 pub use pointers::{clear, go_live, reference};
 pub use records::{
-    InsertOutcome, KeyedRow, delete_rows, insert, lookup_live, read, read_live, rows_keyed_by,
+    InsertOutcome, InsertResult, KeyedRow, delete_rows, insert, lookup_live, read, read_live,
+    rows_keyed_by,
 };
 pub use sweep::{SWEEP_GRACE_SECONDS, SweepReport, sweep_due};
 
@@ -84,6 +85,34 @@ fn busy() -> DatastoreError {
     DatastoreError::Busy("the datastore is being changed by other requests; retry".into())
 }
 
+/// The attribute names of the items this store keeps: a datastore's definition item (read
+/// and written through [`DatastoreState`]), a reference item ([`Reference`]), a sweep entry
+/// and a row. Stored data carries these names, so changing one is a data migration.
+mod attribute {
+    pub const DEFINITION: &str = "definition";
+    pub const CREATED: &str = "created";
+    pub const LAST_MODIFIED: &str = "last_modified";
+    pub const INCARNATION: &str = "incarnation";
+    pub const REVISION: &str = "revision";
+    pub const LIVE_VERSION: &str = "live_version";
+    pub const LIVE_REFERENCE: &str = "live_reference";
+    pub const STAGING_VERSION: &str = "staging_version";
+    pub const STAGING_SEQ: &str = "staging_seq";
+    pub const STAGING_REFERENCE: &str = "staging_reference";
+    pub const GOLIVE_SEQ: &str = "golive_seq";
+    pub const NEXT_SEQ: &str = "next_seq";
+    /// The table version a reference or a sweep entry names.
+    pub const VERSION: &str = "version";
+    /// A reference's snapshot sequence number.
+    pub const SEQ: &str = "seq";
+    /// A reference's [`super::ReferenceState`].
+    pub const STATE: &str = "state";
+    pub const TENANT: &str = "tenant";
+    pub const API_NAME: &str = "api_name";
+    /// A row's record, as JSON text.
+    pub const RECORD: &str = "record";
+}
+
 /// A datastore's definition item: the definition and its pointers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatastoreState {
@@ -107,21 +136,43 @@ pub struct DatastoreState {
 
 impl DatastoreState {
     fn from_item(item: &Item) -> Option<DatastoreState> {
+        use attribute::*;
         let text = |name: &str| item.str(name).map(str::to_string);
         Some(DatastoreState {
-            definition: serde_json::from_value(item.get("definition")?.clone()).ok()?,
-            created: item.i64("created")?,
-            last_modified: item.i64("last_modified")?,
-            incarnation: text("incarnation")?,
-            revision: item.i64("revision")?,
-            live_version: text("live_version")?,
-            live_reference: text("live_reference")?,
-            staging_version: text("staging_version")?,
-            staging_seq: item.i64("staging_seq")?,
-            staging_reference: text("staging_reference"),
-            golive_seq: item.i64("golive_seq")?,
-            next_seq: item.i64("next_seq")?,
+            definition: serde_json::from_value(item.get(DEFINITION)?.clone()).ok()?,
+            created: item.i64(CREATED)?,
+            last_modified: item.i64(LAST_MODIFIED)?,
+            incarnation: text(INCARNATION)?,
+            revision: item.i64(REVISION)?,
+            live_version: text(LIVE_VERSION)?,
+            live_reference: text(LIVE_REFERENCE)?,
+            staging_version: text(STAGING_VERSION)?,
+            staging_seq: item.i64(STAGING_SEQ)?,
+            staging_reference: text(STAGING_REFERENCE),
+            golive_seq: item.i64(GOLIVE_SEQ)?,
+            next_seq: item.i64(NEXT_SEQ)?,
         })
+    }
+
+    fn to_item(&self, tenant: &TenantId) -> Item {
+        use attribute::*;
+        let key = keys::datastore_definition(tenant, self.api_name());
+        let item = Item::new(key.pk, key.sk)
+            .with(DEFINITION, json!(self.definition))
+            .with(CREATED, self.created)
+            .with(LAST_MODIFIED, self.last_modified)
+            .with(INCARNATION, self.incarnation.as_str())
+            .with(REVISION, self.revision)
+            .with(LIVE_VERSION, self.live_version.as_str())
+            .with(LIVE_REFERENCE, self.live_reference.as_str())
+            .with(STAGING_VERSION, self.staging_version.as_str())
+            .with(STAGING_SEQ, self.staging_seq)
+            .with(GOLIVE_SEQ, self.golive_seq)
+            .with(NEXT_SEQ, self.next_seq);
+        match &self.staging_reference {
+            Some(reference) => item.with(STAGING_REFERENCE, reference.as_str()),
+            None => item,
+        }
     }
 
     /// The Datastore object as the API returns it.
@@ -136,13 +187,117 @@ impl DatastoreState {
         &self.definition.api_name
     }
 
+    /// Adds to `pointers` the change that gives staging a new, empty, unsealed `version`.
+    fn open_staging(&self, pointers: Update, version: &str) -> Update {
+        pointers
+            .set(attribute::STAGING_VERSION, version)
+            .set(attribute::STAGING_SEQ, self.next_seq)
+            .set(attribute::NEXT_SEQ, self.next_seq + 1)
+            .remove(attribute::STAGING_REFERENCE)
+    }
+
     /// A pointer change: bumps the revision, on the condition that nobody else did.
     fn switch(&self, tenant: &TenantId, update: Update) -> TransactAction {
         TransactAction::Update {
             key: keys::datastore_definition(tenant, self.api_name()),
-            update: update.set("revision", self.revision + 1),
-            condition: Condition::equals("revision", self.revision),
+            update: update.set(attribute::REVISION, self.revision + 1),
+            condition: Condition::equals(attribute::REVISION, self.revision),
         }
+    }
+}
+
+/// Where a reference is in its life: `Live` names the live table, `Sealed` a frozen staging
+/// snapshot that may still go live, `Retired` one that never will (it answers as unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReferenceState {
+    Live,
+    Sealed,
+    Retired,
+}
+
+impl ReferenceState {
+    fn parse(raw: &str) -> Option<ReferenceState> {
+        match raw {
+            "live" => Some(ReferenceState::Live),
+            "sealed" => Some(ReferenceState::Sealed),
+            "retired" => Some(ReferenceState::Retired),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ReferenceState::Live => "live",
+            ReferenceState::Sealed => "sealed",
+            ReferenceState::Retired => "retired",
+        }
+    }
+
+    /// The condition that a reference item is in this state.
+    fn holds(self) -> Condition {
+        Condition::equals(attribute::STATE, self.as_str())
+    }
+
+    /// The update that puts a reference item in this state.
+    fn set(self) -> Update {
+        Update::default().set(attribute::STATE, self.as_str())
+    }
+}
+
+/// A reference item: the snapshot of a table that a reference id names. Read tolerantly —
+/// an attribute missing reads as empty, and a state this code does not know as `None`, which
+/// no switch accepts.
+#[derive(Debug, Clone, PartialEq)]
+struct Reference {
+    key: Key,
+    version: String,
+    seq: i64,
+    state: Option<ReferenceState>,
+    incarnation: Option<String>,
+}
+
+impl Reference {
+    fn from_item(item: &Item) -> Reference {
+        Reference {
+            key: Key::from(item),
+            version: item.str(attribute::VERSION).unwrap_or_default().to_string(),
+            seq: item.i64(attribute::SEQ).unwrap_or_default(),
+            state: item.str(attribute::STATE).and_then(ReferenceState::parse),
+            incarnation: item.str(attribute::INCARNATION).map(str::to_string),
+        }
+    }
+
+    /// The reference id (the item's sort key).
+    fn id(&self) -> &str {
+        &self.key.sk
+    }
+
+    /// Whether something may still read this reference's version: it is live, or sealed and
+    /// able to go live.
+    fn names_a_readable_version(&self) -> bool {
+        matches!(
+            self.state,
+            Some(ReferenceState::Live | ReferenceState::Sealed)
+        )
+    }
+}
+
+/// A new reference of a datastore, as written.
+struct Snapshot<'a> {
+    reference: &'a str,
+    version: &'a str,
+    seq: i64,
+    state: ReferenceState,
+}
+
+impl Snapshot<'_> {
+    fn to_item(&self, tenant: &TenantId, state: &DatastoreState) -> Item {
+        let key = keys::datastore_reference(tenant, state.api_name(), self.reference);
+        Item::new(key.pk, key.sk)
+            .with(attribute::VERSION, self.version)
+            .with(attribute::SEQ, self.seq)
+            .with(attribute::STATE, self.state.as_str())
+            .with(attribute::INCARNATION, state.incarnation.as_str())
     }
 }
 
@@ -160,6 +315,11 @@ fn new_version() -> String {
 /// A new reference id, shaped like the vendor's (`ds` + 32 hex digits).
 fn new_reference() -> String {
     format!("ds{}", random_hex(16))
+}
+
+/// Whether `raw` could be a reference id at all (anything else is refused without a read).
+fn could_be_reference(raw: &str) -> bool {
+    raw.starts_with("ds") && raw.len() <= 64
 }
 
 /// After a lost race: a short random pause so that competing requests spread out.
@@ -200,7 +360,8 @@ async fn require(
         .ok_or_else(|| no_datastore(api_name))
 }
 
-async fn all_references(
+/// The reference items of a datastore, of whichever incarnation.
+async fn reference_items(
     table: &dyn ItemTable,
     tenant: &TenantId,
     api_name: &str,
@@ -210,4 +371,14 @@ async fn all_references(
         Query::partition(keys::datastore_references_pk(tenant, api_name)).limit(1000),
     )
     .await
+}
+
+/// Every reference of a datastore, of whichever incarnation.
+async fn all_references(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    api_name: &str,
+) -> Result<Vec<Reference>, StorageError> {
+    let items = reference_items(table, tenant, api_name).await?;
+    Ok(items.iter().map(Reference::from_item).collect())
 }

@@ -13,31 +13,12 @@
 
 use super::sweep::sweep_entry;
 use super::{
-    DatastoreError, DatastoreState, POINTER_ATTEMPTS, Target, all_references, back_off, busy,
-    lost_race, new_reference, new_version, require,
+    DatastoreError, DatastoreState, POINTER_ATTEMPTS, Reference, ReferenceState, Snapshot, Target,
+    all_references, attribute, back_off, busy, could_be_reference, lost_race, new_reference,
+    new_version, require,
 };
 use crate::domain::TenantId;
-use crate::storage::{Condition, Item, ItemTable, Key, StorageError, TransactAction, Update, keys};
-
-pub(super) struct Snapshot<'a> {
-    pub(super) reference: &'a str,
-    pub(super) version: &'a str,
-    pub(super) seq: i64,
-    pub(super) state: &'a str,
-}
-
-pub(super) fn reference_item(
-    tenant: &TenantId,
-    state: &DatastoreState,
-    snapshot: Snapshot<'_>,
-) -> Item {
-    let key = keys::datastore_reference(tenant, state.api_name(), snapshot.reference);
-    Item::new(key.pk, key.sk)
-        .with("version", snapshot.version)
-        .with("seq", snapshot.seq)
-        .with("state", snapshot.state)
-        .with("incarnation", state.incarnation.as_str())
-}
+use crate::storage::{Condition, ItemTable, StorageError, TransactAction, Update, keys};
 
 fn retire_reference(
     tenant: &TenantId,
@@ -47,7 +28,7 @@ fn retire_reference(
 ) -> TransactAction {
     TransactAction::Update {
         key: keys::datastore_reference(tenant, api_name, reference),
-        update: Update::default().set("state", "retired"),
+        update: ReferenceState::Retired.set(),
         condition: from,
     }
 }
@@ -73,15 +54,15 @@ pub async fn reference(
             reference: &reference,
             version: &state.staging_version,
             seq: state.staging_seq,
-            state: "sealed",
+            state: ReferenceState::Sealed,
         };
         let actions = vec![
             state.switch(
                 tenant,
-                Update::default().set("staging_reference", reference.as_str()),
+                Update::default().set(attribute::STAGING_REFERENCE, reference.as_str()),
             ),
             TransactAction::Put {
-                item: reference_item(tenant, &state, sealed),
+                item: sealed.to_item(tenant, &state),
                 condition: Condition::NotExists,
             },
         ];
@@ -104,7 +85,7 @@ async fn load_reference(
     tenant: &TenantId,
     state: &DatastoreState,
     reference: &str,
-) -> Result<Option<Item>, StorageError> {
+) -> Result<Option<Reference>, StorageError> {
     let item = table
         .get(&keys::datastore_reference(
             tenant,
@@ -112,7 +93,9 @@ async fn load_reference(
             reference,
         ))
         .await?;
-    Ok(item.filter(|item| item.str("incarnation") == Some(state.incarnation.as_str())))
+    Ok(item
+        .map(|item| Reference::from_item(&item))
+        .filter(|stored| stored.incarnation.as_ref() == Some(&state.incarnation)))
 }
 
 fn unknown_reference(reference: &str) -> DatastoreError {
@@ -130,44 +113,39 @@ pub async fn go_live(
     reference: &str,
     now_millis: i64,
 ) -> Result<(), DatastoreError> {
-    if !reference.starts_with("ds") || reference.len() > 64 {
+    if !could_be_reference(reference) {
         return Err(unknown_reference(reference));
     }
     let now = now_millis / 1000;
     for _ in 0..POINTER_ATTEMPTS {
         let state = require(table, tenant, api_name).await?;
-        let item = load_reference(table, tenant, &state, reference)
+        let snapshot = load_reference(table, tenant, &state, reference)
             .await?
             .ok_or_else(|| unknown_reference(reference))?;
-        let version = item.str("version").unwrap_or_default().to_string();
-        let seq = item.i64("seq").unwrap_or_default();
-        match item.str("state") {
-            Some("live") if version == state.live_version => {
+        let (version, seq) = (snapshot.version.as_str(), snapshot.seq);
+        match snapshot.state {
+            Some(ReferenceState::Live) if version == state.live_version => {
                 // A retry after a go-live whose clean-up failed: finish the clean-up.
                 retire_stale_snapshots(table, tenant, &state, seq, now).await;
                 return Ok(());
             }
-            Some("sealed") if seq > state.golive_seq => {}
+            Some(ReferenceState::Sealed) if seq > state.golive_seq => {}
             _ => return Err(unknown_reference(reference)),
         }
         let mut pointers = Update::default()
-            .set("live_version", version.as_str())
-            .set("live_reference", reference)
-            .set("golive_seq", seq)
-            .set("last_modified", now_millis);
+            .set(attribute::LIVE_VERSION, version)
+            .set(attribute::LIVE_REFERENCE, reference)
+            .set(attribute::GOLIVE_SEQ, seq)
+            .set(attribute::LAST_MODIFIED, now_millis);
         if version == state.staging_version {
-            pointers = pointers
-                .set("staging_version", new_version())
-                .set("staging_seq", state.next_seq)
-                .set("next_seq", state.next_seq + 1)
-                .remove("staging_reference");
+            pointers = state.open_staging(pointers, &new_version());
         }
         let actions = vec![
             state.switch(tenant, pointers),
             TransactAction::Update {
-                key: Key::from(&item),
-                update: Update::default().set("state", "live"),
-                condition: Condition::equals("state", "sealed"),
+                key: snapshot.key.clone(),
+                update: ReferenceState::Live.set(),
+                condition: ReferenceState::Sealed.holds(),
             },
             retire_reference(tenant, api_name, &state.live_reference, Condition::Exists),
             sweep_entry(tenant, api_name, &state.live_version, now),
@@ -198,28 +176,25 @@ async fn retire_stale_snapshots(
 ) {
     let api_name = state.api_name();
     let outcome: Result<(), StorageError> = async {
-        for item in all_references(table, tenant, api_name).await? {
-            let seq = item.i64("seq").unwrap_or_default();
-            let reference = item.sk.as_str();
-            match item.str("state") {
-                Some("retired") => {
+        for stored in all_references(table, tenant, api_name).await? {
+            match stored.state {
+                Some(ReferenceState::Retired) => {
                     // Unknown and retired references answer alike (404), so the record can go.
                     table
-                        .delete(&Key::from(&item), Condition::equals("state", "retired"))
+                        .delete(&stored.key, ReferenceState::Retired.holds())
                         .await
                         .map(drop)
                         .or_else(ignore_lost_race)?;
                 }
-                Some("sealed") if seq < newest_seq => {
-                    let version = item.str("version").unwrap_or_default();
+                Some(ReferenceState::Sealed) if stored.seq < newest_seq => {
                     let actions = vec![
                         retire_reference(
                             tenant,
                             api_name,
-                            reference,
-                            Condition::equals("state", "sealed"),
+                            stored.id(),
+                            ReferenceState::Sealed.holds(),
                         ),
-                        sweep_entry(tenant, api_name, version, now),
+                        sweep_entry(tenant, api_name, &stored.version, now),
                     ];
                     table.transact(actions).await.or_else(ignore_lost_race)?;
                 }
@@ -261,19 +236,19 @@ pub async fn clear(
                 reference: &fresh,
                 version: &version,
                 seq: state.next_seq,
-                state: "live",
+                state: ReferenceState::Live,
             };
             vec![
                 state.switch(
                     tenant,
                     Update::default()
-                        .set("live_version", version.as_str())
-                        .set("live_reference", fresh.as_str())
-                        .set("next_seq", state.next_seq + 1)
-                        .set("last_modified", now_millis),
+                        .set(attribute::LIVE_VERSION, version.as_str())
+                        .set(attribute::LIVE_REFERENCE, fresh.as_str())
+                        .set(attribute::NEXT_SEQ, state.next_seq + 1)
+                        .set(attribute::LAST_MODIFIED, now_millis),
                 ),
                 TransactAction::Put {
-                    item: reference_item(tenant, &state, live),
+                    item: live.to_item(tenant, &state),
                     condition: Condition::NotExists,
                 },
                 retire_reference(tenant, api_name, reference, Condition::Exists),
@@ -281,14 +256,7 @@ pub async fn clear(
             ]
         } else if state.staging_reference.as_deref() == Some(reference) {
             vec![
-                state.switch(
-                    tenant,
-                    Update::default()
-                        .set("staging_version", version.as_str())
-                        .set("staging_seq", state.next_seq)
-                        .set("next_seq", state.next_seq + 1)
-                        .remove("staging_reference"),
-                ),
+                state.switch(tenant, state.open_staging(Update::default(), &version)),
                 retire_reference(tenant, api_name, reference, Condition::Exists),
                 sweep_entry(tenant, api_name, &state.staging_version, now),
             ]

@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
-    DatastoreError, DatastoreState, POINTER_ATTEMPTS, Target, all_references, back_off, busy, list,
-    lost_race, new_version, require,
+    DatastoreError, DatastoreState, POINTER_ATTEMPTS, Target, all_references, attribute, back_off,
+    busy, list, lost_race, new_version, require,
 };
 use crate::domain::TenantId;
 use crate::mxo::datastores::model::ValidRecord;
@@ -36,14 +36,7 @@ async fn writable_version(
             return Ok((state, version));
         }
         let version = new_version();
-        let open = state.switch(
-            tenant,
-            Update::default()
-                .set("staging_version", version.as_str())
-                .set("staging_seq", state.next_seq)
-                .set("next_seq", state.next_seq + 1)
-                .remove("staging_reference"),
-        );
+        let open = state.switch(tenant, state.open_staging(Update::default(), &version));
         match table.transact(vec![open]).await {
             Ok(()) => {
                 let state = require(table, tenant, api_name).await?;
@@ -56,13 +49,40 @@ async fn writable_version(
     Err(busy())
 }
 
+/// What became of one record of an insert. On the wire it is the HTTP-like status the vendor
+/// reports in `result`: "204", "400" or "503".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertResult {
+    Written,
+    /// The record breaks a rule of the definition; sending it again will not help.
+    Refused,
+    /// Valid but not written (storage throttled); sending it again may succeed.
+    NotWritten,
+}
+
+impl InsertResult {
+    /// The status as the vendor reports it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InsertResult::Written => "204",
+            InsertResult::Refused => "400",
+            InsertResult::NotWritten => "503",
+        }
+    }
+}
+
+impl Serialize for InsertResult {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// The outcome of one record of an insert, in input order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InsertOutcome {
     pub primary_key: String,
     pub secondary_key: String,
-    /// HTTP-like status as the vendor reports it: "204" written, "400" refused, "503" not written.
-    pub result: &'static str,
+    pub result: InsertResult,
     pub message: Option<String>,
 }
 
@@ -77,7 +97,7 @@ fn row_item(tenant: &TenantId, api_name: &str, version: &str, record: &ValidReco
         &record.secondary_key,
     );
     let text = serde_json::to_string(&record.fields).unwrap_or_default();
-    Item::new(key.pk, key.sk).with("record", text)
+    Item::new(key.pk, key.sk).with(attribute::RECORD, text)
 }
 
 /// Validates and writes records into a table; each record succeeds or fails alone. Two
@@ -114,14 +134,14 @@ pub async fn insert(
                 outcomes.push(InsertOutcome {
                     primary_key: valid.primary_key,
                     secondary_key: valid.secondary_key,
-                    result: "204",
+                    result: InsertResult::Written,
                     message: None,
                 });
             }
             Err(message) => outcomes.push(InsertOutcome {
                 primary_key: key_text(record, Some(&definition.primary_key)),
                 secondary_key: key_text(record, definition.secondary_key.as_ref()),
-                result: "400",
+                result: InsertResult::Refused,
                 message: Some(message),
             }),
         }
@@ -133,7 +153,10 @@ pub async fn insert(
             keys: unwritten, ..
         }) => {
             // Reported per record: these were valid but not written, and can be sent again.
-            for outcome in outcomes.iter_mut().filter(|o| o.result == "204") {
+            for outcome in outcomes
+                .iter_mut()
+                .filter(|o| o.result == InsertResult::Written)
+            {
                 let key = keys::datastore_row(
                     tenant,
                     api_name,
@@ -142,7 +165,7 @@ pub async fn insert(
                     &outcome.secondary_key,
                 );
                 if unwritten.contains(&key) {
-                    outcome.result = "503";
+                    outcome.result = InsertResult::NotWritten;
                     outcome.message =
                         Some("not written: storage is throttling; send this record again".into());
                 }
@@ -181,7 +204,7 @@ async fn rows_of(
 }
 
 fn record_of(item: &Item) -> Value {
-    item.str("record")
+    item.str(attribute::RECORD)
         .and_then(|text| serde_json::from_str(text).ok())
         .unwrap_or_else(|| json!({}))
 }
@@ -303,10 +326,12 @@ pub async fn rows_keyed_by(
             (state.staging_version.clone(), "staging"),
         ];
         for reference in all_references(table, tenant, api_name).await? {
-            if let Some(version) = reference.str("version")
-                && !versions.iter().any(|(known, _)| known == version)
+            if !reference.version.is_empty()
+                && !versions
+                    .iter()
+                    .any(|(known, _)| *known == reference.version)
             {
-                versions.push((version.to_string(), "snapshot"));
+                versions.push((reference.version, "snapshot"));
             }
         }
         for (version, kind) in &versions {

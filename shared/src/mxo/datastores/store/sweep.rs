@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{all_references, load};
+use super::{all_references, attribute, load};
 use crate::domain::TenantId;
 use crate::storage::{
     Condition, Item, ItemTable, Key, Query, StorageError, TransactAction, batch, keys,
@@ -13,19 +13,29 @@ use crate::storage::{
 /// How long a superseded version's rows stay readable before the sweep removes them.
 pub const SWEEP_GRACE_SECONDS: i64 = 15 * 60;
 
+/// The sweep entry that queues `version` for removal once the grace period from now is over.
+pub(super) fn sweep_entry_item(
+    tenant: &TenantId,
+    api_name: &str,
+    version: &str,
+    now_seconds: i64,
+) -> Item {
+    let key = keys::sweep_entry(now_seconds + SWEEP_GRACE_SECONDS, tenant, api_name, version);
+    Item::new(key.pk, key.sk)
+        .with(attribute::TENANT, tenant.as_str())
+        .with(attribute::API_NAME, api_name)
+        .with(attribute::VERSION, version)
+}
+
+/// [`sweep_entry_item`] as a step of a switch's transaction.
 pub(super) fn sweep_entry(
     tenant: &TenantId,
     api_name: &str,
     version: &str,
     now_seconds: i64,
 ) -> TransactAction {
-    let key = keys::sweep_entry(now_seconds + SWEEP_GRACE_SECONDS, tenant, api_name, version);
-    let item = Item::new(key.pk, key.sk)
-        .with("tenant", tenant.as_str())
-        .with("api_name", api_name)
-        .with("version", version);
     TransactAction::Put {
-        item,
+        item: sweep_entry_item(tenant, api_name, version, now_seconds),
         condition: Condition::Always,
     }
 }
@@ -53,10 +63,7 @@ async fn in_use(
     let named = all_references(table, tenant, api_name)
         .await?
         .iter()
-        .any(|item| {
-            item.str("version") == Some(version)
-                && matches!(item.str("state"), Some("sealed" | "live"))
-        });
+        .any(|reference| reference.version == version && reference.names_a_readable_version());
     let pointed_at = load(table, tenant, api_name)
         .await?
         .is_some_and(|state| state.live_version == version || state.staging_version == version);
@@ -92,10 +99,10 @@ pub async fn sweep_due(
         }
         let (Some(tenant), Some(api_name), Some(version)) = (
             entry
-                .str("tenant")
+                .str(attribute::TENANT)
                 .and_then(|raw| TenantId::parse(raw).ok()),
-            entry.str("api_name"),
-            entry.str("version"),
+            entry.str(attribute::API_NAME),
+            entry.str(attribute::VERSION),
         ) else {
             table.delete(&Key::from(&entry), Condition::Always).await?;
             continue;
