@@ -3,12 +3,12 @@
 
 use super::sweep::sweep_entry_item;
 use super::{
-    DatastoreError, DatastoreState, POINTER_ATTEMPTS, Reference, ReferenceState, Snapshot,
-    attribute, back_off, busy, lost_race, new_reference, new_version, random_hex, reference_items,
-    require,
+    DATASTORE_DELETE, DatastoreError, DatastoreState, Reference, ReferenceState, Snapshot,
+    attempt_of, attribute, new_reference, new_version, random_hex, reference_items, require,
 };
 use crate::domain::{Problem, TenantId};
 use crate::mxo::datastores::model::Definition;
+use crate::retry::{Attempt, optimistic};
 use crate::storage::{
     Condition, ItemTable, Query, StorageError, TransactAction, WriteRequest, batch, keys, read_all,
 };
@@ -88,7 +88,7 @@ pub async fn delete(
     api_name: &str,
     now_millis: i64,
 ) -> Result<(), DatastoreError> {
-    for _ in 0..POINTER_ATTEMPTS {
+    optimistic(DATASTORE_DELETE, || async move {
         let state = match require(table, tenant, api_name).await {
             Ok(state) => state,
             Err(DatastoreError::NotFound(message)) => {
@@ -131,14 +131,11 @@ pub async fn delete(
                 Condition::equals(attribute::REVISION, state.revision),
             )
             .await;
-        match deleted {
-            Ok(_) => {
-                batch::delete_all(table, &references).await?;
-                return Ok(());
-            }
-            Err(error) if lost_race(&error) => back_off().await,
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(busy())
+        let Attempt::Done(()) = attempt_of(deleted.map(drop))? else {
+            return Ok(Attempt::Contended);
+        };
+        batch::delete_all(table, &references).await?;
+        Ok(Attempt::Done(()))
+    })
+    .await
 }

@@ -16,14 +16,13 @@ mod pointers;
 mod records;
 mod sweep;
 
-use std::time::Duration;
-
-use rand::{Rng, RngCore};
+use rand::RngCore;
 use serde_json::{Value, json};
 
 use super::model::Definition;
 use crate::domain::Problem;
 use crate::domain::TenantId;
+use crate::retry::{Attempt, Exhausted};
 use crate::storage::{
     Condition, Item, ItemTable, Key, Query, StorageError, TransactAction, Update, keys, read_all,
 };
@@ -36,8 +35,11 @@ pub use records::{
 };
 pub use sweep::{SWEEP_GRACE_SECONDS, SweepReport, sweep_due};
 
-/// Attempts at an optimistic pointer update before giving up (only under heavy contention).
-const POINTER_ATTEMPTS: usize = 12;
+/// The retry budget of a pointer switch (reference, go-live, clear, opening a new staging
+/// version): a metric dimension.
+const POINTER_SWITCH: &str = "datastore-pointer";
+/// The retry budget of deleting a datastore: a metric dimension.
+const DATASTORE_DELETE: &str = "datastore-delete";
 
 /// Which table of a datastore a request names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,8 +83,12 @@ fn no_datastore(api_name: &str) -> DatastoreError {
     ))
 }
 
-fn busy() -> DatastoreError {
-    DatastoreError::Busy("the datastore is being changed by other requests; retry".into())
+/// A switch that kept losing races answers busy (503 with `Retry-After`), as before the one
+/// retry helper: the client is not at fault.
+impl From<Exhausted> for DatastoreError {
+    fn from(_: Exhausted) -> Self {
+        DatastoreError::Busy("the datastore is being changed by other requests; retry".into())
+    }
 }
 
 /// The attribute names of the items this store keeps: a datastore's definition item (read
@@ -322,12 +328,6 @@ fn could_be_reference(raw: &str) -> bool {
     raw.starts_with("ds") && raw.len() <= 64
 }
 
-/// After a lost race: a short random pause so that competing requests spread out.
-async fn back_off() {
-    let millis = rand::rng().random_range(5..40);
-    tokio::time::sleep(Duration::from_millis(millis)).await;
-}
-
 /// Whether a failed pointer change should be tried again on fresh state.
 fn lost_race(error: &StorageError) -> bool {
     matches!(
@@ -336,6 +336,16 @@ fn lost_race(error: &StorageError) -> bool {
             | StorageError::ConditionFailed { .. }
             | StorageError::Contention(_)
     )
+}
+
+/// A conditional write's outcome as an attempt of [`crate::retry::optimistic`]: a lost race is worth
+/// another attempt on fresh state; any other failure ends the operation.
+fn attempt_of<T>(written: Result<T, StorageError>) -> Result<Attempt<T>, DatastoreError> {
+    match written {
+        Ok(answer) => Ok(Attempt::Done(answer)),
+        Err(error) if lost_race(&error) => Ok(Attempt::Contended),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// Reads a datastore's definition item.

@@ -13,11 +13,12 @@
 
 use super::sweep::sweep_entry;
 use super::{
-    DatastoreError, DatastoreState, POINTER_ATTEMPTS, Reference, ReferenceState, Snapshot, Target,
-    all_references, attribute, back_off, busy, could_be_reference, lost_race, new_reference,
+    DatastoreError, DatastoreState, POINTER_SWITCH, Reference, ReferenceState, Snapshot, Target,
+    all_references, attempt_of, attribute, could_be_reference, lost_race, new_reference,
     new_version, require,
 };
 use crate::domain::TenantId;
+use crate::retry::{Attempt, optimistic};
 use crate::storage::{Condition, ItemTable, StorageError, TransactAction, Update, keys};
 
 fn retire_reference(
@@ -41,13 +42,13 @@ pub async fn reference(
     target: Target,
     now_millis: i64,
 ) -> Result<String, DatastoreError> {
-    for _ in 0..POINTER_ATTEMPTS {
+    optimistic(POINTER_SWITCH, || async move {
         let state = require(table, tenant, api_name).await?;
         if target == Target::Live {
-            return Ok(state.live_reference);
+            return Ok(Attempt::Done(state.live_reference));
         }
         if let Some(existing) = state.staging_reference {
-            return Ok(existing);
+            return Ok(Attempt::Done(existing));
         }
         let reference = new_reference();
         let sealed = Snapshot {
@@ -66,17 +67,13 @@ pub async fn reference(
                 condition: Condition::NotExists,
             },
         ];
-        match table.transact(actions).await {
-            Ok(()) => {
-                retire_stale_snapshots(table, tenant, &state, state.staging_seq, now_millis / 1000)
-                    .await;
-                return Ok(reference);
-            }
-            Err(error) if lost_race(&error) => back_off().await,
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(busy())
+        let Attempt::Done(()) = attempt_of(table.transact(actions).await)? else {
+            return Ok(Attempt::Contended);
+        };
+        retire_stale_snapshots(table, tenant, &state, state.staging_seq, now_millis / 1000).await;
+        Ok(Attempt::Done(reference))
+    })
+    .await
 }
 
 /// A reference as stored, if it belongs to this incarnation of the datastore.
@@ -117,7 +114,7 @@ pub async fn go_live(
         return Err(unknown_reference(reference));
     }
     let now = now_millis / 1000;
-    for _ in 0..POINTER_ATTEMPTS {
+    optimistic(POINTER_SWITCH, || async move {
         let state = require(table, tenant, api_name).await?;
         let snapshot = load_reference(table, tenant, &state, reference)
             .await?
@@ -127,7 +124,7 @@ pub async fn go_live(
             Some(ReferenceState::Live) if version == state.live_version => {
                 // A retry after a go-live whose clean-up failed: finish the clean-up.
                 retire_stale_snapshots(table, tenant, &state, seq, now).await;
-                return Ok(());
+                return Ok(Attempt::Done(()));
             }
             Some(ReferenceState::Sealed) if seq > state.golive_seq => {}
             _ => return Err(unknown_reference(reference)),
@@ -150,16 +147,13 @@ pub async fn go_live(
             retire_reference(tenant, api_name, &state.live_reference, Condition::Exists),
             sweep_entry(tenant, api_name, &state.live_version, now),
         ];
-        match table.transact(actions).await {
-            Ok(()) => {
-                retire_stale_snapshots(table, tenant, &state, seq, now).await;
-                return Ok(());
-            }
-            Err(error) if lost_race(&error) => back_off().await,
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(busy())
+        let Attempt::Done(()) = attempt_of(table.transact(actions).await)? else {
+            return Ok(Attempt::Contended);
+        };
+        retire_stale_snapshots(table, tenant, &state, seq, now).await;
+        Ok(Attempt::Done(()))
+    })
+    .await
 }
 
 /// Retires sealed snapshots older than `newest_seq` (a newer one exists, so they can never
@@ -227,7 +221,7 @@ pub async fn clear(
     now_millis: i64,
 ) -> Result<(), DatastoreError> {
     let now = now_millis / 1000;
-    for _ in 0..POINTER_ATTEMPTS {
+    optimistic(POINTER_SWITCH, || async move {
         let state = require(table, tenant, api_name).await?;
         let version = new_version();
         let actions = if reference == state.live_reference {
@@ -263,11 +257,7 @@ pub async fn clear(
         } else {
             return Err(unknown_reference(reference));
         };
-        match table.transact(actions).await {
-            Ok(()) => return Ok(()),
-            Err(error) if lost_race(&error) => back_off().await,
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(busy())
+        attempt_of(table.transact(actions).await)
+    })
+    .await
 }

@@ -7,11 +7,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
-    DatastoreError, DatastoreState, POINTER_ATTEMPTS, Target, all_references, attribute, back_off,
-    busy, list, lost_race, new_version, require,
+    DatastoreError, DatastoreState, POINTER_SWITCH, Target, all_references, attempt_of, attribute,
+    list, new_version, require,
 };
 use crate::domain::TenantId;
 use crate::mxo::datastores::model::ValidRecord;
+use crate::retry::{Attempt, optimistic};
 use crate::storage::{
     Item, ItemTable, Key, Query, StorageError, Update, WriteRequest, batch, keys, read_all,
     validate_item,
@@ -25,28 +26,25 @@ async fn writable_version(
     api_name: &str,
     target: Target,
 ) -> Result<(DatastoreState, String), DatastoreError> {
-    for _ in 0..POINTER_ATTEMPTS {
+    optimistic(POINTER_SWITCH, || async move {
         let state = require(table, tenant, api_name).await?;
         if target == Target::Live {
             let version = state.live_version.clone();
-            return Ok((state, version));
+            return Ok(Attempt::Done((state, version)));
         }
         if state.staging_reference.is_none() {
             let version = state.staging_version.clone();
-            return Ok((state, version));
+            return Ok(Attempt::Done((state, version)));
         }
         let version = new_version();
         let open = state.switch(tenant, state.open_staging(Update::default(), &version));
-        match table.transact(vec![open]).await {
-            Ok(()) => {
-                let state = require(table, tenant, api_name).await?;
-                return Ok((state, version));
-            }
-            Err(error) if lost_race(&error) => back_off().await,
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(busy())
+        let Attempt::Done(()) = attempt_of(table.transact(vec![open]).await)? else {
+            return Ok(Attempt::Contended);
+        };
+        let state = require(table, tenant, api_name).await?;
+        Ok(Attempt::Done((state, version)))
+    })
+    .await
 }
 
 /// What became of one record of an insert. On the wire it is the HTTP-like status the vendor
