@@ -392,3 +392,42 @@ async fn all_references(
     let items = reference_items(table, tenant, api_name).await?;
     Ok(items.iter().map(Reference::from_item).collect())
 }
+
+/// What the unit tests of every part of the store start from.
+#[cfg(test)]
+mod test_support {
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+
+    use crate::app::App;
+    use crate::clock::ManualClock;
+    use crate::domain::TenantId;
+    use crate::mxo::datastores::model::Definition;
+
+    pub const NOW_MILLIS: i64 = 1_790_000_000_000;
+
+    /// An embedded app on a fresh directory (removed when the returned guard drops) and a
+    /// tenant that has the `terms` datastore, keyed by customerID and productID.
+    pub async fn terms_datastore() -> (tempfile::TempDir, App, TenantId) {
+        let dir = tempfile::tempdir().expect("a directory");
+        let clock = ManualClock::at_millis(NOW_MILLIS);
+        let (app, _) = App::embedded(dir.path(), Arc::new(clock), "http://127.0.0.1:9")
+            .expect("an embedded app");
+        let tenant = TenantId::parse("acme").expect("a tenant");
+        let definition = Definition::parse(&json!({"name": "Terms", "apiName": "terms",
+            "primaryKey": "customerID", "secondaryKey": "productID",
+            "definitions": [{"name": "customerID", "type": "TEXT"}, {"name": "productID", "type": "TEXT"},
+                            {"name": "creditLimit", "type": "NUMERIC"}]}))
+        .expect("a valid definition");
+        super::create(app.table.as_ref(), &tenant, definition, NOW_MILLIS)
+            .await
+            .expect("created");
+        (dir, app, tenant)
+    }
+
+    /// A valid record of `terms`.
+    pub fn term(customer: &str, limit: i64) -> Value {
+        json!({"customerID": customer, "productID": "P", "creditLimit": limit})
+    }
+}

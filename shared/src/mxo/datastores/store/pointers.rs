@@ -261,3 +261,202 @@ pub async fn clear(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{NOW_MILLIS, term, terms_datastore};
+    use super::*;
+    use crate::mxo::datastores::store::{insert, read, read_live};
+    use crate::retry::Exhausted;
+
+    /// The stored state of a reference of `terms`, or `None` when it is gone.
+    async fn state_of(
+        table: &dyn ItemTable,
+        tenant: &TenantId,
+        reference: &str,
+    ) -> Option<ReferenceState> {
+        let datastore = require(table, tenant, "terms").await.expect("a datastore");
+        load_reference(table, tenant, &datastore, reference)
+            .await
+            .expect("read")
+            .and_then(|stored| stored.state)
+    }
+
+    #[tokio::test]
+    async fn a_staging_reference_seals_staging_and_asking_again_gives_the_same_reference() {
+        let (_dir, app, tenant) = terms_datastore().await;
+        let table = app.table.as_ref();
+        let sealed = reference(table, &tenant, "terms", Target::Staging, NOW_MILLIS)
+            .await
+            .expect("sealed");
+        assert_eq!(
+            state_of(table, &tenant, &sealed).await,
+            Some(ReferenceState::Sealed)
+        );
+        let again = reference(table, &tenant, "terms", Target::Staging, NOW_MILLIS)
+            .await
+            .expect("sealed");
+        assert_eq!(again, sealed);
+        let live = reference(table, &tenant, "terms", Target::Live, NOW_MILLIS)
+            .await
+            .expect("live");
+        assert_eq!(
+            state_of(table, &tenant, &live).await,
+            Some(ReferenceState::Live)
+        );
+    }
+
+    #[tokio::test]
+    async fn go_live_of_a_sealed_reference_makes_it_live_and_retires_the_old_live_version() {
+        let (_dir, app, tenant) = terms_datastore().await;
+        let table = app.table.as_ref();
+        insert(table, &tenant, "terms", Target::Staging, &[term("C-1", 7)])
+            .await
+            .expect("inserted");
+        let before = require(table, &tenant, "terms").await.expect("a datastore");
+        let sealed = reference(table, &tenant, "terms", Target::Staging, NOW_MILLIS)
+            .await
+            .expect("sealed");
+        go_live(table, &tenant, "terms", &sealed, NOW_MILLIS)
+            .await
+            .expect("live");
+        let after = require(table, &tenant, "terms").await.expect("a datastore");
+        assert_eq!(after.live_version, before.staging_version);
+        assert_eq!(after.live_reference, sealed);
+        assert_ne!(after.staging_version, before.staging_version);
+        assert_eq!(after.staging_reference, None);
+        assert_eq!(
+            state_of(table, &tenant, &sealed).await,
+            Some(ReferenceState::Live)
+        );
+        assert_eq!(
+            state_of(table, &tenant, &before.live_reference).await,
+            None,
+            "the old live reference is retired, then forgotten"
+        );
+        let live = read_live(table, &tenant, "terms", "C-1", None)
+            .await
+            .expect("read");
+        assert_eq!(live, vec![term("C-1", 7)]);
+        let staged = read(table, &tenant, "terms", Target::Staging, "C-1", None)
+            .await
+            .expect("read");
+        assert!(staged.is_empty(), "staging is a new, empty table");
+    }
+
+    #[tokio::test]
+    async fn going_live_again_with_the_live_reference_is_harmless_and_a_retired_one_is_refused() {
+        let (_dir, app, tenant) = terms_datastore().await;
+        let table = app.table.as_ref();
+        let old_live = reference(table, &tenant, "terms", Target::Live, NOW_MILLIS)
+            .await
+            .expect("live");
+        let sealed = reference(table, &tenant, "terms", Target::Staging, NOW_MILLIS)
+            .await
+            .expect("sealed");
+        go_live(table, &tenant, "terms", &sealed, NOW_MILLIS)
+            .await
+            .expect("live");
+        let switched = require(table, &tenant, "terms").await.expect("a datastore");
+        go_live(table, &tenant, "terms", &sealed, NOW_MILLIS)
+            .await
+            .expect("live again");
+        let unchanged = require(table, &tenant, "terms").await.expect("a datastore");
+        assert_eq!(unchanged, switched, "a repeated go-live changes nothing");
+        let refused = go_live(table, &tenant, "terms", &old_live, NOW_MILLIS).await;
+        assert!(matches!(refused, Err(DatastoreError::NotFound(_))));
+        let malformed = go_live(table, &tenant, "terms", "not-a-reference", NOW_MILLIS).await;
+        assert!(matches!(malformed, Err(DatastoreError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn a_newer_snapshot_retires_older_sealed_ones_so_they_can_never_go_live() {
+        let (_dir, app, tenant) = terms_datastore().await;
+        let table = app.table.as_ref();
+        let older = reference(table, &tenant, "terms", Target::Staging, NOW_MILLIS)
+            .await
+            .expect("sealed");
+        insert(table, &tenant, "terms", Target::Staging, &[term("C-1", 1)])
+            .await
+            .expect("inserted");
+        let newer = reference(table, &tenant, "terms", Target::Staging, NOW_MILLIS)
+            .await
+            .expect("sealed");
+        assert_ne!(newer, older);
+        assert_eq!(
+            state_of(table, &tenant, &older).await,
+            Some(ReferenceState::Retired)
+        );
+        let refused = go_live(table, &tenant, "terms", &older, NOW_MILLIS).await;
+        assert!(matches!(refused, Err(DatastoreError::NotFound(_))));
+        go_live(table, &tenant, "terms", &newer, NOW_MILLIS)
+            .await
+            .expect("live");
+    }
+
+    #[tokio::test]
+    async fn clear_of_the_live_reference_empties_live_under_a_new_reference() {
+        let (_dir, app, tenant) = terms_datastore().await;
+        let table = app.table.as_ref();
+        insert(table, &tenant, "terms", Target::Live, &[term("C-1", 1)])
+            .await
+            .expect("inserted");
+        let before = require(table, &tenant, "terms").await.expect("a datastore");
+        clear(table, &tenant, "terms", &before.live_reference, NOW_MILLIS)
+            .await
+            .expect("cleared");
+        let after = require(table, &tenant, "terms").await.expect("a datastore");
+        assert_ne!(after.live_version, before.live_version);
+        assert_ne!(after.live_reference, before.live_reference);
+        assert_eq!(
+            state_of(table, &tenant, &after.live_reference).await,
+            Some(ReferenceState::Live)
+        );
+        assert_eq!(
+            state_of(table, &tenant, &before.live_reference).await,
+            Some(ReferenceState::Retired)
+        );
+        let live = read_live(table, &tenant, "terms", "C-1", None)
+            .await
+            .expect("read");
+        assert!(live.is_empty(), "{live:?}");
+    }
+
+    #[tokio::test]
+    async fn clear_of_the_sealed_staging_reference_empties_staging_and_unknown_ones_are_refused() {
+        let (_dir, app, tenant) = terms_datastore().await;
+        let table = app.table.as_ref();
+        insert(table, &tenant, "terms", Target::Staging, &[term("C-1", 1)])
+            .await
+            .expect("inserted");
+        let sealed = reference(table, &tenant, "terms", Target::Staging, NOW_MILLIS)
+            .await
+            .expect("sealed");
+        clear(table, &tenant, "terms", &sealed, NOW_MILLIS)
+            .await
+            .expect("cleared");
+        let after = require(table, &tenant, "terms").await.expect("a datastore");
+        assert_eq!(after.staging_reference, None);
+        assert_eq!(
+            state_of(table, &tenant, &sealed).await,
+            Some(ReferenceState::Retired)
+        );
+        let staged = read(table, &tenant, "terms", Target::Staging, "C-1", None)
+            .await
+            .expect("read");
+        assert!(staged.is_empty(), "{staged:?}");
+        let unknown = clear(table, &tenant, "terms", "ds00", NOW_MILLIS).await;
+        assert!(matches!(unknown, Err(DatastoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_switch_that_keeps_losing_races_answers_busy() {
+        let exhausted = Exhausted {
+            operation: POINTER_SWITCH,
+        };
+        assert!(matches!(
+            DatastoreError::from(exhausted),
+            DatastoreError::Busy(_)
+        ));
+    }
+}

@@ -345,3 +345,106 @@ pub async fn rows_keyed_by(
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::test_support::{term, terms_datastore};
+    use super::*;
+
+    #[tokio::test]
+    async fn records_written_to_staging_read_back_from_staging_and_not_from_live() {
+        let (_dir, app, tenant) = terms_datastore().await;
+        let table = app.table.as_ref();
+        let outcomes = insert(table, &tenant, "terms", Target::Staging, &[term("C-1", 10)])
+            .await
+            .expect("inserted");
+        assert_eq!(outcomes[0].result, InsertResult::Written);
+        let staged = read(table, &tenant, "terms", Target::Staging, "C-1", Some("P"))
+            .await
+            .expect("read");
+        assert_eq!(staged, vec![term("C-1", 10)]);
+        let live = read_live(table, &tenant, "terms", "C-1", None)
+            .await
+            .expect("read");
+        assert!(live.is_empty(), "live is untouched: {live:?}");
+    }
+
+    #[tokio::test]
+    async fn a_record_that_breaks_a_rule_is_refused_alone_and_the_later_of_two_same_keys_is_kept() {
+        let (_dir, app, tenant) = terms_datastore().await;
+        let table = app.table.as_ref();
+        let bad = json!({"customerID": "C-2", "productID": "P", "creditLimit": "lots"});
+        let records = [term("C-1", 1), bad, term("C-1", 2)];
+        let outcomes = insert(table, &tenant, "terms", Target::Live, &records)
+            .await
+            .expect("inserted");
+        let results: Vec<_> = outcomes.iter().map(|o| o.result).collect();
+        assert_eq!(
+            results,
+            [
+                InsertResult::Written,
+                InsertResult::Refused,
+                InsertResult::Written
+            ]
+        );
+        assert_eq!(outcomes[1].primary_key, "C-2");
+        assert!(outcomes[1].message.is_some());
+        let rows = lookup_live(
+            table,
+            &tenant,
+            "terms",
+            &[("C-1".into(), None), ("C-2".into(), None)],
+        )
+        .await
+        .expect("read");
+        assert_eq!(rows, vec![term("C-1", 2)]);
+    }
+
+    #[test]
+    fn each_insert_result_is_the_status_string_the_vendor_reports() {
+        let wire = json!([
+            InsertResult::Written,
+            InsertResult::Refused,
+            InsertResult::NotWritten
+        ]);
+        assert_eq!(wire, json!(["204", "400", "503"]));
+    }
+
+    #[tokio::test]
+    async fn a_write_to_sealed_staging_goes_to_a_new_empty_version_and_the_snapshot_keeps_its_rows()
+    {
+        let (_dir, app, tenant) = terms_datastore().await;
+        let table = app.table.as_ref();
+        insert(table, &tenant, "terms", Target::Staging, &[term("C-1", 1)])
+            .await
+            .expect("inserted");
+        let sealed =
+            crate::mxo::datastores::store::reference(table, &tenant, "terms", Target::Staging, 0)
+                .await
+                .expect("sealed");
+        let before = require(table, &tenant, "terms").await.expect("a datastore");
+        insert(table, &tenant, "terms", Target::Staging, &[term("C-2", 2)])
+            .await
+            .expect("inserted");
+        let after = require(table, &tenant, "terms").await.expect("a datastore");
+        assert_ne!(after.staging_version, before.staging_version);
+        assert_eq!(after.staging_reference, None);
+        let staged = read(table, &tenant, "terms", Target::Staging, "C-1", None)
+            .await
+            .expect("read");
+        assert!(staged.is_empty(), "the new version is empty: {staged:?}");
+        let frozen = rows_of(
+            table,
+            &tenant,
+            "terms",
+            &before.staging_version,
+            "C-1",
+            None,
+        )
+        .await
+        .expect("read");
+        assert_eq!(frozen.len(), 1, "{sealed} still names its row");
+    }
+}
