@@ -924,7 +924,9 @@ async fn readers_during_go_live_see_the_old_table_or_the_new_never_a_mix(app: Te
     assert_eq!(status, 200);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut saw = std::collections::BTreeSet::new();
+    let mut overlapping_readers = 0;
     for reader in readers {
+        let mut tables_seen = Vec::new();
         for limits in reader.await.expect("reader") {
             assert_eq!(limits.len(), 40, "every key found in one version");
             assert!(
@@ -932,8 +934,19 @@ async fn readers_during_go_live_see_the_old_table_or_the_new_never_a_mix(app: Te
                 "a mix of tables: {limits:?}"
             );
             saw.insert(limits[0]);
+            if tables_seen.last() != Some(&limits[0]) {
+                tables_seen.push(limits[0]);
+            }
+        }
+        // Only a reader that read the old table, then the new one, ran across the switch.
+        if tables_seen == [1, 2] {
+            overlapping_readers += 1;
         }
     }
+    assert!(
+        overlapping_readers > 0,
+        "no reader read both before and after the switch, so none overlapped it"
+    );
     assert!(
         saw.contains(&2),
         "the readers saw the new table after go-live: {saw:?}"

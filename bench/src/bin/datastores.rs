@@ -14,7 +14,7 @@ use clap::Parser;
 use custdata::clock::{Clock, SystemClock};
 use custdata::domain::TenantId;
 use custdata::mxo::datastores::model::Definition;
-use custdata::mxo::datastores::store::{self, Target};
+use custdata::mxo::datastores::store::{self, InsertResult, Target};
 use custdata::storage::metered::Metered;
 use custdata::storage::{CursorSigner, Item, WriteRequest, batch, embedded::EmbeddedTable, keys};
 use custdata_bench::{
@@ -214,7 +214,7 @@ async fn on_the_emulator(rows: usize) -> EmulatorRun {
         let outcomes = store::insert(&metered, &tenant, "bench", Target::Staging, &records)
             .await
             .expect("insert");
-        assert!(outcomes.iter().all(|o| o.result == "204"));
+        assert!(outcomes.iter().all(|o| o.result == InsertResult::Written));
     }
     let staging = meter.stop(rows);
     let reference = store::reference(
