@@ -6,21 +6,20 @@ use std::sync::Arc;
 
 use custdata::clock::SystemClock;
 use custdata_tests::{LambdaHarness, aws_stores};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 async fn health(lambda: &LambdaHarness) -> (u16, Option<String>, Value) {
-    let response = reqwest::Client::new()
-        .get(lambda.url(custdata::health::PATH))
-        .send()
-        .await
-        .expect("the Lambda answers");
-    let status = response.status().as_u16();
-    let retry = response
-        .headers()
-        .get("retry-after")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_string);
-    (status, retry, response.json().await.expect("JSON"))
+    let answer = lambda
+        .request(
+            &format!("GET {}", custdata::health::PATH),
+            custdata::health::PATH,
+            json!({}),
+            json!({}),
+            None,
+        )
+        .await;
+    let retry = answer.headers["retry-after"].as_str().map(str::to_string);
+    (answer.status, retry, answer.json())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

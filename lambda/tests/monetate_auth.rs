@@ -8,7 +8,7 @@ use custdata::tenancy::{CredentialKind, secret_hash};
 use custdata_tests::monetate::assertion;
 use custdata_tests::{LambdaHarness, lambda_tenant};
 use jsonwebtoken::Algorithm;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_auth_lambda_exchanges_a_signed_assertion_for_a_token_in_dynamodb() {
@@ -30,15 +30,18 @@ async fn the_auth_lambda_exchanges_a_signed_assertion_for_a_token_in_dynamodb() 
         now,
         Algorithm::RS256,
     );
-    let client = reqwest::Client::new();
-    let response = client
-        .get(lambda.url("/api/auth/v0/refresh/?ttl=600"))
-        .header("authorization", format!("JWT {signed}"))
-        .send()
-        .await
-        .expect("the Lambda answers");
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.expect("JSON");
+    let refresh = |path: &'static str, authorization: String| {
+        lambda.request(
+            "GET /api/auth/v0/refresh/",
+            path,
+            json!({}),
+            json!({"authorization": authorization}),
+            None,
+        )
+    };
+    let response = refresh("/api/auth/v0/refresh/?ttl=600", format!("JWT {signed}")).await;
+    assert_eq!(response.status, 200);
+    let body: Value = response.json();
     assert_eq!(body["meta"]["code"], 200);
     assert_eq!(body["data"]["expires_in"], 600);
     let token = body["data"]["token"].as_str().expect("a token");
@@ -61,14 +64,9 @@ async fn the_auth_lambda_exchanges_a_signed_assertion_for_a_token_in_dynamodb() 
     // The same claims under {"alg":"none"} and without a signature.
     let payload = signed.split('.').nth(1).expect("a payload");
     let unsigned = format!("eyJhbGciOiJub25lIn0.{payload}.");
-    let refused = client
-        .get(lambda.url("/api/auth/v0/refresh/"))
-        .header("authorization", format!("JWT {unsigned}"))
-        .send()
-        .await
-        .expect("the Lambda answers");
-    assert_eq!(refused.status(), 401);
-    let body: Value = refused.json().await.expect("JSON");
+    let refused = refresh("/api/auth/v0/refresh/", format!("JWT {unsigned}")).await;
+    assert_eq!(refused.status, 401);
+    let body: Value = refused.json();
     assert_eq!(body["meta"]["code"], 401);
-    assert_eq!(body["data"], serde_json::json!({}));
+    assert_eq!(body["data"], json!({}));
 }

@@ -24,6 +24,7 @@ async fn the_data_lambda_stores_rows_and_spot_checks_them_in_dynamodb() {
         "authorization",
         format!("JWT {signed}").parse().expect("header"),
     );
+    let refresh = custdata::http::with_route_key(refresh, "GET /api/auth/v0/refresh/");
     let issued =
         custdata::http::dispatch(app.clone(), &custdata::monetate::AUTH_FAMILY, refresh).await;
     assert_eq!(issued.status(), 200);

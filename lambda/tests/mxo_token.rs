@@ -8,6 +8,7 @@ use custdata::clock::{Clock, SystemClock};
 use custdata::storage::{ItemTable, keys};
 use custdata::tenancy::{CredentialKind, create_tenant, secret_hash};
 use custdata_tests::{LambdaHarness, aws_stores, basic};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_lambda_issues_a_token_and_stores_it_in_dynamodb() {
@@ -25,22 +26,20 @@ async fn the_token_lambda_issues_a_token_and_stores_it_in_dynamodb() {
     )
     .await;
 
-    let url = lambda.url("/one/oauth2token");
-    let client = reqwest::Client::new();
-    let response = client
-        .post(&url)
-        .header(
-            "authorization",
-            basic(&tenant.mxo.client_id, &tenant.mxo.client_secret),
+    let token_request = |authorization: String| {
+        lambda.request(
+            "POST /one/oauth2token",
+            "/one/oauth2token",
+            json!({}),
+            json!({"authorization": authorization,
+                   "content-type": "application/x-www-form-urlencoded"}),
+            Some("grant_type=client_credentials"),
         )
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials")
-        .send()
-        .await
-        .expect("the Lambda answers");
-    assert_eq!(response.status(), 200);
-    assert!(response.headers().contains_key("x-request-id"));
-    let body: serde_json::Value = response.json().await.expect("JSON");
+    };
+    let response = token_request(basic(&tenant.mxo.client_id, &tenant.mxo.client_secret)).await;
+    assert_eq!(response.status, 200);
+    assert!(response.headers["x-request-id"].is_string());
+    let body = response.json();
     assert_eq!(body["token_type"], "bearer");
     assert_eq!(body["expires_in"], 3600);
     let token = body["access_token"].as_str().expect("a token");
@@ -61,18 +60,8 @@ async fn the_token_lambda_issues_a_token_and_stores_it_in_dynamodb() {
         "expires_at {expires_at}"
     );
 
-    let refused = client
-        .post(&url)
-        .header(
-            "authorization",
-            basic(&tenant.mxo.client_id, "wrong-secret"),
-        )
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials")
-        .send()
-        .await
-        .expect("the Lambda answers");
-    assert_eq!(refused.status(), 401);
-    let body: serde_json::Value = refused.json().await.expect("JSON");
+    let refused = token_request(basic(&tenant.mxo.client_id, "wrong-secret")).await;
+    assert_eq!(refused.status, 401);
+    let body = refused.json();
     assert_eq!(body["error"], "invalid_client");
 }

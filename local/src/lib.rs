@@ -18,7 +18,7 @@ use custdata::app::App;
 use custdata::clock::SharedClock;
 use custdata::http::{
     ApiError, REQUEST_ID_HEADER, Response, ScheduledTask, Vendor, body_too_large, dispatch,
-    error_response,
+    error_response, with_route_key,
 };
 use custdata::storage::aws::AwsStores;
 use custdata::storage::embedded::{EmbeddedBlobs, PRESIGNED_UPLOAD_PATH};
@@ -32,8 +32,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use lambda_http::RequestExt;
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
-use lambda_http::request::RequestContext;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -507,11 +505,10 @@ async fn read_request(
             .push(value.into_owned());
     }
     let raw_path = parts.uri.path().to_string();
-    // The route key as API Gateway hands it to the Lambda (what the request's log names).
-    let mut context = ApiGatewayV2httpRequestContext::default();
-    context.route_key = Some(route_key);
-    Ok(http::Request::from_parts(parts, body)
-        .with_request_context(RequestContext::ApiGatewayV2(context))
+    // The route key as API Gateway hands it to the Lambda: what the family dispatches on and
+    // the request's log names.
+    let request = with_route_key(http::Request::from_parts(parts, body), route_key);
+    Ok(request
         .with_path_parameters(path_parameters)
         .with_query_string_parameters(query)
         .with_raw_http_path(raw_path))

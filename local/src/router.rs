@@ -42,7 +42,7 @@ impl Router {
                 let family = routes::family(&route.family).ok_or_else(|| {
                     format!("template.yaml routes {} {} to family {}, which shared/src/routes.rs does not know", route.method, route.path, route.family)
                 })?;
-                Ok(BoundRoute { method: route.method.clone(), key: format!("{} {}", route.method, route.path), pattern: PathPattern::parse(&route.path), family })
+                Ok(BoundRoute { method: route.method.clone(), key: route.key(), pattern: PathPattern::parse(&route.path), family })
             })
             .collect::<Result<Vec<_>, String>>()?;
         routes.sort_by_key(|route| std::cmp::Reverse(route.pattern.specificity()));

@@ -18,7 +18,7 @@ use crate::aixon::columns;
 use crate::app::App;
 use crate::clock::SystemClock;
 use crate::domain::Problem;
-use crate::http::{Request, dispatch};
+use crate::http::{Request, dispatch, with_route_key};
 use crate::monetate::{records, schemas};
 use crate::mxo::customer::structures::Structure;
 use crate::mxo::datastores::model::Definition;
@@ -260,6 +260,7 @@ pub fn optimove_functions(data: &[u8]) {
     .into_iter()
     .collect();
     let request = lambda_http::RequestExt::with_path_parameters(request, parameters);
+    let request = with_route_key(request, "ANY /current/{category}/{function}");
     let request = lambda_http::RequestExt::with_query_string_parameters(
         request,
         url::form_urlencoded::parse(query.as_bytes())
@@ -284,6 +285,7 @@ pub fn monetate_assertion(data: &[u8]) {
     else {
         return;
     };
+    let request = with_route_key(request, "GET /api/auth/v0/refresh/");
     let status = answer_status(&crate::monetate::AUTH_FAMILY, request);
     assert!(
         status == 400 || status == 401 || status == 403,

@@ -8,17 +8,27 @@ use http::StatusCode;
 use serde_json::json;
 
 use crate::app::App;
-use crate::http::{ApiError, Family, Response, Vendor, json_response};
+use crate::http::{ApiError, Family, Response, Vendor, json_response, route_key, route_not_served};
 use crate::storage::keys;
 
 pub const PATH: &str = "/custdata/v1/health";
+/// The health check's one route.
+const ROUTE: &str = "GET /custdata/v1/health";
 
 /// Binary `health`.
 pub static FAMILY: Family = Family {
     name: "health",
     vendor: Vendor::Custdata,
+    routes: &[ROUTE],
     max_body_bytes: 0,
-    handler: |app, _request| Box::pin(async move { check(&app).await }),
+    handler: |app, request| {
+        Box::pin(async move {
+            match route_key(&request) {
+                Some(ROUTE) => check(&app).await,
+                _ => Err(route_not_served(&request)),
+            }
+        })
+    },
 };
 
 /// 200 when a read of the table succeeds (the probe item need not exist), 503 with

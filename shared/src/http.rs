@@ -383,6 +383,9 @@ pub struct Family {
     /// The family's name, as its function's `CUSTDATA_FAMILY` in template.yaml.
     pub name: &'static str,
     pub vendor: Vendor,
+    /// The route keys (`POST /datastores/1.0.0/{workspaceId}`) its handler dispatches on:
+    /// exactly the HttpApi events of its function in template.yaml, which a test checks.
+    pub routes: &'static [&'static str],
     /// Requests with a larger body get 413 before the handler runs.
     pub max_body_bytes: usize,
     pub handler: HandlerFn,
@@ -427,15 +430,39 @@ fn request_id(request: &Request) -> String {
 }
 
 /// The route template the request matched (`GET /…/rows/{customuid}`), as API Gateway's
-/// route key gives it (the local server sets the same); never the raw path.
-pub fn route_key(request: &Request) -> &str {
+/// route key gives it (the local server sets the same); never the raw path. Families
+/// dispatch on it, and the logs name it.
+pub fn route_key(request: &Request) -> Option<&str> {
     match request.request_context_ref() {
-        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => context
-            .route_key
-            .as_deref()
-            .unwrap_or(crate::logs::UNKNOWN_ROUTE),
-        _ => crate::logs::UNKNOWN_ROUTE,
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
+            context.route_key.as_deref()
+        }
+        _ => None,
     }
+}
+
+/// The request with `route_key` in its context, as API Gateway (HTTP API, payload 2.0) hands
+/// it to a function: for the local server, and for whatever calls [`dispatch`] in process.
+pub fn with_route_key(request: Request, route_key: impl Into<String>) -> Request {
+    let mut context =
+        lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
+    context.route_key = Some(route_key.into());
+    request.with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(context))
+}
+
+/// The answer of a family to a route key it does not serve, for the families whose vendor
+/// has no answer of its own for it. API Gateway invokes a function only for its own routes,
+/// and the local server does the same, so this marks a defect: the family's `routes` and the
+/// match of its dispatch disagree (the route tests catch that).
+pub fn route_not_served(request: &Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!(
+            "{} is not served by this function",
+            route_key(request).unwrap_or("a request without a route key")
+        ),
+    )
 }
 
 /// Runs one request through a family's handler: the same path in Lambda and locally.
@@ -446,7 +473,7 @@ pub async fn dispatch(app: Arc<App>, family: &'static Family, request: Request) 
     let id = request_id(&request);
     let span = crate::logs::request_span(
         &id,
-        route_key(&request),
+        route_key(&request).unwrap_or(crate::logs::UNKNOWN_ROUTE),
         family.name,
         request.method().as_str(),
     );

@@ -20,6 +20,14 @@ pub struct Route {
     pub path: String,
 }
 
+impl Route {
+    /// `METHOD /path/{param}`: the route key API Gateway hands the function (HTTP API,
+    /// payload 2.0), which its family dispatches on.
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
 /// One function resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionDef {

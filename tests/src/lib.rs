@@ -488,9 +488,27 @@ impl LambdaHarness {
         }
     }
 
-    /// The function URL of an HTTP function's route.
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/lambda-url/_{path}", self.port)
+    /// Invokes the function with API Gateway's event for a request on `route` (`GET
+    /// /path/{param}`, as template.yaml writes it) and answers as API Gateway answers the
+    /// client. Not through a function URL: its event carries the route key `$default`, which
+    /// no family serves (custdata's functions are reached through API Gateway only).
+    pub async fn request(
+        &self,
+        route: &str,
+        path: &str,
+        path_parameters: serde_json::Value,
+        headers: serde_json::Value,
+        body: Option<&str>,
+    ) -> GatewayAnswer {
+        let (method, route) = route.split_once(' ').expect("METHOD /path");
+        let mut event = api_gateway_event(method, route, path, path_parameters, headers, None);
+        event["body"] = serde_json::json!(body);
+        let answer = self.invoke(&event).await;
+        GatewayAnswer {
+            status: answer["statusCode"].as_u64().unwrap_or(0) as u16,
+            headers: answer["headers"].clone(),
+            body: answer["body"].as_str().unwrap_or_default().to_string(),
+        }
     }
 
     /// Invokes the function with an event, as Lambda's Invoke API does.
@@ -506,6 +524,21 @@ impl LambdaHarness {
             .expect("the Lambda answers");
         assert!(response.status().is_success(), "{}", response.status());
         response.json().await.expect("a JSON result")
+    }
+}
+
+/// What API Gateway answers a client for a function's response.
+#[derive(Debug)]
+pub struct GatewayAnswer {
+    pub status: u16,
+    /// Header names to values, as the function set them.
+    pub headers: serde_json::Value,
+    pub body: String,
+}
+
+impl GatewayAnswer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).expect("a JSON body")
     }
 }
 
@@ -758,14 +791,15 @@ pub mod aixon {
         description: &str,
         csv: String,
     ) -> custdata::http::Request {
-        http::Request::builder()
+        let request = http::Request::builder()
             .method("PUT")
             .uri("https://api.example/api_upload/v1/csv-upload")
             .header("x-api-key", api_key)
             .header("content-type", "text/csv")
             .header("x-node-description", description)
             .body(lambda_http::Body::Text(csv))
-            .expect("request")
+            .expect("request");
+        custdata::http::with_route_key(request, "PUT /api_upload/v1/csv-upload")
     }
 }
 

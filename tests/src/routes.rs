@@ -515,8 +515,8 @@ pub async fn dispatch_call(app: Arc<App>, call: &Call, credential: &Credential) 
     let (path, query) = call.path.split_once('?').unwrap_or((&call.path, ""));
     let Resolution::Found {
         family,
+        route_key,
         path_parameters,
-        ..
     } = router.resolve(call.method.as_str(), path)
     else {
         panic!("{} {path} is not a route", call.method);
@@ -535,7 +535,7 @@ pub async fn dispatch_call(app: Arc<App>, call: &Call, credential: &Credential) 
     let query: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
-    let request = request
+    let request = custdata::http::with_route_key(request, route_key)
         .with_path_parameters(path_parameters)
         .with_query_string_parameters(query);
     let response = custdata::http::dispatch(app, family, request).await;

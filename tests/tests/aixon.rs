@@ -902,6 +902,8 @@ async fn presigned_uploads_take_bodies_above_the_inline_limit(app: TestApp) {
         .header("content-type", CSV)
         .body(lambda_http::Body::Text("x".repeat(5_500_000)))
         .expect("request");
+    let request =
+        custdata::http::with_route_key(request, "PATCH /api_upload/v1/csv-upload/{resourceId}");
     let response =
         custdata::http::dispatch(lambda_app, &custdata::aixon::UPLOAD_FAMILY, request).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);

@@ -456,6 +456,7 @@ async fn a_restart_keeps_data_and_credentials() {
 static PANICS: custdata::http::Family = custdata::http::Family {
     name: "panics",
     vendor: custdata::http::Vendor::Mxo,
+    routes: &["POST /one/oauth2token"],
     max_body_bytes: 1024,
     handler: |_, _| Box::pin(async { panic!("a defect in a handler") }),
 };
@@ -464,11 +465,12 @@ static PANICS: custdata::http::Family = custdata::http::Family {
 async fn a_handler_that_panics_answers_500_and_the_process_serves_the_next_request() {
     let app = spawn_app().await;
     let request = || {
-        http::Request::builder()
+        let request = http::Request::builder()
             .method("POST")
             .uri("https://api.example/one/oauth2token")
             .body(lambda_http::Body::Empty)
-            .expect("a request")
+            .expect("a request");
+        custdata::http::with_route_key(request, "POST /one/oauth2token")
     };
     for _ in 0..2 {
         let answer = custdata::http::dispatch(app.server.app.clone(), &PANICS, request()).await;

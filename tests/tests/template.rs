@@ -72,6 +72,35 @@ fn every_function_serves_a_family_and_every_family_has_a_function() {
     );
 }
 
+/// Each family's `routes`, which its handler dispatches on, are the route keys of its
+/// function's HttpApi events: API Gateway invokes the function for exactly those.
+#[test]
+fn every_family_dispatches_on_exactly_the_route_keys_of_its_function() {
+    let template = Template::bundled().expect("template.yaml parses");
+    for function in template.functions.iter().filter(|f| !f.scheduled) {
+        let family = custdata::routes::family(&function.family)
+            .unwrap_or_else(|| panic!("{} names no family", function.logical_id));
+        let declared: BTreeSet<String> = template
+            .routes
+            .iter()
+            .filter(|route| route.function == function.logical_id)
+            .map(|route| route.key())
+            .collect();
+        let served: BTreeSet<String> = family.routes.iter().map(|key| key.to_string()).collect();
+        assert_eq!(
+            served.len(),
+            family.routes.len(),
+            "{} lists a route key twice",
+            family.name
+        );
+        assert_eq!(
+            served, declared,
+            "the routes of family {} vs the HttpApi events of {} in template.yaml",
+            family.name, function.logical_id
+        );
+    }
+}
+
 #[test]
 fn a_route_to_a_missing_family_is_caught() {
     let yaml =

@@ -274,6 +274,10 @@ async fn main() {
         .insert("content-type", "application/json".parse().expect("header"));
     let request =
         request.with_path_parameters(HashMap::from([("sk".to_string(), mxo.site_key.clone())]));
+    let request = custdata::http::with_route_key(
+        request,
+        "POST /one/oauth2/rt/api/3.1.0/customer/{sk}/structure",
+    );
     let response = dispatch(counted, &STRUCTURE_FAMILY, request).await;
     assert_eq!(response.status(), 200);
     let reads = metered.counts();

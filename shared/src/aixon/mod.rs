@@ -10,7 +10,7 @@ pub mod store;
 
 use std::sync::Arc;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -21,7 +21,7 @@ use crate::app::App;
 use crate::domain::TenantId;
 use crate::http::{
     ApiError, Family, Request, Response, ScheduledTask, Vendor, body_bytes, header, json_response,
-    media_type, path_parameter,
+    media_type, path_parameter, route_key,
 };
 use crate::idempotency;
 use crate::storage::{BlobReader, keys};
@@ -34,10 +34,34 @@ pub const MAX_DESCRIPTION_CHARS: usize = 256;
 /// How long a presigned upload URL works.
 pub const UPLOAD_URL_SECONDS: u64 = 3600;
 
+// The csv-upload routes and the `/custdata/v1/aixon` extensions, as template.yaml writes
+// them: the route keys `UPLOAD_FAMILY` dispatches on.
+const LIST: &str = "GET /api_upload/v1/csv-upload";
+const CREATE: &str = "PUT /api_upload/v1/csv-upload";
+const PATCH: &str = "PATCH /api_upload/v1/csv-upload/{resourceId}";
+/// curl without -X sends POST (the seed's examples): served as the non-destructive PATCH.
+const POST_AS_PATCH: &str = "POST /api_upload/v1/csv-upload/{resourceId}";
+const PUT: &str = "PUT /api_upload/v1/csv-upload/{resourceId}";
+const NEW_UPLOAD: &str = "POST /custdata/v1/aixon/csv-upload/{resourceId}/uploads";
+const UPDATE_STATUS: &str = "GET /custdata/v1/aixon/csv-upload/{resourceId}/updates/{updateId}";
+const READ_ROW: &str = "GET /custdata/v1/aixon/csv-upload/{resourceId}/rows/{customuid}";
+const ERASE_CUSTOMER: &str = "DELETE /custdata/v1/aixon/customers/{customuid}";
+
 /// Every csv-upload route and the `/custdata/v1/aixon` extensions.
 pub static UPLOAD_FAMILY: Family = Family {
     name: "aixon-upload",
     vendor: Vendor::Aixon,
+    routes: &[
+        LIST,
+        CREATE,
+        PATCH,
+        POST_AS_PATCH,
+        PUT,
+        NEW_UPLOAD,
+        UPDATE_STATUS,
+        READ_ROW,
+        ERASE_CUSTOMER,
+    ],
     max_body_bytes: MAX_BODY_BYTES,
     handler: |app, request| Box::pin(upload(app, request)),
 };
@@ -81,7 +105,7 @@ fn success(message: Value) -> Response {
     )
 }
 
-/// What a request asks for, by method and path.
+/// What a request asks for, by its route key.
 enum Route {
     List,
     Create,
@@ -92,40 +116,35 @@ enum Route {
     EraseCustomer,
 }
 
-fn route(request: &Request) -> Option<Route> {
-    let path = request.uri().path();
-    let method = request.method();
-    let has = |name: &str| path_parameter(request, name).is_some();
-    Some(if path.starts_with("/custdata/v1/aixon/customers/") {
-        Route::EraseCustomer
-    } else if path.starts_with("/custdata/v1/aixon/") {
-        if has("updateId") {
-            Route::UpdateStatus
-        } else if has("customuid") {
-            Route::ReadRow
-        } else {
-            Route::NewUpload
-        }
-    } else if !has("resourceId") {
-        match *method {
-            Method::GET => Route::List,
-            Method::PUT => Route::Create,
+impl Route {
+    /// The route the request's route key names; `None` for a key this family does not serve.
+    fn of(request: &Request) -> Option<Route> {
+        Some(match route_key(request)? {
+            LIST => Route::List,
+            CREATE => Route::Create,
+            PUT => Route::Update(Mode::Put),
+            PATCH | POST_AS_PATCH => Route::Update(Mode::Patch),
+            NEW_UPLOAD => Route::NewUpload,
+            UPDATE_STATUS => Route::UpdateStatus,
+            READ_ROW => Route::ReadRow,
+            ERASE_CUSTOMER => Route::EraseCustomer,
             _ => return None,
-        }
-    } else {
-        match *method {
-            Method::PUT => Route::Update(Mode::Put),
-            // curl without -X sends POST (the seed's examples): the non-destructive PATCH.
-            Method::PATCH | Method::POST => Route::Update(Mode::Patch),
-            _ => return None,
-        }
-    })
+        })
+    }
 }
 
 async fn upload(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+    // The route first: a key this family does not serve is a defect, whoever asks.
+    let route = Route::of(&request).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            format!("{} is not allowed here", request.method()),
+        )
+    })?;
     let tenant = api_key_tenant(&app, &request).await?;
     idempotency::once(&app, &tenant, Vendor::Aixon, &request, || {
-        route_upload(&app, &tenant, &request)
+        route_upload(&app, &tenant, route, &request)
     })
     .await
 }
@@ -134,15 +153,16 @@ async fn upload(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
 async fn route_upload(
     app: &App,
     tenant: &TenantId,
+    route: Route,
     request: &Request,
 ) -> Result<Response, ApiError> {
     let resource = path_parameter(request, "resourceId").unwrap_or_default();
-    match route(request) {
-        Some(Route::List) => list(app, tenant).await,
-        Some(Route::Create) => create(app, tenant, request).await,
-        Some(Route::Update(mode)) => update(app, tenant, &resource, mode, request).await,
-        Some(Route::NewUpload) => new_upload(app, tenant, &resource, request).await,
-        Some(Route::UpdateStatus) => {
+    match route {
+        Route::List => list(app, tenant).await,
+        Route::Create => create(app, tenant, request).await,
+        Route::Update(mode) => update(app, tenant, &resource, mode, request).await,
+        Route::NewUpload => new_upload(app, tenant, &resource, request).await,
+        Route::UpdateStatus => {
             let update_id = path_parameter(request, "updateId").unwrap_or_default();
             let update = store::get_update(app, tenant, &resource, &update_id)
                 .await?
@@ -151,7 +171,7 @@ async fn route_upload(
                 })?;
             Ok(json_response(StatusCode::OK, &update.to_status()))
         }
-        Some(Route::ReadRow) => {
+        Route::ReadRow => {
             let customuid = path_parameter(request, "customuid").unwrap_or_default();
             let row = store::get_row(app, tenant, &resource, &customuid)
                 .await?
@@ -162,15 +182,10 @@ async fn route_upload(
                 })?;
             Ok(json_response(StatusCode::OK, &row))
         }
-        Some(Route::EraseCustomer) => {
+        Route::EraseCustomer => {
             let customuid = path_parameter(request, "customuid").unwrap_or_default();
             erase(app, tenant, &customuid).await
         }
-        None => Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            format!("{} is not allowed here", request.method()),
-        )),
     }
 }
 

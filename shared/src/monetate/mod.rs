@@ -10,7 +10,7 @@ pub mod users;
 
 use std::sync::Arc;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use self::auth::Caller;
@@ -22,7 +22,7 @@ use crate::domain::Problem;
 use crate::domain::TenantId;
 use crate::http::{
     ApiError, Family, Request, Response, Vendor, body_bytes, json_body, json_response,
-    path_parameter, query_parameters,
+    path_parameter, query_parameters, route_key,
 };
 use crate::idempotency;
 use crate::tenancy::load_profile;
@@ -35,18 +35,73 @@ pub const MAX_LISTED_UPLOADS: usize = 100;
 /// Rows `row_count` counts before giving up (it reads them).
 pub const MAX_COUNTED_ROWS: usize = 100_000;
 
+/// The token exchange's one route.
+const REFRESH: &str = "GET /api/auth/v0/refresh/";
+
 /// `GET /api/auth/v0/refresh/` (binary `monetate-auth`).
 pub static AUTH_FAMILY: Family = Family {
     name: "monetate-auth",
     vendor: Vendor::Monetate,
+    routes: &[REFRESH],
     max_body_bytes: 16 * 1024,
-    handler: |app, request| Box::pin(async move { auth::refresh(&app, &request).await }),
+    handler: |app, request| {
+        Box::pin(async move {
+            match route_key(&request) {
+                Some(REFRESH) => auth::refresh(&app, &request).await,
+                _ => Err(not_allowed(&request)),
+            }
+        })
+    },
 };
+
+// The Data API's routes and the `/custdata/v1/monetate` extensions, as template.yaml writes
+// them: the route keys `DATA_FAMILY` dispatches on.
+const LIST_SCHEMAS: &str = "GET /api/data/v1/{retailer}/production/schema/";
+const CREATE_SCHEMA: &str = "POST /api/data/v1/{retailer}/production/schema/";
+const GET_SCHEMA: &str = "GET /api/data/v1/{retailer}/production/schema/{schemaName}/";
+const PATCH_SCHEMA: &str = "PATCH /api/data/v1/{retailer}/production/schema/{schemaName}/";
+const LIST_SCHEMA_TYPES: &str = "GET /api/data/v1/{retailer}/production/schematype/";
+const GET_SCHEMA_TYPE: &str = "GET /api/data/v1/{retailer}/production/schematype/{schemaType}/";
+const LIST_UPLOADS: &str = "GET /api/data/v1/{retailer}/production/upload/{schemaName}/";
+const POST_ROWS: &str = "POST /api/data/v1/{retailer}/production/data/{schemaName}/";
+const SPOT_CHECK: &str = "GET /api/data/v1/{retailer}/production/data/{schemaName}/";
+const SPOT_CHECK_ALIAS: &str = "GET /api/data/v1/{retailer}/production/data/";
+const LIST_CATALOGS: &str = "GET /api/data/v1/{retailer}/production/defaultcatalog/";
+const ADD_CATALOG: &str = "POST /api/data/v1/{retailer}/production/defaultcatalog/";
+const BULK_CATALOGS: &str = "POST /api/data/v1/{retailer}/production/bulk-defaultcatalog/";
+const LIST_USERS: &str = "GET /custdata/v1/monetate/{retailer}/api-users";
+const CREATE_USER: &str = "POST /custdata/v1/monetate/{retailer}/api-users";
+const ADD_KEY: &str = "POST /custdata/v1/monetate/{retailer}/api-users/{username}/keys";
+const DEACTIVATE_KEY: &str =
+    "POST /custdata/v1/monetate/{retailer}/api-users/{username}/keys/{keyId}/deactivate";
+const LOOKUP: &str = "POST /custdata/v1/monetate/{retailer}/data/{schemaName}/lookup";
+const ERASE: &str = "DELETE /custdata/v1/monetate/{retailer}/customers/{customerId}";
 
 /// Every Data API route and the `/custdata/v1/monetate` extensions (binary `monetate-data`).
 pub static DATA_FAMILY: Family = Family {
     name: "monetate-data",
     vendor: Vendor::Monetate,
+    routes: &[
+        LIST_SCHEMAS,
+        CREATE_SCHEMA,
+        GET_SCHEMA,
+        PATCH_SCHEMA,
+        LIST_SCHEMA_TYPES,
+        GET_SCHEMA_TYPE,
+        LIST_UPLOADS,
+        POST_ROWS,
+        SPOT_CHECK,
+        SPOT_CHECK_ALIAS,
+        LIST_CATALOGS,
+        ADD_CATALOG,
+        BULK_CATALOGS,
+        LIST_USERS,
+        CREATE_USER,
+        ADD_KEY,
+        DEACTIVATE_KEY,
+        LOOKUP,
+        ERASE,
+    ],
     max_body_bytes: MAX_BODY_BYTES,
     handler: |app, request| Box::pin(data(app, request)),
 };
@@ -146,59 +201,53 @@ enum Route {
     Erase(String),
 }
 
-fn route(request: &Request) -> Option<Route> {
-    let path = request.uri().path();
-    let method = request.method().clone();
-    let param = |name: &str| path_parameter(request, name);
-    if path.starts_with("/custdata/v1/monetate/") {
-        return Some(
-            match (
-                method,
-                param("username"),
-                param("keyId"),
-                param("schemaName"),
-            ) {
-                (Method::POST, Some(user), Some(key), _) => Route::DeactivateKey(user, key),
-                (Method::POST, Some(user), None, _) => Route::AddKey(user),
-                (Method::POST, None, None, Some(schema)) => Route::Lookup(schema),
-                (Method::DELETE, None, None, None) => Route::Erase(param("customerId")?),
-                (Method::GET, None, None, None) => Route::ListUsers,
-                (Method::POST, None, None, None) => Route::CreateUser,
-                _ => return None,
-            },
-        );
+impl Route {
+    /// The route the request's route key names, with its path parameters; `None` for a key
+    /// this family does not serve.
+    fn of(request: &Request) -> Option<Route> {
+        let param = |name: &str| path_parameter(request, name);
+        Some(match route_key(request)? {
+            LIST_SCHEMAS => Route::ListSchemas,
+            CREATE_SCHEMA => Route::CreateSchema,
+            GET_SCHEMA => Route::GetSchema(param("schemaName")?),
+            PATCH_SCHEMA => Route::PatchSchema(param("schemaName")?),
+            LIST_SCHEMA_TYPES => Route::ListSchemaTypes,
+            GET_SCHEMA_TYPE => Route::GetSchemaType(param("schemaType")?),
+            LIST_UPLOADS => Route::ListUploads(param("schemaName")?),
+            POST_ROWS => Route::PostRows(param("schemaName")?),
+            SPOT_CHECK => Route::SpotCheck(param("schemaName")?),
+            SPOT_CHECK_ALIAS => Route::SpotCheckAlias,
+            LIST_CATALOGS => Route::ListCatalogs,
+            ADD_CATALOG => Route::AddCatalog,
+            BULK_CATALOGS => Route::BulkCatalogs,
+            LIST_USERS => Route::ListUsers,
+            CREATE_USER => Route::CreateUser,
+            ADD_KEY => Route::AddKey(param("username")?),
+            DEACTIVATE_KEY => Route::DeactivateKey(param("username")?, param("keyId")?),
+            LOOKUP => Route::Lookup(param("schemaName")?),
+            ERASE => Route::Erase(param("customerId")?),
+            _ => return None,
+        })
     }
-    // /api/data/v1/{retailer}/production/{collection}/[{name}/]
-    let collection = path.split('/').nth(6)?;
-    let name = param("schemaName").or_else(|| param("schemaType"));
-    Some(match (collection, method, name) {
-        ("schema", Method::GET, None) => Route::ListSchemas,
-        ("schema", Method::POST, None) => Route::CreateSchema,
-        ("schema", Method::GET, Some(name)) => Route::GetSchema(name),
-        ("schema", Method::PATCH, Some(name)) => Route::PatchSchema(name),
-        ("schematype", Method::GET, None) => Route::ListSchemaTypes,
-        ("schematype", Method::GET, Some(name)) => Route::GetSchemaType(name),
-        ("upload", Method::GET, Some(name)) => Route::ListUploads(name),
-        ("data", Method::POST, Some(name)) => Route::PostRows(name),
-        ("data", Method::GET, Some(name)) => Route::SpotCheck(name),
-        ("data", Method::GET, None) => Route::SpotCheckAlias,
-        ("defaultcatalog", Method::GET, None) => Route::ListCatalogs,
-        ("defaultcatalog", Method::POST, None) => Route::AddCatalog,
-        ("bulk-defaultcatalog", Method::POST, None) => Route::BulkCatalogs,
-        _ => return None,
-    })
+}
+
+/// Monetate's answer to a method or route it does not serve.
+fn not_allowed(request: &Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!("{} is not allowed here", request.method()),
+    )
 }
 
 /// Checks that the path's retailer is the token's; the seed's spot-check form names a
 /// schema where the retailer goes, and is served when it does.
-async fn resolve(app: &App, caller: &Caller, request: &Request) -> Result<Route, ApiError> {
-    let route = route(request).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            format!("{} is not allowed here", request.method()),
-        )
-    })?;
+async fn resolve(
+    app: &App,
+    caller: &Caller,
+    route: Route,
+    request: &Request,
+) -> Result<Route, ApiError> {
     let retailer = path_parameter(request, "retailer").unwrap_or_default();
     let owned = load_profile(app.table.as_ref(), &caller.tenant)
         .await?
@@ -229,8 +278,10 @@ async fn resolve(app: &App, caller: &Caller, request: &Request) -> Result<Route,
 }
 
 async fn data(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+    // The route first: a key this family does not serve is a defect, whoever asks.
+    let route = Route::of(&request).ok_or_else(|| not_allowed(&request))?;
     let caller = auth::caller(&app, &request).await?;
-    let route = resolve(&app, &caller, &request).await?;
+    let route = resolve(&app, &caller, route, &request).await?;
     idempotency::once(&app, &caller.tenant, Vendor::Monetate, &request, || {
         serve(&app, &caller, route, &request)
     })

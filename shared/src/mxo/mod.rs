@@ -4,3 +4,16 @@ pub mod auth;
 pub mod customer;
 pub mod datastores;
 pub mod token;
+
+use http::StatusCode;
+
+use crate::http::{ApiError, Request};
+
+/// MXO's answer to a method or route a function does not serve.
+pub(crate) fn not_served(request: &Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "GENERAL",
+        format!("{} is not served here", request.method()),
+    )
+}

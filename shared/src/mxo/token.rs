@@ -14,18 +14,30 @@ use std::collections::HashMap;
 use crate::app::App;
 use crate::http::{
     ApiError, Family, Request, Response, Vendor, body_bytes, header, json_response, media_type,
+    route_key, route_not_served,
 };
 use crate::tenancy::{
     AuthError, CredentialKind, IssueError, Issuer, Presented, authenticate, new_id, new_secret,
     store_token,
 };
 
+/// The token endpoint's one route.
+const TOKEN: &str = "POST /one/oauth2token";
+
 /// The token endpoint's family (binary `mxo-token`).
 pub static FAMILY: Family = Family {
     name: "mxo-token",
     vendor: Vendor::MxoOAuth,
+    routes: &[TOKEN],
     max_body_bytes: 16 * 1024,
-    handler: |app, request| Box::pin(async move { handle(&app, request).await }),
+    handler: |app, request| {
+        Box::pin(async move {
+            match route_key(&request) {
+                Some(TOKEN) => handle(&app, request).await,
+                _ => Err(route_not_served(&request)),
+            }
+        })
+    },
 };
 
 /// The token response of RFC 6749 §5.1.

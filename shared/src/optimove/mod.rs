@@ -20,7 +20,7 @@ use crate::customers::{self, CustomerRef, Identifier};
 use crate::domain::TenantId;
 use crate::http::{
     ApiError, Family, Request, Response, Vendor, header, json_body, json_response, path_parameter,
-    query_parameters,
+    query_parameters, route_key, route_not_served,
 };
 use crate::idempotency;
 use crate::ratelimit::{self, WindowLimit};
@@ -37,19 +37,44 @@ pub const DEFAULT_RATE_LIMIT: WindowLimit = WindowLimit {
 /// `CustomerAttributes`: names per call.
 pub const MAX_CUSTOMER_ATTRIBUTES: usize = 10;
 
+// Login as the vendor documents it and as its clients spell it.
+const LOGIN: &str = "POST /current/general/login";
+const LOGIN_CAPITALISED: &str = "POST /current/General/Login";
+
 /// `POST /current/general/login` (binary `optimove-login`).
 pub static LOGIN_FAMILY: Family = Family {
     name: "optimove-login",
     vendor: Vendor::Optimove,
+    routes: &[LOGIN, LOGIN_CAPITALISED],
     max_body_bytes: 16 * 1024,
-    handler: |app, request| Box::pin(async move { auth::login(&app, &request).await }),
+    handler: |app, request| {
+        Box::pin(async move {
+            match route_key(&request) {
+                Some(LOGIN | LOGIN_CAPITALISED) => auth::login(&app, &request).await,
+                _ => Err(route_not_served(&request)),
+            }
+        })
+    },
 };
+
+// Every function, by name under any category, and the `/custdata/v1/optimove` extensions,
+// as template.yaml writes them: the route keys `FUNCTIONS_FAMILY` dispatches on.
+const FUNCTION: &str = "ANY /current/{category}/{function}";
+const CUSTOMER_ATTRIBUTES: &str = "GET /custdata/v1/optimove/customers/{customerId}";
+const ERASE_CUSTOMER: &str = "DELETE /custdata/v1/optimove/customers/{customerId}";
+const LIST_CUSTOMERS: &str = "GET /custdata/v1/optimove/customers";
 
 /// Every other function and the `/custdata/v1/optimove` extensions (binary
 /// `optimove-functions`).
 pub static FUNCTIONS_FAMILY: Family = Family {
     name: "optimove-functions",
     vendor: Vendor::Optimove,
+    routes: &[
+        FUNCTION,
+        CUSTOMER_ATTRIBUTES,
+        ERASE_CUSTOMER,
+        LIST_CUSTOMERS,
+    ],
     max_body_bytes: MAX_BODY_BYTES,
     handler: |app, request| Box::pin(functions(app, request)),
 };
@@ -157,18 +182,28 @@ async fn count_call(app: &App, caller: &Caller) -> Result<(), ApiError> {
     })
 }
 
-/// The function a path names: its last segment, compared without case.
-fn function_name(request: &Request) -> String {
-    path_parameter(request, "function").unwrap_or_else(|| {
-        request
-            .uri()
-            .path()
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_string()
-    })
+/// What a request asks for, by its route key.
+enum Route {
+    /// A function, by the name the path gives it (compared without case).
+    Function(String),
+    CustomerAttributes(String),
+    EraseCustomer(String),
+    ListCustomers,
+}
+
+impl Route {
+    /// The route the request's route key names, with its path parameters; `None` for a key
+    /// this family does not serve.
+    fn of(request: &Request) -> Option<Route> {
+        let param = |name: &str| path_parameter(request, name);
+        Some(match route_key(request)? {
+            FUNCTION => Route::Function(param("function")?),
+            CUSTOMER_ATTRIBUTES => Route::CustomerAttributes(param("customerId")?),
+            ERASE_CUSTOMER => Route::EraseCustomer(param("customerId")?),
+            LIST_CUSTOMERS => Route::ListCustomers,
+            _ => return None,
+        })
+    }
 }
 
 /// A write to the campaign engine: 400, since nothing it sends could take effect here (a
@@ -218,8 +253,11 @@ fn check_method(request: &Request, name: &str, allowed: &[Method]) -> Result<(),
 }
 
 async fn functions(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
-    let name = function_name(&request);
-    if name.eq_ignore_ascii_case("login") {
+    // The route first: a key this family does not serve is a defect, whoever asks.
+    let route = Route::of(&request).ok_or_else(|| route_not_served(&request))?;
+    if let Route::Function(name) = &route
+        && name.eq_ignore_ascii_case("login")
+    {
         check_method(&request, "Login", &[Method::POST])?;
         return auth::login(&app, &request).await;
     }
@@ -230,9 +268,35 @@ async fn functions(app: Arc<App>, request: Request) -> Result<Response, ApiError
     };
     count_call(&app, &caller).await?;
     idempotency::once(&app, &caller.tenant, Vendor::Optimove, &request, || {
-        call(&app, &caller.tenant, &name, &request)
+        serve(&app, &caller.tenant, route, &request)
     })
     .await
+}
+
+/// One request of the tenant's: an extension route, or a function by its name.
+async fn serve(
+    app: &App,
+    tenant: &TenantId,
+    route: Route,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    match route {
+        Route::Function(name) => call(app, tenant, &name, request).await,
+        Route::CustomerAttributes(customer) => {
+            customer_attributes(app, tenant, &customer, request).await
+        }
+        Route::EraseCustomer(customer) => {
+            match crate::privacy::erase_customer_key(app, tenant, &customer).await? {
+                Some(erased) => Ok(json_response(StatusCode::OK, &json!(erased))),
+                None => Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    "no customer with this CustomerID",
+                )),
+            }
+        }
+        Route::ListCustomers => list_customers(app, tenant, request).await,
+    }
 }
 
 /// One function of the tenant's, by its name.
@@ -242,26 +306,6 @@ async fn call(
     name: &str,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    if request
-        .uri()
-        .path()
-        .starts_with("/custdata/v1/optimove/customers")
-    {
-        return match path_parameter(request, "customerId") {
-            Some(customer) if request.method() == Method::DELETE => {
-                match crate::privacy::erase_customer_key(app, tenant, &customer).await? {
-                    Some(erased) => Ok(json_response(StatusCode::OK, &json!(erased))),
-                    None => Err(ApiError::new(
-                        StatusCode::NOT_FOUND,
-                        "NOT_FOUND",
-                        "no customer with this CustomerID",
-                    )),
-                }
-            }
-            Some(customer) => customer_attributes(app, tenant, &customer, request).await,
-            None => list_customers(app, tenant, request).await,
-        };
-    }
     match name.to_ascii_lowercase().as_str() {
         "getlastdataupdate" => {
             check_method(request, "GetLastDataUpdate", &[Method::GET])?;

@@ -7,7 +7,7 @@ pub mod structures;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::{Value, json};
 
 use self::structures::{Evaluator, SaveError, Subject};
@@ -16,10 +16,11 @@ use crate::customers::{self, Activity, CustomerError, CustomerRef, Identifier};
 use crate::domain::TenantId;
 use crate::http::{
     ApiError, Family, Request, Response, Vendor, body_bytes, empty_response, json_body,
-    json_response, path_parameter, query_parameters,
+    json_response, path_parameter, query_parameters, route_key,
 };
 use crate::idempotency;
 use crate::mxo::auth::bearer_principal;
+use crate::mxo::not_served;
 use crate::tenancy::load_profile;
 
 /// Activities per request.
@@ -31,10 +32,23 @@ pub const MAX_CODE_CHARS: usize = 500;
 /// Clock skew tolerated before a timestamp counts as in the future.
 pub const FUTURE_SKEW_MILLIS: i64 = 5 * 60 * 1000;
 
+// The routes of the three families, as template.yaml writes them: the route keys their
+// handlers dispatch on.
+const RECORD_ACTIVITY: &str = "POST /one/oauth2/rt/api/3.1.0/customer/{sk}/activity";
+const ACTIVITY_LOG: &str = "GET /custdata/v1/mxo/{sk}/customers/{tid}/activities";
+const EVALUATE_STRUCTURE: &str = "POST /one/oauth2/rt/api/3.1.0/customer/{sk}/structure";
+const SAVE_STRUCTURE: &str = "PUT /custdata/v1/mxo/{sk}/structures/{structureApiName}";
+const GET_STRUCTURE: &str = "GET /custdata/v1/mxo/{sk}/structures/{structureApiName}";
+const REMOVE_STRUCTURE: &str = "DELETE /custdata/v1/mxo/{sk}/structures/{structureApiName}";
+const ERASE_CUSTOMER: &str = "DELETE /one/oauth2/rt/api/3.1.0/customer/{sk}";
+const SUPPRESSIONS: &str = "GET /custdata/v1/mxo/{sk}/suppressions";
+const EXPORT: &str = "GET /custdata/v1/customers/export";
+
 /// `POST …/customer/{sk}/activity` and `GET /custdata/v1/mxo/{sk}/customers/{tid}/activities`.
 pub static ACTIVITY_FAMILY: Family = Family {
     name: "customer-activity",
     vendor: Vendor::Mxo,
+    routes: &[RECORD_ACTIVITY, ACTIVITY_LOG],
     max_body_bytes: 1024 * 1024,
     handler: |app, request| Box::pin(activity(app, request)),
 };
@@ -43,14 +57,21 @@ pub static ACTIVITY_FAMILY: Family = Family {
 pub static STRUCTURE_FAMILY: Family = Family {
     name: "customer-structure",
     vendor: Vendor::Mxo,
+    routes: &[
+        EVALUATE_STRUCTURE,
+        SAVE_STRUCTURE,
+        GET_STRUCTURE,
+        REMOVE_STRUCTURE,
+    ],
     max_body_bytes: 256 * 1024,
     handler: |app, request| Box::pin(structure(app, request)),
 };
 
-/// `DELETE …/customer/{sk}` and `GET /custdata/v1/mxo/{sk}/suppressions`.
+/// `DELETE …/customer/{sk}`, `GET /custdata/v1/mxo/{sk}/suppressions` and the access export.
 pub static DELETE_FAMILY: Family = Family {
     name: "customer-delete",
     vendor: Vendor::Mxo,
+    routes: &[ERASE_CUSTOMER, SUPPRESSIONS, EXPORT],
     max_body_bytes: 16 * 1024,
     handler: |app, request| Box::pin(erase(app, request)),
 };
@@ -267,8 +288,13 @@ fn parse_activity(raw: &Value, now_millis: i64) -> Result<Activity, ApiError> {
 }
 
 async fn activity(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+    let reads_the_log = match route_key(&request) {
+        Some(RECORD_ACTIVITY) => false,
+        Some(ACTIVITY_LOG) => true,
+        _ => return Err(not_served(&request)),
+    };
     let tenant = site_tenant(&app, &request).await?;
-    if request.method() == Method::GET {
+    if reads_the_log {
         return activity_log(&app, &tenant, &request).await;
     }
     idempotency::once(&app, &tenant, Vendor::Mxo, &request, || {
@@ -352,23 +378,58 @@ async fn activity_log(
     ))
 }
 
+/// What a request of `customer-structure` asks for, by its route key.
+#[derive(Clone, Copy)]
+enum StructureRoute {
+    Evaluate,
+    Admin(StructureAdmin),
+}
+
+/// The structure admin routes (`/custdata/v1/mxo/{sk}/structures/{structureApiName}`).
+#[derive(Clone, Copy)]
+enum StructureAdmin {
+    Save,
+    Get,
+    Remove,
+}
+
 async fn structure(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+    let route = match route_key(&request) {
+        Some(EVALUATE_STRUCTURE) => StructureRoute::Evaluate,
+        Some(SAVE_STRUCTURE) => StructureRoute::Admin(StructureAdmin::Save),
+        Some(GET_STRUCTURE) => StructureRoute::Admin(StructureAdmin::Get),
+        Some(REMOVE_STRUCTURE) => StructureRoute::Admin(StructureAdmin::Remove),
+        _ => return Err(not_served(&request)),
+    };
     let tenant = site_tenant(&app, &request).await?;
     idempotency::once(&app, &tenant, Vendor::Mxo, &request, || {
-        evaluate_structure(&app, &tenant, &request)
+        serve_structure(&app, &tenant, route, &request)
     })
     .await
 }
 
-/// `POST …/customer/{sk}/structure` and the structure admin routes, for the token's site.
+/// One `customer-structure` request, for the token's site.
+async fn serve_structure(
+    app: &App,
+    tenant: &TenantId,
+    route: StructureRoute,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    match route {
+        StructureRoute::Evaluate => evaluate_structure(app, tenant, request).await,
+        StructureRoute::Admin(admin) => {
+            let api_name = path_parameter(request, "structureApiName").unwrap_or_default();
+            structure_admin(app, tenant, &api_name, admin, request).await
+        }
+    }
+}
+
+/// `POST …/customer/{sk}/structure`, for the token's site.
 async fn evaluate_structure(
     app: &App,
     tenant: &TenantId,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    if let Some(api_name) = path_parameter(request, "structureApiName") {
-        return structure_admin(app, tenant, &api_name, request).await;
-    }
     let body = json_body(request)?;
     let api_name = body
         .get("structureApiName")
@@ -448,47 +509,55 @@ async fn structure_admin(
     app: &App,
     tenant: &TenantId,
     api_name: &str,
+    admin: StructureAdmin,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    match *request.method() {
-        Method::PUT => match structures::save(app, tenant, api_name, &json_body(request)?).await {
-            Ok(definition) => Ok(json_response(StatusCode::OK, &definition)),
-            Err(SaveError::Invalid(problems)) => {
-                let summary = problems
-                    .iter()
-                    .map(|p| format!("{}: {}", p.field.as_deref().unwrap_or("body"), p.rule))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let mut error = general(summary).with_detail("structureApiName", api_name);
-                error.problems = problems;
-                Err(error)
+    match admin {
+        StructureAdmin::Save => {
+            match structures::save(app, tenant, api_name, &json_body(request)?).await {
+                Ok(definition) => Ok(json_response(StatusCode::OK, &definition)),
+                Err(SaveError::Invalid(problems)) => {
+                    let summary = problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.field.as_deref().unwrap_or("body"), p.rule))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    let mut error = general(summary).with_detail("structureApiName", api_name);
+                    error.problems = problems;
+                    Err(error)
+                }
+                Err(SaveError::Storage(error)) => Err(error.into()),
             }
-            Err(SaveError::Storage(error)) => Err(error.into()),
-        },
-        Method::GET => match structures::load(app, tenant, api_name).await? {
+        }
+        StructureAdmin::Get => match structures::load(app, tenant, api_name).await? {
             Some(definition) => Ok(json_response(StatusCode::OK, &definition)),
             None => Err(no_structure(api_name)),
         },
-        Method::DELETE => match structures::remove(app, tenant, api_name).await? {
+        StructureAdmin::Remove => match structures::remove(app, tenant, api_name).await? {
             true => Ok(empty_response(StatusCode::OK)),
             false => Err(no_structure(api_name)),
         },
-        _ => Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "GENERAL",
-            "PUT, GET or DELETE",
-        )),
     }
 }
 
+/// What a request of `customer-delete` on a site asks for, by its route key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SiteDeleteRoute {
+    EraseCustomer,
+    Suppressions,
+}
+
 async fn erase(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
-    if path_parameter(&request, "sk").is_none() {
+    let route = match route_key(&request) {
+        Some(ERASE_CUSTOMER) => SiteDeleteRoute::EraseCustomer,
+        Some(SUPPRESSIONS) => SiteDeleteRoute::Suppressions,
         // The one route of this function without a site key: the access export.
-        return crate::privacy::route::export(app, request).await;
-    }
+        Some(EXPORT) => return crate::privacy::route::export(app, request).await,
+        _ => return Err(not_served(&request)),
+    };
     let tenant = site_tenant(&app, &request).await?;
     idempotency::once(&app, &tenant, Vendor::Mxo, &request, || {
-        erase_customer(&app, &tenant, &request)
+        erase_customer(&app, &tenant, route, &request)
     })
     .await
 }
@@ -497,9 +566,10 @@ async fn erase(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
 async fn erase_customer(
     app: &App,
     tenant: &TenantId,
+    route: SiteDeleteRoute,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    if request.method() == Method::GET {
+    if route == SiteDeleteRoute::Suppressions {
         // `GET /custdata/v1/mxo/{sk}/suppressions`: keyed hashes and dates, no personal data.
         let suppressions = customers::suppressions(app, tenant).await?;
         return Ok(json_response(

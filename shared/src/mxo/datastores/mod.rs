@@ -13,7 +13,7 @@ pub mod store;
 
 use std::sync::Arc;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::{Value, json};
 
 use self::model::Definition;
@@ -22,10 +22,11 @@ use crate::app::App;
 use crate::domain::TenantId;
 use crate::http::{
     ApiError, Family, Request, Response, ScheduledTask, Vendor, empty_response, header, json_body,
-    json_response, path_parameter, query_parameters,
+    json_response, path_parameter, query_parameters, route_key,
 };
 use crate::idempotency;
 use crate::mxo::auth::workspace_tenant;
+use crate::mxo::not_served;
 
 /// Definitions are small; 256 KiB is far above any valid one.
 const DEFINITION_BODY_LIMIT: usize = 256 * 1024;
@@ -34,10 +35,25 @@ pub const RECORDS_BODY_LIMIT: usize = 6 * 1000 * 1000;
 /// Keys per batch lookup.
 pub const MAX_LOOKUP_KEYS: usize = 100;
 
+// The routes of the three families, as template.yaml writes them: the route keys their
+// handlers dispatch on.
+const LIST: &str = "GET /datastores/1.0.0/{workspaceId}";
+const CREATE: &str = "POST /datastores/1.0.0/{workspaceId}";
+const GET: &str = "GET /datastores/1.0.0/{workspaceId}/{apiName}";
+const DELETE: &str = "DELETE /datastores/1.0.0/{workspaceId}/{apiName}";
+const INSERT_RECORDS: &str = "POST /datastores/1.0.0/{workspaceId}/{apiName}/{target}";
+const READ_RECORDS: &str = "GET /datastores/1.0.0/{workspaceId}/{apiName}/{target}";
+const DELETE_RECORDS: &str = "DELETE /datastores/1.0.0/{workspaceId}/{apiName}/{target}";
+const LOOKUP: &str = "POST /custdata/v1/mxo/{sk}/{apiName}/live/lookup";
+const REFERENCE: &str = "GET /datastores/1.0.0/{workspaceId}/{apiName}/{target}/reference";
+const GO_LIVE: &str = "POST /datastores/1.0.0/{workspaceId}/{apiName}/golive/{stagingReference}";
+const CLEAR: &str = "POST /datastores/1.0.0/{workspaceId}/{apiName}/clear/{tableReference}";
+
 /// `GET|POST /datastores/1.0.0/{workspaceId}`, `GET|DELETE …/{apiName}`.
 pub static CREATE_FAMILY: Family = Family {
     name: "datastore-create",
     vendor: Vendor::Mxo,
+    routes: &[LIST, CREATE, GET, DELETE],
     max_body_bytes: DEFINITION_BODY_LIMIT,
     handler: |app, request| Box::pin(definitions(app, request)),
 };
@@ -46,6 +62,7 @@ pub static CREATE_FAMILY: Family = Family {
 pub static STAGE_FAMILY: Family = Family {
     name: "datastore-stage",
     vendor: Vendor::Mxo,
+    routes: &[INSERT_RECORDS, READ_RECORDS, DELETE_RECORDS, LOOKUP],
     max_body_bytes: RECORDS_BODY_LIMIT,
     handler: |app, request| Box::pin(records(app, request)),
 };
@@ -54,6 +71,7 @@ pub static STAGE_FAMILY: Family = Family {
 pub static GOLIVE_FAMILY: Family = Family {
     name: "datastore-golive",
     vendor: Vendor::Mxo,
+    routes: &[REFERENCE, GO_LIVE, CLEAR],
     max_body_bytes: 16 * 1024,
     handler: |app, request| Box::pin(snapshots(app, request)),
 };
@@ -165,26 +183,25 @@ fn target_of(request: &Request) -> Result<Target, ApiError> {
     })
 }
 
-fn method_not_allowed(request: &Request) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "GENERAL",
-        format!("{} is not served here", request.method()),
-    )
+/// What a request of `datastore-create` asks for, by its route key.
+#[derive(Clone, Copy)]
+enum DefinitionRoute {
+    List,
+    Create,
+    Get,
+    Delete,
 }
 
 async fn definitions(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
-    let workspace = required_path(&request, "workspaceId")?;
-    let listing = path_parameter(&request, "apiName").is_none();
-    let served = match *request.method() {
-        Method::GET => true,
-        Method::POST => listing,
-        Method::DELETE => !listing,
-        _ => false,
+    let route = match route_key(&request) {
+        Some(LIST) => DefinitionRoute::List,
+        Some(CREATE) => DefinitionRoute::Create,
+        Some(GET) => DefinitionRoute::Get,
+        Some(DELETE) => DefinitionRoute::Delete,
+        _ => return Err(not_served(&request)),
     };
-    if !served {
-        return Err(method_not_allowed(&request));
-    }
+    let workspace = required_path(&request, "workspaceId")?;
+    let listing = matches!(route, DefinitionRoute::List | DefinitionRoute::Create);
     // The contract: a workspace not the token's is 401 on list and create, 404 elsewhere.
     let mismatch = if listing {
         StatusCode::UNAUTHORIZED
@@ -193,16 +210,21 @@ async fn definitions(app: Arc<App>, request: Request) -> Result<Response, ApiErr
     };
     let tenant = workspace_tenant(&app, &request, &workspace, mismatch).await?;
     idempotency::once(&app, &tenant, Vendor::Mxo, &request, || {
-        definition(&app, &tenant, &request)
+        definition(&app, &tenant, route, &request)
     })
     .await
 }
 
 /// List, create, get or delete datastores of the tenant.
-async fn definition(app: &App, tenant: &TenantId, request: &Request) -> Result<Response, ApiError> {
+async fn definition(
+    app: &App,
+    tenant: &TenantId,
+    route: DefinitionRoute,
+    request: &Request,
+) -> Result<Response, ApiError> {
     let table = app.table.as_ref();
-    match (request.method().clone(), path_parameter(request, "apiName")) {
-        (Method::GET, None) => {
+    match route {
+        DefinitionRoute::List => {
             let views: Vec<Value> = store::list(table, tenant)
                 .await?
                 .iter()
@@ -210,13 +232,13 @@ async fn definition(app: &App, tenant: &TenantId, request: &Request) -> Result<R
                 .collect();
             Ok(json_response(StatusCode::OK, &views))
         }
-        (Method::POST, None) => {
+        DefinitionRoute::Create => {
             let definition =
                 Definition::parse(&json_body(request)?).map_err(DatastoreError::Invalid)?;
             store::create(table, tenant, definition, app.clock.now_millis()).await?;
             Ok(empty_response(StatusCode::CREATED))
         }
-        (Method::GET, Some(_)) => {
+        DefinitionRoute::Get => {
             let api_name = api_name_of(request)?;
             let state = store::load(table, tenant, &api_name)
                 .await?
@@ -227,12 +249,11 @@ async fn definition(app: &App, tenant: &TenantId, request: &Request) -> Result<R
                 })?;
             Ok(json_response(StatusCode::OK, &state.view()))
         }
-        (Method::DELETE, Some(_)) => {
+        DefinitionRoute::Delete => {
             let api_name = api_name_of(request)?;
             store::delete(table, tenant, &api_name, app.clock.now_millis()).await?;
             Ok(empty_response(StatusCode::OK))
         }
-        _ => Err(method_not_allowed(request)),
     }
 }
 
@@ -257,15 +278,31 @@ fn record_url(
     )
 }
 
+/// What a request of `datastore-stage` asks for, by its route key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RecordsRoute {
+    Insert,
+    Read,
+    Delete,
+    Lookup,
+}
+
 async fn records(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+    let route = match route_key(&request) {
+        Some(INSERT_RECORDS) => RecordsRoute::Insert,
+        Some(READ_RECORDS) => RecordsRoute::Read,
+        Some(DELETE_RECORDS) => RecordsRoute::Delete,
+        Some(LOOKUP) => RecordsRoute::Lookup,
+        _ => return Err(not_served(&request)),
+    };
     // The lookup extension shares `/custdata/v1/mxo/{sk}/…` with the Customer API's extensions.
-    let workspace = match path_parameter(&request, "workspaceId") {
-        Some(workspace) => workspace,
-        None => required_path(&request, "sk")?,
+    let workspace = match route {
+        RecordsRoute::Lookup => required_path(&request, "sk")?,
+        _ => required_path(&request, "workspaceId")?,
     };
     let tenant = workspace_tenant(&app, &request, &workspace, StatusCode::NOT_FOUND).await?;
     idempotency::once(&app, &tenant, Vendor::Mxo, &request, || {
-        stage(&app, &tenant, &workspace, &request)
+        stage(&app, &tenant, &workspace, route, &request)
     })
     .await
 }
@@ -275,16 +312,15 @@ async fn stage(
     app: &App,
     tenant: &TenantId,
     workspace: &str,
+    route: RecordsRoute,
     request: &Request,
 ) -> Result<Response, ApiError> {
     let api_name = api_name_of(request)?;
-    if path_parameter(request, "target").is_none() {
-        return lookup(app, tenant, &api_name, request).await;
-    }
-    let target = target_of(request)?;
     let table = app.table.as_ref();
-    match *request.method() {
-        Method::POST => {
+    match route {
+        RecordsRoute::Lookup => lookup(app, tenant, &api_name, request).await,
+        RecordsRoute::Insert => {
+            let target = target_of(request)?;
             let body = json_body(request)?;
             let Value::Array(records) = body else {
                 return Err(ApiError::new(
@@ -314,7 +350,8 @@ async fn stage(
                 .collect();
             Ok(json_response(StatusCode::OK, &results))
         }
-        Method::GET | Method::DELETE => {
+        RecordsRoute::Read | RecordsRoute::Delete => {
+            let target = target_of(request)?;
             let query = query_parameters(request);
             let primary_key = query.get("pk").filter(|pk| !pk.is_empty()).ok_or_else(|| {
                 ApiError::new(
@@ -332,7 +369,7 @@ async fn stage(
             if let Some(secondary_key) = secondary_key {
                 record_key(secondary_key, "sk", None)?;
             }
-            if *request.method() == Method::GET {
+            if route == RecordsRoute::Read {
                 let rows =
                     store::read(table, tenant, &api_name, target, primary_key, secondary_key)
                         .await?;
@@ -343,7 +380,6 @@ async fn stage(
                 Ok(empty_response(StatusCode::OK))
             }
         }
-        _ => Err(method_not_allowed(request)),
     }
 }
 
@@ -412,11 +448,25 @@ async fn lookup(
     Ok(json_response(StatusCode::OK, &json!({"records": records})))
 }
 
+/// What a request of `datastore-golive` asks for, by its route key.
+#[derive(Clone, Copy)]
+enum SnapshotRoute {
+    Reference,
+    GoLive,
+    Clear,
+}
+
 async fn snapshots(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
+    let route = match route_key(&request) {
+        Some(REFERENCE) => SnapshotRoute::Reference,
+        Some(GO_LIVE) => SnapshotRoute::GoLive,
+        Some(CLEAR) => SnapshotRoute::Clear,
+        _ => return Err(not_served(&request)),
+    };
     let workspace = required_path(&request, "workspaceId")?;
     let tenant = workspace_tenant(&app, &request, &workspace, StatusCode::NOT_FOUND).await?;
     idempotency::once(&app, &tenant, Vendor::Mxo, &request, || {
-        switch_pointer(&app, &tenant, &request)
+        switch_pointer(&app, &tenant, route, &request)
     })
     .await
 }
@@ -425,23 +475,30 @@ async fn snapshots(app: Arc<App>, request: Request) -> Result<Response, ApiError
 async fn switch_pointer(
     app: &App,
     tenant: &TenantId,
+    route: SnapshotRoute,
     request: &Request,
 ) -> Result<Response, ApiError> {
     let api_name = api_name_of(request)?;
     let table = app.table.as_ref();
     let now = app.clock.now_millis();
-    if let Some(reference) = path_parameter(request, "stagingReference") {
-        store::go_live(table, tenant, &api_name, &reference, now).await?;
-        return Ok(empty_response(StatusCode::OK));
+    match route {
+        SnapshotRoute::GoLive => {
+            let reference = required_path(request, "stagingReference")?;
+            store::go_live(table, tenant, &api_name, &reference, now).await?;
+            Ok(empty_response(StatusCode::OK))
+        }
+        SnapshotRoute::Clear => {
+            let reference = required_path(request, "tableReference")?;
+            store::clear(table, tenant, &api_name, &reference, now).await?;
+            Ok(empty_response(StatusCode::OK))
+        }
+        SnapshotRoute::Reference => {
+            let target = target_of(request)?;
+            let reference = store::reference(table, tenant, &api_name, target, now).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"referenceId": reference}),
+            ))
+        }
     }
-    if let Some(reference) = path_parameter(request, "tableReference") {
-        store::clear(table, tenant, &api_name, &reference, now).await?;
-        return Ok(empty_response(StatusCode::OK));
-    }
-    let target = target_of(request)?;
-    let reference = store::reference(table, tenant, &api_name, target, now).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"referenceId": reference}),
-    ))
 }
