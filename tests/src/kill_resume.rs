@@ -17,6 +17,7 @@ use custdata::app::App;
 use custdata::clock::SystemClock;
 use custdata::customers::{self, CustomerRef, Identifier};
 use custdata::domain::TenantId;
+use custdata::mxo::datastores::model::ApiName;
 use custdata::storage::{Query, keys, read_all};
 use custdata::tenancy::CredentialBundle;
 use serde::Serialize;
@@ -423,7 +424,8 @@ pub async fn mxo_staging(binary: &Path, rows: usize, batch: usize, kill_at: f64)
 
     let app = open_store(&data_dir);
     let tenant = TenantId::parse(&app_tenant(&data_dir)).expect("tenant");
-    let state = custdata::mxo::datastores::store::load(app.table.as_ref(), &tenant, "terms")
+    let terms = ApiName::parse("terms").expect("a valid apiName");
+    let state = custdata::mxo::datastores::store::load(app.table.as_ref(), &tenant, &terms)
         .await
         .expect("a read")
         .expect("the datastore");

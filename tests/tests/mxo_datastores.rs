@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use custdata::clock::Clock;
 use custdata::domain::TenantId;
+use custdata::mxo::datastores::model::ApiName;
 use custdata::mxo::datastores::store;
 use custdata::storage::{Query, keys};
 use custdata_tests::{TestApp, create_tenant, mxo_token_for, on_both_adapters, raw_request};
@@ -725,11 +726,16 @@ async fn tokens_and_workspaces_are_checked_on_every_route(app: TestApp) {
     );
 }
 
+/// The apiName of the datastore the cases create.
+fn terms() -> ApiName {
+    ApiName::parse("terms").expect("a valid apiName")
+}
+
 /// Everything tenant A has, as one value, read through the storage port.
 async fn dump(app: &TestApp, tenant: &str) -> Value {
     let tenant = TenantId::parse(tenant).expect("tenant");
     let table = app.server.app.table.as_ref();
-    let state = store::load(table, &tenant, "terms")
+    let state = store::load(table, &tenant, &terms())
         .await
         .expect("load")
         .expect("A's datastore");
@@ -965,7 +971,7 @@ async fn superseded_tables_are_swept_after_the_grace_period_only(app: TestApp) {
         .await;
     let tenant = TenantId::parse("dev").expect("tenant");
     let table = app.server.app.table.as_ref();
-    let old_version = store::load(table, &tenant, "terms")
+    let old_version = store::load(table, &tenant, &terms())
         .await
         .expect("load")
         .expect("state")

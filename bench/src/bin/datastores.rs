@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use custdata::clock::{Clock, SystemClock};
 use custdata::domain::TenantId;
-use custdata::mxo::datastores::model::Definition;
+use custdata::mxo::datastores::model::{ApiName, Definition};
 use custdata::mxo::datastores::store::{self, InsertResult, Target};
 use custdata::storage::metered::Metered;
 use custdata::storage::{CursorSigner, Item, WriteRequest, batch, embedded::EmbeddedTable, keys};
@@ -208,10 +208,11 @@ async fn on_the_emulator(rows: usize) -> EmulatorRun {
     store::create(&metered, &tenant, definition, clock.now_millis())
         .await
         .expect("create");
+    let api_name = ApiName::parse("bench").expect("a valid apiName");
     let meter = Meter::start(&metered);
     for start in (0..rows).step_by(1000) {
         let records: Vec<Value> = (start..(start + 1000).min(rows)).map(row).collect();
-        let outcomes = store::insert(&metered, &tenant, "bench", Target::Staging, &records)
+        let outcomes = store::insert(&metered, &tenant, &api_name, Target::Staging, &records)
             .await
             .expect("insert");
         assert!(outcomes.iter().all(|o| o.result == InsertResult::Written));
@@ -220,14 +221,14 @@ async fn on_the_emulator(rows: usize) -> EmulatorRun {
     let reference = store::reference(
         &metered,
         &tenant,
-        "bench",
+        &api_name,
         Target::Staging,
         clock.now_millis(),
     )
     .await
     .expect("reference");
     let meter = Meter::start(&metered);
-    store::go_live(&metered, &tenant, "bench", &reference, clock.now_millis())
+    store::go_live(&metered, &tenant, &api_name, &reference, clock.now_millis())
         .await
         .expect("golive");
     EmulatorRun {

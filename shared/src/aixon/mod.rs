@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use self::body::Format;
 use self::columns::{Rejection, check_body, fit_header};
-use self::store::{Cell, HeaderFit, Mode, Status, UpdateRecord};
+use self::store::{Cell, CreateCellError, HeaderFit, Mode, Status, UpdateRecord};
 use crate::app::App;
 use crate::domain::TenantId;
 use crate::http::{
@@ -271,8 +271,14 @@ async fn create(app: &App, tenant: &TenantId, request: &Request) -> Result<Respo
         &checked.header.names(),
         app.clock.now_millis(),
     )
-    .await?
-    .map_err(|rule| bad_request(rule.clone()).with_problem(None, None, rule))?;
+    .await
+    .map_err(|error| match error {
+        CreateCellError::TooManyCells => {
+            let rule = error.to_string();
+            bad_request(rule.clone()).with_problem(None, None, rule)
+        }
+        CreateCellError::Storage(storage) => storage.into(),
+    })?;
     let update = match accept(
         app,
         tenant,

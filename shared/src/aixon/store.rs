@@ -42,15 +42,25 @@ impl Cell {
     }
 }
 
+/// Why a data cell was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateCellError {
+    #[error("a tenant has at most {MAX_CELLS} data cells")]
+    TooManyCells,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Creates a data cell with the header of its first body.
 pub async fn create_cell(
     app: &App,
     tenant: &TenantId,
     description: &str,
     header: &[String],
     now_millis: i64,
-) -> Result<Result<Cell, String>, StorageError> {
+) -> Result<Cell, CreateCellError> {
     if list_cells(app, tenant).await?.len() >= MAX_CELLS {
-        return Ok(Err(format!("a tenant has at most {MAX_CELLS} data cells")));
+        return Err(CreateCellError::TooManyCells);
     }
     let id = crate::tenancy::new_id("dc");
     let key = keys::aixon_cell(tenant, &id);
@@ -61,12 +71,12 @@ pub async fn create_cell(
         .with("created", now_millis)
         .with("rev", 1);
     app.table.put(item, Condition::NotExists).await?;
-    Ok(Ok(Cell {
+    Ok(Cell {
         id,
         description: description.to_string(),
         header: header.to_vec(),
         rev: 1,
-    }))
+    })
 }
 
 /// Removes a cell with its update records and queued bodies (a cell whose creation failed).

@@ -386,7 +386,9 @@ pub trait ItemTable: Send + Sync {
     async fn transact(&self, actions: Vec<TransactAction>) -> Result<(), StorageError>;
 
     /// Every live item whose partition key starts with `pk_prefix`. A full scan on DynamoDB:
-    /// for audits and tests (an erasure leaves nothing behind), never on a request path.
+    /// for tests (an erasure leaves nothing behind), never on a request path, so it is
+    /// part of the test kit and not of what a Lambda function links.
+    #[cfg(feature = "test-kit")]
     async fn scan_prefix(&self, pk_prefix: &str) -> Result<Vec<Item>, StorageError>;
 
     /// Overwrites what deleted items left in the store's own files, where it keeps any: the

@@ -23,6 +23,7 @@ use crate::app::App;
 use crate::customers::{self, ActivityFilter, Customer};
 use crate::domain::Problem;
 use crate::domain::TenantId;
+use crate::mxo::datastores::model::ApiName;
 use crate::mxo::datastores::store as datastores;
 use crate::storage::{Condition, Item, Query, StorageError, keys, read_all};
 
@@ -177,10 +178,10 @@ impl Structure {
             }
         }
         for (path, api_name, column) in references.datastores {
-            if !crate::mxo::datastores::model::valid_api_name(&api_name) {
+            let Some(api_name) = ApiName::parse(&api_name) else {
                 problems.push(problem(path, format!("unknown datastore {api_name:?}")));
                 continue;
-            }
+            };
             match datastores::load(app.table.as_ref(), tenant, &api_name).await? {
                 None => problems.push(problem(path, format!("unknown datastore {api_name:?}"))),
                 Some(state)
@@ -509,10 +510,14 @@ impl<'a> Evaluator<'a> {
         if let Some(row) = self.datastore_reads.get(&key) {
             return Ok(row.clone());
         }
+        // Checked when the structure was saved; a name that no longer parses names nothing.
+        let Some(api_name) = ApiName::parse(api_name) else {
+            return Ok(None);
+        };
         let rows = datastores::read_live(
             self.app.table.as_ref(),
             self.subject.tenant,
-            api_name,
+            &api_name,
             &key.1,
             key.2.as_deref(),
         )

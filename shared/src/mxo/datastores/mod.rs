@@ -16,7 +16,7 @@ use std::sync::Arc;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use self::model::Definition;
+use self::model::{ApiName, Definition};
 use self::store::{DatastoreError, InsertOutcome, Target};
 use crate::app::App;
 use crate::domain::TenantId;
@@ -142,16 +142,14 @@ fn required_path(request: &Request, name: &str) -> Result<String, ApiError> {
 
 /// The apiName path segment. `http::dispatch` has refused one outside the grammar (400,
 /// `crate::names`); should one reach here another way, it names no datastore.
-fn api_name_of(request: &Request) -> Result<String, ApiError> {
+fn api_name_of(request: &Request) -> Result<ApiName, ApiError> {
     let api_name = required_path(request, "apiName")?;
-    if model::valid_api_name(&api_name) {
-        Ok(api_name)
-    } else {
-        Err(DatastoreError::NotFound(format!(
+    ApiName::parse(&api_name).ok_or_else(|| {
+        DatastoreError::NotFound(format!(
             "no datastore with apiName {api_name:?} in this workspace"
         ))
-        .into())
-    }
+        .into()
+    })
 }
 
 /// A record key from a query or a lookup: TEXT, so at most 500 characters.
@@ -261,7 +259,7 @@ async fn definition(
 fn record_url(
     request: &Request,
     workspace: &str,
-    api_name: &str,
+    api_name: &ApiName,
     target: Target,
     outcome: &InsertOutcome,
 ) -> String {
@@ -388,7 +386,7 @@ async fn stage(
 async fn lookup(
     app: &App,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
     request: &Request,
 ) -> Result<Response, ApiError> {
     let body = json_body(request)?;

@@ -78,7 +78,7 @@ pub struct Column {
 #[serde(rename_all = "camelCase")]
 pub struct Definition {
     pub name: String,
-    pub api_name: String,
+    pub api_name: ApiName,
     pub primary_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secondary_key: Option<String>,
@@ -88,6 +88,51 @@ pub struct Definition {
 /// A datastore's apiName: letters, digits, `_` and `-`, starting with a letter; a path segment.
 pub fn valid_api_name(raw: &str) -> bool {
     crate::names::is_datastore_api_name(raw)
+}
+
+/// A datastore's apiName, checked against its grammar: what every store function takes, so a
+/// name that was never checked (or an identifier's apiName of the Customer API, a different
+/// thing with the same vendor name) cannot reach the store. Reads as a `&str` where a key is
+/// built from it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ApiName(String);
+
+impl TryFrom<String> for ApiName {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        ApiName::parse(&raw).ok_or_else(|| format!("{raw:?} is not a datastore apiName"))
+    }
+}
+
+impl From<ApiName> for String {
+    fn from(name: ApiName) -> String {
+        name.0
+    }
+}
+
+impl ApiName {
+    /// The name, if it follows the grammar of [`valid_api_name`].
+    pub fn parse(raw: &str) -> Option<ApiName> {
+        valid_api_name(raw).then(|| ApiName(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for ApiName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ApiName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 fn problem(field: impl Into<String>, rule: impl Into<String>) -> Problem {
@@ -137,13 +182,16 @@ impl Definition {
                 ));
             }
         }
-        let api_name = string_field(body, "apiName", &mut problems);
-        if let Some(api_name) = api_name.filter(|api_name| !valid_api_name(api_name)) {
-            problems.push(problem(
-                "apiName",
-                format!("{api_name:?} must be 1 to {MAX_API_NAME_CHARS} letters, digits, '_' or '-', starting with a letter (it is used in paths)"),
-            ));
-        }
+        let api_name = string_field(body, "apiName", &mut problems).and_then(|raw| {
+            let parsed = ApiName::parse(raw);
+            if parsed.is_none() {
+                problems.push(problem(
+                    "apiName",
+                    format!("{raw:?} must be 1 to {MAX_API_NAME_CHARS} letters, digits, '_' or '-', starting with a letter (it is used in paths)"),
+                ));
+            }
+            parsed
+        });
         let primary_key = string_field(body, "primaryKey", &mut problems);
         let secondary_key = match body.get("secondaryKey") {
             None | Some(Value::Null) => None,
@@ -178,12 +226,13 @@ impl Definition {
         if primary_key.is_some() && primary_key == secondary_key {
             problems.push(problem("secondaryKey", "must differ from primaryKey"));
         }
-        if !problems.is_empty() {
+        // A missing or broken apiName is one of the problems already.
+        let Some(api_name) = api_name.filter(|_| problems.is_empty()) else {
             return Err(problems);
-        }
+        };
         Ok(Definition {
             name: name.unwrap_or_default().to_string(),
-            api_name: api_name.unwrap_or_default().to_string(),
+            api_name,
             primary_key: primary_key.unwrap_or_default().to_string(),
             secondary_key: secondary_key.map(str::to_string),
             definitions: columns,

@@ -453,6 +453,7 @@ impl ItemTable for DynamoTable {
         }
     }
 
+    #[cfg(feature = "test-kit")]
     async fn scan_prefix(&self, pk_prefix: &str) -> Result<Vec<Item>, StorageError> {
         let now = self.clock.now_seconds();
         let mut found = Vec::new();

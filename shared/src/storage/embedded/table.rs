@@ -365,6 +365,7 @@ impl ItemTable for EmbeddedTable {
             .await
     }
 
+    #[cfg(feature = "test-kit")]
     async fn scan_prefix(&self, pk_prefix: &str) -> Result<Vec<Item>, StorageError> {
         let prefix = pk_prefix.to_string();
         self.blocking(move |db, now| {

@@ -7,6 +7,7 @@ use super::{
     attempt_of, attribute, new_reference, new_version, random_hex, reference_items, require,
 };
 use crate::domain::{Problem, TenantId};
+use crate::mxo::datastores::model::ApiName;
 use crate::mxo::datastores::model::Definition;
 use crate::retry::{Attempt, optimistic};
 use crate::storage::{
@@ -85,7 +86,7 @@ pub async fn list(
 pub async fn delete(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
     now_millis: i64,
 ) -> Result<(), DatastoreError> {
     optimistic(DATASTORE_DELETE, || async move {

@@ -16,6 +16,7 @@ mod pointers;
 mod records;
 mod sweep;
 
+use crate::mxo::datastores::model::ApiName;
 use rand::RngCore;
 use serde_json::{Value, json};
 
@@ -77,7 +78,7 @@ pub enum DatastoreError {
     Storage(#[from] StorageError),
 }
 
-fn no_datastore(api_name: &str) -> DatastoreError {
+fn no_datastore(api_name: &ApiName) -> DatastoreError {
     DatastoreError::NotFound(format!(
         "no datastore with apiName {api_name:?} in this workspace"
     ))
@@ -189,7 +190,7 @@ impl DatastoreState {
         view
     }
 
-    fn api_name(&self) -> &str {
+    fn api_name(&self) -> &ApiName {
         &self.definition.api_name
     }
 
@@ -352,7 +353,7 @@ fn attempt_of<T>(written: Result<T, StorageError>) -> Result<Attempt<T>, Datasto
 pub async fn load(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
 ) -> Result<Option<DatastoreState>, StorageError> {
     let item = table
         .get(&keys::datastore_definition(tenant, api_name))
@@ -363,7 +364,7 @@ pub async fn load(
 async fn require(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
 ) -> Result<DatastoreState, DatastoreError> {
     load(table, tenant, api_name)
         .await?
@@ -374,7 +375,7 @@ async fn require(
 async fn reference_items(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
 ) -> Result<Vec<Item>, StorageError> {
     read_all(
         table,
@@ -387,7 +388,7 @@ async fn reference_items(
 async fn all_references(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
 ) -> Result<Vec<Reference>, StorageError> {
     let items = reference_items(table, tenant, api_name).await?;
     Ok(items.iter().map(Reference::from_item).collect())
@@ -403,12 +404,17 @@ mod test_support {
     use crate::app::App;
     use crate::clock::ManualClock;
     use crate::domain::TenantId;
-    use crate::mxo::datastores::model::Definition;
+    use crate::mxo::datastores::model::{ApiName, Definition};
 
     pub const NOW_MILLIS: i64 = 1_790_000_000_000;
 
     /// An embedded app on a fresh directory (removed when the returned guard drops) and a
     /// tenant that has the `terms` datastore, keyed by customerID and productID.
+    /// The apiName of the datastore [`terms_datastore`] creates.
+    pub fn terms() -> ApiName {
+        ApiName::parse("terms").expect("a valid apiName")
+    }
+
     pub async fn terms_datastore() -> (tempfile::TempDir, App, TenantId) {
         let dir = tempfile::tempdir().expect("a directory");
         let clock = ManualClock::at_millis(NOW_MILLIS);

@@ -18,12 +18,13 @@ use super::{
     new_version, require,
 };
 use crate::domain::TenantId;
+use crate::mxo::datastores::model::ApiName;
 use crate::retry::{Attempt, optimistic};
 use crate::storage::{Condition, ItemTable, StorageError, TransactAction, Update, keys};
 
 fn retire_reference(
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
     reference: &str,
     from: Condition,
 ) -> TransactAction {
@@ -38,7 +39,7 @@ fn retire_reference(
 pub async fn reference(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
     target: Target,
     now_millis: i64,
 ) -> Result<String, DatastoreError> {
@@ -106,7 +107,7 @@ fn unknown_reference(reference: &str) -> DatastoreError {
 pub async fn go_live(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
     reference: &str,
     now_millis: i64,
 ) -> Result<(), DatastoreError> {
@@ -216,7 +217,7 @@ fn ignore_lost_race(error: StorageError) -> Result<(), StorageError> {
 pub async fn clear(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
     reference: &str,
     now_millis: i64,
 ) -> Result<(), DatastoreError> {
@@ -264,7 +265,7 @@ pub async fn clear(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{NOW_MILLIS, term, terms_datastore};
+    use super::super::test_support::{NOW_MILLIS, term, terms, terms_datastore};
     use super::*;
     use crate::mxo::datastores::store::{insert, read, read_live};
     use crate::retry::Exhausted;
@@ -275,7 +276,7 @@ mod tests {
         tenant: &TenantId,
         reference: &str,
     ) -> Option<ReferenceState> {
-        let datastore = require(table, tenant, "terms").await.expect("a datastore");
+        let datastore = require(table, tenant, &terms()).await.expect("a datastore");
         load_reference(table, tenant, &datastore, reference)
             .await
             .expect("read")
@@ -286,18 +287,18 @@ mod tests {
     async fn a_staging_reference_seals_staging_and_asking_again_gives_the_same_reference() {
         let (_dir, app, tenant) = terms_datastore().await;
         let table = app.table.as_ref();
-        let sealed = reference(table, &tenant, "terms", Target::Staging, NOW_MILLIS)
+        let sealed = reference(table, &tenant, &terms(), Target::Staging, NOW_MILLIS)
             .await
             .expect("sealed");
         assert_eq!(
             state_of(table, &tenant, &sealed).await,
             Some(ReferenceState::Sealed)
         );
-        let again = reference(table, &tenant, "terms", Target::Staging, NOW_MILLIS)
+        let again = reference(table, &tenant, &terms(), Target::Staging, NOW_MILLIS)
             .await
             .expect("sealed");
         assert_eq!(again, sealed);
-        let live = reference(table, &tenant, "terms", Target::Live, NOW_MILLIS)
+        let live = reference(table, &tenant, &terms(), Target::Live, NOW_MILLIS)
             .await
             .expect("live");
         assert_eq!(
@@ -310,17 +311,21 @@ mod tests {
     async fn go_live_of_a_sealed_reference_makes_it_live_and_retires_the_old_live_version() {
         let (_dir, app, tenant) = terms_datastore().await;
         let table = app.table.as_ref();
-        insert(table, &tenant, "terms", Target::Staging, &[term("C-1", 7)])
+        insert(table, &tenant, &terms(), Target::Staging, &[term("C-1", 7)])
             .await
             .expect("inserted");
-        let before = require(table, &tenant, "terms").await.expect("a datastore");
-        let sealed = reference(table, &tenant, "terms", Target::Staging, NOW_MILLIS)
+        let before = require(table, &tenant, &terms())
+            .await
+            .expect("a datastore");
+        let sealed = reference(table, &tenant, &terms(), Target::Staging, NOW_MILLIS)
             .await
             .expect("sealed");
-        go_live(table, &tenant, "terms", &sealed, NOW_MILLIS)
+        go_live(table, &tenant, &terms(), &sealed, NOW_MILLIS)
             .await
             .expect("live");
-        let after = require(table, &tenant, "terms").await.expect("a datastore");
+        let after = require(table, &tenant, &terms())
+            .await
+            .expect("a datastore");
         assert_eq!(after.live_version, before.staging_version);
         assert_eq!(after.live_reference, sealed);
         assert_ne!(after.staging_version, before.staging_version);
@@ -334,11 +339,11 @@ mod tests {
             None,
             "the old live reference is retired, then forgotten"
         );
-        let live = read_live(table, &tenant, "terms", "C-1", None)
+        let live = read_live(table, &tenant, &terms(), "C-1", None)
             .await
             .expect("read");
         assert_eq!(live, vec![term("C-1", 7)]);
-        let staged = read(table, &tenant, "terms", Target::Staging, "C-1", None)
+        let staged = read(table, &tenant, &terms(), Target::Staging, "C-1", None)
             .await
             .expect("read");
         assert!(staged.is_empty(), "staging is a new, empty table");
@@ -348,24 +353,28 @@ mod tests {
     async fn going_live_again_with_the_live_reference_is_harmless_and_a_retired_one_is_refused() {
         let (_dir, app, tenant) = terms_datastore().await;
         let table = app.table.as_ref();
-        let old_live = reference(table, &tenant, "terms", Target::Live, NOW_MILLIS)
+        let old_live = reference(table, &tenant, &terms(), Target::Live, NOW_MILLIS)
             .await
             .expect("live");
-        let sealed = reference(table, &tenant, "terms", Target::Staging, NOW_MILLIS)
+        let sealed = reference(table, &tenant, &terms(), Target::Staging, NOW_MILLIS)
             .await
             .expect("sealed");
-        go_live(table, &tenant, "terms", &sealed, NOW_MILLIS)
+        go_live(table, &tenant, &terms(), &sealed, NOW_MILLIS)
             .await
             .expect("live");
-        let switched = require(table, &tenant, "terms").await.expect("a datastore");
-        go_live(table, &tenant, "terms", &sealed, NOW_MILLIS)
+        let switched = require(table, &tenant, &terms())
+            .await
+            .expect("a datastore");
+        go_live(table, &tenant, &terms(), &sealed, NOW_MILLIS)
             .await
             .expect("live again");
-        let unchanged = require(table, &tenant, "terms").await.expect("a datastore");
+        let unchanged = require(table, &tenant, &terms())
+            .await
+            .expect("a datastore");
         assert_eq!(unchanged, switched, "a repeated go-live changes nothing");
-        let refused = go_live(table, &tenant, "terms", &old_live, NOW_MILLIS).await;
+        let refused = go_live(table, &tenant, &terms(), &old_live, NOW_MILLIS).await;
         assert!(matches!(refused, Err(DatastoreError::NotFound(_))));
-        let malformed = go_live(table, &tenant, "terms", "not-a-reference", NOW_MILLIS).await;
+        let malformed = go_live(table, &tenant, &terms(), "not-a-reference", NOW_MILLIS).await;
         assert!(matches!(malformed, Err(DatastoreError::NotFound(_))));
     }
 
@@ -373,13 +382,13 @@ mod tests {
     async fn a_newer_snapshot_retires_older_sealed_ones_so_they_can_never_go_live() {
         let (_dir, app, tenant) = terms_datastore().await;
         let table = app.table.as_ref();
-        let older = reference(table, &tenant, "terms", Target::Staging, NOW_MILLIS)
+        let older = reference(table, &tenant, &terms(), Target::Staging, NOW_MILLIS)
             .await
             .expect("sealed");
-        insert(table, &tenant, "terms", Target::Staging, &[term("C-1", 1)])
+        insert(table, &tenant, &terms(), Target::Staging, &[term("C-1", 1)])
             .await
             .expect("inserted");
-        let newer = reference(table, &tenant, "terms", Target::Staging, NOW_MILLIS)
+        let newer = reference(table, &tenant, &terms(), Target::Staging, NOW_MILLIS)
             .await
             .expect("sealed");
         assert_ne!(newer, older);
@@ -387,9 +396,9 @@ mod tests {
             state_of(table, &tenant, &older).await,
             Some(ReferenceState::Retired)
         );
-        let refused = go_live(table, &tenant, "terms", &older, NOW_MILLIS).await;
+        let refused = go_live(table, &tenant, &terms(), &older, NOW_MILLIS).await;
         assert!(matches!(refused, Err(DatastoreError::NotFound(_))));
-        go_live(table, &tenant, "terms", &newer, NOW_MILLIS)
+        go_live(table, &tenant, &terms(), &newer, NOW_MILLIS)
             .await
             .expect("live");
     }
@@ -398,14 +407,18 @@ mod tests {
     async fn clear_of_the_live_reference_empties_live_under_a_new_reference() {
         let (_dir, app, tenant) = terms_datastore().await;
         let table = app.table.as_ref();
-        insert(table, &tenant, "terms", Target::Live, &[term("C-1", 1)])
+        insert(table, &tenant, &terms(), Target::Live, &[term("C-1", 1)])
             .await
             .expect("inserted");
-        let before = require(table, &tenant, "terms").await.expect("a datastore");
-        clear(table, &tenant, "terms", &before.live_reference, NOW_MILLIS)
+        let before = require(table, &tenant, &terms())
+            .await
+            .expect("a datastore");
+        clear(table, &tenant, &terms(), &before.live_reference, NOW_MILLIS)
             .await
             .expect("cleared");
-        let after = require(table, &tenant, "terms").await.expect("a datastore");
+        let after = require(table, &tenant, &terms())
+            .await
+            .expect("a datastore");
         assert_ne!(after.live_version, before.live_version);
         assert_ne!(after.live_reference, before.live_reference);
         assert_eq!(
@@ -416,7 +429,7 @@ mod tests {
             state_of(table, &tenant, &before.live_reference).await,
             Some(ReferenceState::Retired)
         );
-        let live = read_live(table, &tenant, "terms", "C-1", None)
+        let live = read_live(table, &tenant, &terms(), "C-1", None)
             .await
             .expect("read");
         assert!(live.is_empty(), "{live:?}");
@@ -426,26 +439,28 @@ mod tests {
     async fn clear_of_the_sealed_staging_reference_empties_staging_and_unknown_ones_are_refused() {
         let (_dir, app, tenant) = terms_datastore().await;
         let table = app.table.as_ref();
-        insert(table, &tenant, "terms", Target::Staging, &[term("C-1", 1)])
+        insert(table, &tenant, &terms(), Target::Staging, &[term("C-1", 1)])
             .await
             .expect("inserted");
-        let sealed = reference(table, &tenant, "terms", Target::Staging, NOW_MILLIS)
+        let sealed = reference(table, &tenant, &terms(), Target::Staging, NOW_MILLIS)
             .await
             .expect("sealed");
-        clear(table, &tenant, "terms", &sealed, NOW_MILLIS)
+        clear(table, &tenant, &terms(), &sealed, NOW_MILLIS)
             .await
             .expect("cleared");
-        let after = require(table, &tenant, "terms").await.expect("a datastore");
+        let after = require(table, &tenant, &terms())
+            .await
+            .expect("a datastore");
         assert_eq!(after.staging_reference, None);
         assert_eq!(
             state_of(table, &tenant, &sealed).await,
             Some(ReferenceState::Retired)
         );
-        let staged = read(table, &tenant, "terms", Target::Staging, "C-1", None)
+        let staged = read(table, &tenant, &terms(), Target::Staging, "C-1", None)
             .await
             .expect("read");
         assert!(staged.is_empty(), "{staged:?}");
-        let unknown = clear(table, &tenant, "terms", "ds00", NOW_MILLIS).await;
+        let unknown = clear(table, &tenant, &terms(), "ds00", NOW_MILLIS).await;
         assert!(matches!(unknown, Err(DatastoreError::NotFound(_))));
     }
 

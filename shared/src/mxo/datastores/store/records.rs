@@ -1,6 +1,7 @@
 //! Records: writing rows into a table version (each record succeeds or fails alone),
 //! reading them by key from the version a pointer names, and deleting them.
 
+use crate::mxo::datastores::model::ApiName;
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -23,7 +24,7 @@ use crate::storage::{
 async fn writable_version(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
     target: Target,
 ) -> Result<(DatastoreState, String), DatastoreError> {
     optimistic(POINTER_SWITCH, || async move {
@@ -86,7 +87,7 @@ pub struct InsertOutcome {
 
 /// A record's row item; the record is kept as JSON text, so it reads back the same on
 /// every adapter (DynamoDB would otherwise normalise numbers).
-fn row_item(tenant: &TenantId, api_name: &str, version: &str, record: &ValidRecord) -> Item {
+fn row_item(tenant: &TenantId, api_name: &ApiName, version: &str, record: &ValidRecord) -> Item {
     let key = keys::datastore_row(
         tenant,
         api_name,
@@ -103,7 +104,7 @@ fn row_item(tenant: &TenantId, api_name: &str, version: &str, record: &ValidReco
 pub async fn insert(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
     target: Target,
     records: &[Value],
 ) -> Result<Vec<InsertOutcome>, DatastoreError> {
@@ -177,7 +178,7 @@ pub async fn insert(
 async fn rows_of(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
     version: &str,
     primary_key: &str,
     secondary_key: Option<&str>,
@@ -211,7 +212,7 @@ fn record_of(item: &Item) -> Value {
 pub async fn read(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
     target: Target,
     primary_key: &str,
     secondary_key: Option<&str>,
@@ -230,7 +231,7 @@ pub async fn read(
 pub async fn read_live(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
     primary_key: &str,
     secondary_key: Option<&str>,
 ) -> Result<Vec<Value>, DatastoreError> {
@@ -249,7 +250,7 @@ pub async fn read_live(
 pub async fn lookup_live(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
     lookups: &[(String, Option<String>)],
 ) -> Result<Vec<Value>, DatastoreError> {
     let state = require(table, tenant, api_name).await?;
@@ -271,7 +272,7 @@ pub async fn lookup_live(
 pub async fn delete_rows(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
     target: Target,
     primary_key: &str,
     secondary_key: Option<&str>,
@@ -350,22 +351,28 @@ pub async fn rows_keyed_by(
 mod tests {
     use serde_json::json;
 
-    use super::super::test_support::{term, terms_datastore};
+    use super::super::test_support::{term, terms, terms_datastore};
     use super::*;
 
     #[tokio::test]
     async fn records_written_to_staging_read_back_from_staging_and_not_from_live() {
         let (_dir, app, tenant) = terms_datastore().await;
         let table = app.table.as_ref();
-        let outcomes = insert(table, &tenant, "terms", Target::Staging, &[term("C-1", 10)])
-            .await
-            .expect("inserted");
+        let outcomes = insert(
+            table,
+            &tenant,
+            &terms(),
+            Target::Staging,
+            &[term("C-1", 10)],
+        )
+        .await
+        .expect("inserted");
         assert_eq!(outcomes[0].result, InsertResult::Written);
-        let staged = read(table, &tenant, "terms", Target::Staging, "C-1", Some("P"))
+        let staged = read(table, &tenant, &terms(), Target::Staging, "C-1", Some("P"))
             .await
             .expect("read");
         assert_eq!(staged, vec![term("C-1", 10)]);
-        let live = read_live(table, &tenant, "terms", "C-1", None)
+        let live = read_live(table, &tenant, &terms(), "C-1", None)
             .await
             .expect("read");
         assert!(live.is_empty(), "live is untouched: {live:?}");
@@ -377,7 +384,7 @@ mod tests {
         let table = app.table.as_ref();
         let bad = json!({"customerID": "C-2", "productID": "P", "creditLimit": "lots"});
         let records = [term("C-1", 1), bad, term("C-1", 2)];
-        let outcomes = insert(table, &tenant, "terms", Target::Live, &records)
+        let outcomes = insert(table, &tenant, &terms(), Target::Live, &records)
             .await
             .expect("inserted");
         let results: Vec<_> = outcomes.iter().map(|o| o.result).collect();
@@ -394,7 +401,7 @@ mod tests {
         let rows = lookup_live(
             table,
             &tenant,
-            "terms",
+            &terms(),
             &[("C-1".into(), None), ("C-2".into(), None)],
         )
         .await
@@ -417,28 +424,32 @@ mod tests {
     {
         let (_dir, app, tenant) = terms_datastore().await;
         let table = app.table.as_ref();
-        insert(table, &tenant, "terms", Target::Staging, &[term("C-1", 1)])
+        insert(table, &tenant, &terms(), Target::Staging, &[term("C-1", 1)])
             .await
             .expect("inserted");
         let sealed =
-            crate::mxo::datastores::store::reference(table, &tenant, "terms", Target::Staging, 0)
+            crate::mxo::datastores::store::reference(table, &tenant, &terms(), Target::Staging, 0)
                 .await
                 .expect("sealed");
-        let before = require(table, &tenant, "terms").await.expect("a datastore");
-        insert(table, &tenant, "terms", Target::Staging, &[term("C-2", 2)])
+        let before = require(table, &tenant, &terms())
+            .await
+            .expect("a datastore");
+        insert(table, &tenant, &terms(), Target::Staging, &[term("C-2", 2)])
             .await
             .expect("inserted");
-        let after = require(table, &tenant, "terms").await.expect("a datastore");
+        let after = require(table, &tenant, &terms())
+            .await
+            .expect("a datastore");
         assert_ne!(after.staging_version, before.staging_version);
         assert_eq!(after.staging_reference, None);
-        let staged = read(table, &tenant, "terms", Target::Staging, "C-1", None)
+        let staged = read(table, &tenant, &terms(), Target::Staging, "C-1", None)
             .await
             .expect("read");
         assert!(staged.is_empty(), "the new version is empty: {staged:?}");
         let frozen = rows_of(
             table,
             &tenant,
-            "terms",
+            &terms(),
             &before.staging_version,
             "C-1",
             None,

@@ -2,6 +2,7 @@
 //! (far longer than any request: API Gateway gives up after 30 s), and only if nothing names
 //! the version any more. The same queue carries customer erasures too long for their request.
 
+use crate::mxo::datastores::model::ApiName;
 use serde::Serialize;
 
 use super::{all_references, attribute, load};
@@ -16,21 +17,21 @@ pub const SWEEP_GRACE_SECONDS: i64 = 15 * 60;
 /// The sweep entry that queues `version` for removal once the grace period from now is over.
 pub(super) fn sweep_entry_item(
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
     version: &str,
     now_seconds: i64,
 ) -> Item {
     let key = keys::sweep_entry(now_seconds + SWEEP_GRACE_SECONDS, tenant, api_name, version);
     Item::new(key.pk, key.sk)
         .with(attribute::TENANT, tenant.as_str())
-        .with(attribute::API_NAME, api_name)
+        .with(attribute::API_NAME, api_name.as_str())
         .with(attribute::VERSION, version)
 }
 
 /// [`sweep_entry_item`] as a step of a switch's transaction.
 pub(super) fn sweep_entry(
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
     version: &str,
     now_seconds: i64,
 ) -> TransactAction {
@@ -57,7 +58,7 @@ pub struct SweepReport {
 async fn in_use(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    api_name: &str,
+    api_name: &ApiName,
     version: &str,
 ) -> Result<bool, StorageError> {
     let named = all_references(table, tenant, api_name)
@@ -101,15 +102,15 @@ pub async fn sweep_due(
             entry
                 .str(attribute::TENANT)
                 .and_then(|raw| TenantId::parse(raw).ok()),
-            entry.str(attribute::API_NAME),
+            entry.str(attribute::API_NAME).and_then(ApiName::parse),
             entry.str(attribute::VERSION),
         ) else {
             table.delete(&Key::from(&entry), Condition::Always).await?;
             continue;
         };
-        if !in_use(table, &tenant, api_name, version).await? {
+        if !in_use(table, &tenant, &api_name, version).await? {
             for shard in 0..keys::DATASTORE_ROW_SHARDS {
-                let pk = keys::datastore_rows_pk(&tenant, api_name, version, shard);
+                let pk = keys::datastore_rows_pk(&tenant, &api_name, version, shard);
                 loop {
                     if report.rows_deleted >= row_budget {
                         report.more = true;
