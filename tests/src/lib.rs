@@ -149,10 +149,16 @@ pub fn emulator() -> &'static Emulator {
 
 /// The SDK configuration pointing at the emulator with dummy credentials.
 pub async fn emulator_config() -> aws_config::SdkConfig {
+    sdk_config_for(&emulator().url).await
+}
+
+/// The SDK configuration pointing at `endpoint` (the emulator, or a proxy in front of it)
+/// with dummy credentials.
+pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
     let credentials =
         aws_credential_types::Credentials::new("test", "test", None, None, "custdata-tests");
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&emulator().url)
+        .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(credentials)
         .load()
@@ -162,8 +168,14 @@ pub async fn emulator_config() -> aws_config::SdkConfig {
 /// DynamoDB and S3 adapters on a fresh table and bucket of the emulator, created from
 /// template.yaml's definitions.
 pub async fn aws_stores(clock: SharedClock) -> AwsStores {
+    aws_stores_via(&emulator().url, clock).await
+}
+
+/// [`aws_stores`], with the adapters' requests sent to `endpoint`, e.g. a [`CountingProxy`]
+/// in front of the emulator.
+pub async fn aws_stores_via(endpoint: &str, clock: SharedClock) -> AwsStores {
     let name = format!("custdata-{}", uuid::Uuid::new_v4().simple());
-    let config = emulator_config().await;
+    let config = sdk_config_for(endpoint).await;
     let stores = AwsStores::from_config(
         &config,
         true,
@@ -181,6 +193,82 @@ pub async fn aws_stores(clock: SharedClock) -> AwsStores {
         .await
         .expect("table and bucket are created on the emulator");
     stores
+}
+
+/// A TCP proxy in front of the emulator that counts the bytes the emulator sends back: what a
+/// client has been sent by the backing store, whatever the client keeps of it. It forwards as
+/// fast as the client takes the bytes, so a client that stops reading stops the flow once
+/// the sockets' buffers are full.
+pub struct CountingProxy {
+    /// `http://127.0.0.1:<port>`, to use as the endpoint instead of the emulator's.
+    pub url: String,
+    from_upstream: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CountingProxy {
+    /// Starts a proxy to the emulator on a free loopback port, serving until the runtime stops.
+    pub async fn to_emulator() -> CountingProxy {
+        let upstream = emulator()
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("the proxy binds");
+        let url = format!(
+            "http://{}",
+            listener.local_addr().expect("the proxy's address")
+        );
+        let from_upstream = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = from_upstream.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let requests = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                        let _ = tokio::io::AsyncWriteExt::shutdown(&mut server_write).await;
+                    });
+                    let mut buffer = vec![0u8; 16 * 1024];
+                    loop {
+                        let read = match tokio::io::AsyncReadExt::read(
+                            &mut server_read,
+                            &mut buffer,
+                        )
+                        .await
+                        {
+                            Ok(0) | Err(_) => break,
+                            Ok(read) => read,
+                        };
+                        // Counted before it is written, so the count never lags what the
+                        // client can have received.
+                        counted.fetch_add(read as u64, std::sync::atomic::Ordering::SeqCst);
+                        if tokio::io::AsyncWriteExt::write_all(&mut client_write, &buffer[..read])
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut client_write).await;
+                    requests.abort();
+                });
+            }
+        });
+        CountingProxy { url, from_upstream }
+    }
+
+    /// Bytes the emulator has sent through this proxy so far, over every connection.
+    pub fn bytes_from_upstream(&self) -> u64 {
+        self.from_upstream.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// A child process (and its process group) stopped when the guard drops.

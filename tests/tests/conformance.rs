@@ -11,7 +11,7 @@ use custdata::storage::{
     BlobStore, Comparison, Condition, Item, ItemTable, Key, MAX_BATCH_CHUNK, Query, StorageError,
     TransactAction, Update, WriteRequest, batch, read_all,
 };
-use custdata_tests::{TestApp, aws_stores, spawn_app, test_clock};
+use custdata_tests::{CountingProxy, TestApp, aws_stores, aws_stores_via, spawn_app, test_clock};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -20,7 +20,60 @@ pub struct Stores {
     table: Arc<dyn ItemTable>,
     blobs: Arc<dyn BlobStore>,
     clock: ManualClock,
+    backing: Backing,
     _app: Option<TestApp>,
+}
+
+/// Where the blob store's bytes come from, seen from outside the adapter: what the store has
+/// handed a reader so far, whatever the reader keeps of it.
+enum Backing {
+    /// The embedded store's directory of object files.
+    Files(std::path::PathBuf),
+    /// The emulator, behind a proxy counting what it sends.
+    Emulator(CountingProxy),
+}
+
+impl Backing {
+    /// A mark to measure [`Backing::read_since`] from.
+    fn mark(&self) -> u64 {
+        match self {
+            Backing::Files(_) => 0,
+            Backing::Emulator(proxy) => proxy.bytes_from_upstream(),
+        }
+    }
+
+    /// Bytes of the object `key` read from the backing store since `mark`, while a reader of
+    /// it is open: for the files, the position of the open handle of the object's file (a
+    /// reader that holds no handle has the object in memory, and fails the test); for the
+    /// emulator, what it sent through the proxy since the mark.
+    fn read_since(&self, mark: u64, key: &str) -> u64 {
+        match self {
+            Backing::Files(objects) => {
+                let file = objects.join(key).canonicalize().expect("the object's file");
+                let positions: Vec<u64> = std::fs::read_dir("/proc/self/fd")
+                    .expect("/proc/self/fd")
+                    .filter_map(Result::ok)
+                    .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|link| link == file))
+                    .filter_map(|fd| {
+                        let info = std::fs::read_to_string(
+                            std::path::Path::new("/proc/self/fdinfo").join(fd.file_name()),
+                        )
+                        .ok()?;
+                        info.lines()
+                            .find_map(|line| line.strip_prefix("pos:"))
+                            .and_then(|pos| pos.trim().parse().ok())
+                    })
+                    .collect();
+                assert_eq!(
+                    positions.len(),
+                    1,
+                    "one open handle of {file:?} while its reader is unfinished (none: the reader holds the object in memory)"
+                );
+                positions[0]
+            }
+            Backing::Emulator(proxy) => proxy.bytes_from_upstream() - mark,
+        }
+    }
 }
 
 async fn embedded() -> Stores {
@@ -29,17 +82,20 @@ async fn embedded() -> Stores {
         table: app.server.app.table.clone(),
         blobs: app.server.app.blobs.clone(),
         clock: app.clock.clone(),
+        backing: Backing::Files(app.server.data_dir.join("blobs").join("objects")),
         _app: Some(app),
     }
 }
 
 async fn aws() -> Stores {
     let clock = test_clock();
-    let stores = aws_stores(Arc::new(clock.clone())).await;
+    let proxy = CountingProxy::to_emulator().await;
+    let stores = aws_stores_via(&proxy.url, Arc::new(clock.clone())).await;
     Stores {
         table: Arc::new(stores.table),
         blobs: Arc::new(stores.blobs),
         clock,
+        backing: Backing::Emulator(proxy),
         _app: None,
     }
 }
@@ -523,6 +579,7 @@ pub async fn a_50_mb_blob_streams_in_and_out_in_chunks(s: Stores) {
         .await
         .expect("put");
     assert_eq!(written, SIZE);
+    let mark = s.backing.mark();
     let (meta, mut reader) = s
         .blobs
         .get("t-a/uploads/big.bin")
@@ -533,6 +590,22 @@ pub async fn a_50_mb_blob_streams_in_and_out_in_chunks(s: Stores) {
     let mut buffer = vec![0u8; 64 * 1024];
     let (mut total, mut reads, mut largest) = (0u64, 0u64, 0usize);
     let mut digest = Sha256::new();
+    // Streaming, not buffering: when the first chunk reaches the reader, the store has handed
+    // over only a small part of the object. A reader that buffers the object has had all of it
+    // read from the store by then (or holds no handle of it: the files' check fails too). A
+    // streamed read has at most the sockets' and the readers' buffers in flight, a few MB;
+    // the bound leaves room for slow scheduling and holds whatever the moment of measuring.
+    let first = reader.read(&mut buffer).await.expect("the first read");
+    assert!(first > 0, "the first read returns bytes");
+    let read_from_store = s.backing.read_since(mark, "t-a/uploads/big.bin");
+    assert!(
+        read_from_store < SIZE / 4,
+        "the first chunk arrives before the object could have been read into memory: {read_from_store} of {SIZE} bytes read from the store"
+    );
+    digest.update(&buffer[..first]);
+    total += first as u64;
+    reads += 1;
+    largest = largest.max(first);
     loop {
         let read = reader.read(&mut buffer).await.expect("read");
         if read == 0 {

@@ -152,22 +152,24 @@ fn events_schema() -> Value {
     })
 }
 
-async fn seed_flow(app: TestApp) {
-    let admin = Monetate::dev(&app).await;
+/// The seed's steps 1 and 2: a key pair made, its public half registered for a new API user,
+/// an assertion signed with it and exchanged for a token; a client holding that token.
+async fn seed_token(app: &TestApp) -> Monetate<'_> {
+    let admin = Monetate::dev(app).await;
     // 1. The client makes a key pair and registers the public half for a new API user.
     let (status, created, pair) = admin.new_user("api-123-acme").await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["data"]["username"], "api-123-acme");
     assert_eq!(created["data"]["keys"][0]["bits"], 2048);
     // 2. It signs {username, iat: time.time()} with RS256 and asks for a token.
-    let issued_at = now(&app) + 0.25;
+    let issued_at = now(app) + 0.25;
     let signed = assertion(
         &pair.private_key_pem,
         "api-123-acme",
         issued_at,
         Algorithm::RS256,
     );
-    let (status, body) = refresh(&app, &signed, "").await;
+    let (status, body) = refresh(app, &signed, "").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["meta"],
@@ -177,11 +179,15 @@ async fn seed_flow(app: TestApp) {
     assert_eq!(data["expires_in"], 3600);
     let issued = data["issued_at"].as_f64().expect("issued_at is a number");
     assert_eq!(data["expires_at"].as_f64(), Some(issued + 3600.0));
-    let client = Monetate {
-        app: &app,
+    Monetate {
+        app,
         bundle: admin.bundle.clone(),
         token: data["token"].as_str().expect("token").to_string(),
-    };
+    }
+}
+
+/// The seed's step 3: the customer-attributes schema, then two rows of it.
+async fn seed_rows(client: &Monetate<'_>) {
     // 3. A schema, then data.
     let (status, schema) = client.create_schema(&crm_schema()).await;
     assert_eq!(status, 201, "{schema}");
@@ -203,6 +209,19 @@ async fn seed_flow(app: TestApp) {
         Some(2)
     );
     assert_eq!(posted["data"]["schema_rows"][1]["ltv"], Value::Null);
+}
+
+async fn a_registered_key_pair_signs_an_assertion_exchanged_for_an_hour_long_token(app: TestApp) {
+    let client = seed_token(&app).await;
+    let (status, schemas) = client
+        .send(Method::GET, &client.data_path("schema/"), None)
+        .await;
+    assert_eq!(status, 200, "the token is accepted: {schemas}");
+}
+
+async fn a_posted_row_is_read_back_by_spot_check_at_the_canonical_and_the_seeds_path(app: TestApp) {
+    let client = seed_token(&app).await;
+    seed_rows(&client).await;
     // 4. The record, spot-checked at the canonical path and at the seed's.
     let (status, found) = client.spot_check("crm", "c-1").await;
     assert_eq!(status, 200, "{found}");
@@ -221,6 +240,11 @@ async fn seed_flow(app: TestApp) {
         .await;
     assert_eq!(status, 200, "{found}");
     assert_eq!(found["data"]["schema_rows"][0]["customer_id"], "c-2");
+}
+
+async fn a_post_is_logged_as_a_complete_upload_and_reaches_the_shared_customer_store(app: TestApp) {
+    let client = seed_token(&app).await;
+    seed_rows(&client).await;
     // The upload log and the shared customer store saw it too.
     let (status, uploads) = client
         .send(Method::GET, &client.data_path("upload/crm/"), None)
@@ -243,21 +267,25 @@ async fn seed_flow(app: TestApp) {
     assert_eq!(customer.attributes["tags"], json!(["vip", "early,adopter"]));
 }
 
-async fn assertion_refusals(app: TestApp) {
+/// A refused token exchange or request: the status, an empty `data`, and a message saying why.
+fn expect_refusal(status: u16, body: &Value, wanted: u16, says: &str) {
+    assert_eq!(status, wanted, "{body}");
+    assert_eq!(body["meta"]["code"], wanted);
+    assert_eq!(body["data"], json!({}));
+    let message = body["meta"]["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains(says), "{message:?} should say {says:?}");
+}
+
+async fn an_assertion_signed_with_none_or_hs256_is_refused_and_one_with_rs384_or_rs512_accepted(
+    app: TestApp,
+) {
     let client = Monetate::dev(&app).await;
     let monetate = &client.bundle.monetate;
     let user = monetate.api_username.as_str();
     let key = monetate.private_key_pem.as_str();
     let at = now(&app);
-    let expect_refusal = |status: u16, body: &Value, wanted: u16, says: &str| {
-        assert_eq!(status, wanted, "{body}");
-        assert_eq!(body["meta"]["code"], wanted);
-        assert_eq!(body["data"], json!({}));
-        let message = body["meta"]["errors"][0]["message"]
-            .as_str()
-            .unwrap_or_default();
-        assert!(message.contains(says), "{message:?} should say {says:?}");
-    };
     // Algorithms: none and HS256 are refused before any key is tried; RS384/512 pass.
     let unsigned = format!(
         "{}.{}.",
@@ -278,6 +306,16 @@ async fn assertion_refusals(app: TestApp) {
         let (status, body) = refresh(&app, &assertion(key, user, at, algorithm), "").await;
         assert_eq!(status, 200, "{algorithm:?}: {body}");
     }
+}
+
+async fn an_assertion_issued_over_five_minutes_away_is_refused_and_an_integer_iat_accepted(
+    app: TestApp,
+) {
+    let client = Monetate::dev(&app).await;
+    let monetate = &client.bundle.monetate;
+    let user = monetate.api_username.as_str();
+    let key = monetate.private_key_pem.as_str();
+    let at = now(&app);
     // Integer iat is as good as float; stale and future ones are not.
     let integer = jsonwebtoken::encode(
         &Header::new(Algorithm::RS256),
@@ -300,6 +338,14 @@ async fn assertion_refusals(app: TestApp) {
     )
     .await;
     expect_refusal(status, &body, 401, "iat");
+}
+
+async fn an_expired_or_not_yet_valid_assertion_is_refused_naming_its_claim(app: TestApp) {
+    let client = Monetate::dev(&app).await;
+    let monetate = &client.bundle.monetate;
+    let user = monetate.api_username.as_str();
+    let key = monetate.private_key_pem.as_str();
+    let at = now(&app);
     // exp and nbf, when present, hold with the same skew: an expired assertion or one not
     // yet valid is refused naming the claim; within the skew both pass.
     let signed = |claims: Value| {
@@ -333,6 +379,14 @@ async fn assertion_refusals(app: TestApp) {
     )
     .await;
     assert_eq!(status, 200, "exp and nbf within the skew: {body}");
+}
+
+async fn an_assertion_of_a_wrong_key_or_an_unknown_user_or_no_jwt_at_all_is_refused(app: TestApp) {
+    let client = Monetate::dev(&app).await;
+    let monetate = &client.bundle.monetate;
+    let user = monetate.api_username.as_str();
+    let key = monetate.private_key_pem.as_str();
+    let at = now(&app);
     // A wrong key, an unknown user, a garbled or missing header, the wrong scheme.
     let stranger = generate_key_pair().expect("a key pair");
     let (status, body) = refresh(
@@ -361,6 +415,14 @@ async fn assertion_refusals(app: TestApp) {
         let body: Value = response.json().await.expect("JSON");
         expect_refusal(status, &body, 401, "JWT");
     }
+}
+
+async fn a_token_is_issued_for_a_ttl_of_600_to_43200_seconds_and_no_other(app: TestApp) {
+    let client = Monetate::dev(&app).await;
+    let monetate = &client.bundle.monetate;
+    let user = monetate.api_username.as_str();
+    let key = monetate.private_key_pem.as_str();
+    let at = now(&app);
     // ttl: 600 to 43200 integer seconds.
     let good = assertion(key, user, at, Algorithm::RS256);
     for (query, wanted) in [
@@ -376,6 +438,15 @@ async fn assertion_refusals(app: TestApp) {
             assert_eq!(body["meta"]["errors"][0]["field"], "ttl");
         }
     }
+}
+
+async fn each_token_expires_on_its_own(app: TestApp) {
+    let client = Monetate::dev(&app).await;
+    let monetate = &client.bundle.monetate;
+    let user = monetate.api_username.as_str();
+    let key = monetate.private_key_pem.as_str();
+    let at = now(&app);
+    let good = assertion(key, user, at, Algorithm::RS256);
     // Tokens are independent: each expires on its own.
     let (_, short) = refresh(&app, &good, "?ttl=600").await;
     let (_, long) = refresh(&app, &good, "?ttl=1200").await;
@@ -393,6 +464,16 @@ async fn assertion_refusals(app: TestApp) {
         client.send_as(&long, Method::GET, &schemas, None).await.0,
         200
     );
+}
+
+async fn a_deactivated_key_is_refused_with_403_for_its_assertions_and_its_live_tokens(
+    app: TestApp,
+) {
+    let client = Monetate::dev(&app).await;
+    let monetate = &client.bundle.monetate;
+    let user = monetate.api_username.as_str();
+    let key = monetate.private_key_pem.as_str();
+    let schemas = client.data_path("schema/");
     // A deactivated key: its assertions and its live tokens answer 403.
     let at = now(&app);
     let fresh = assertion(key, user, at, Algorithm::RS256);
@@ -1219,8 +1300,16 @@ async fn the_specs_own_examples_are_answered_in_the_specs_shapes(app: TestApp) {
 }
 
 on_both_adapters!(
-    seed_flow,
-    assertion_refusals,
+    a_registered_key_pair_signs_an_assertion_exchanged_for_an_hour_long_token,
+    a_posted_row_is_read_back_by_spot_check_at_the_canonical_and_the_seeds_path,
+    a_post_is_logged_as_a_complete_upload_and_reaches_the_shared_customer_store,
+    an_assertion_signed_with_none_or_hs256_is_refused_and_one_with_rs384_or_rs512_accepted,
+    an_assertion_issued_over_five_minutes_away_is_refused_and_an_integer_iat_accepted,
+    an_expired_or_not_yet_valid_assertion_is_refused_naming_its_claim,
+    an_assertion_of_a_wrong_key_or_an_unknown_user_or_no_jwt_at_all_is_refused,
+    a_token_is_issued_for_a_ttl_of_600_to_43200_seconds_and_no_other,
+    each_token_expires_on_its_own,
+    a_deactivated_key_is_refused_with_403_for_its_assertions_and_its_live_tokens,
     schema_rules,
     row_rules,
     spot_check_limit,

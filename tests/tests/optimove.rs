@@ -649,8 +649,10 @@ async fn tenant_isolation(app: TestApp) {
 
 /// The customer listing: pages in creation order, the boundaries of `$top` and `$skip`, a
 /// hole left by an erasure, CustomerAttributes and XML on a page.
-async fn paging(app: TestApp) {
-    let client = Optimove::dev(&app);
+/// The development tenant with a `Tier` attribute and 25 customers `C00`..`C24` created in
+/// that order; its client, API key, tenant and the time they were written.
+async fn listed_customers(app: &TestApp) -> (Optimove<'_>, Auth, custdata::domain::TenantId, i64) {
+    let client = Optimove::dev(app);
     let key = client.key();
     let add = json!({"Name": "Tier", "Type": "VARCHAR(10)"});
     assert_eq!(
@@ -680,17 +682,28 @@ async fn paging(app: TestApp) {
     customers::upsert_many(&app.server.app, &tenant, &upserts, "test", now)
         .await
         .expect("customers");
-    let ids = |body: &Value| -> Vec<String> {
-        body.as_array()
-            .expect("a list")
-            .iter()
-            .map(|entry| entry["CustomerID"].as_str().unwrap_or_default().to_string())
-            .collect()
-    };
-    let expected = |range: std::ops::Range<usize>| -> Vec<String> {
-        range.map(|n| format!("C{n:02}")).collect()
-    };
-    let list = "/custdata/v1/optimove/customers";
+    (client, key, tenant, now)
+}
+
+/// The customer ids of a listing page.
+fn ids(body: &Value) -> Vec<String> {
+    body.as_array()
+        .expect("a list")
+        .iter()
+        .map(|entry| entry["CustomerID"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The ids of customers `range` of [`listed_customers`].
+fn expected(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|n| format!("C{n:02}")).collect()
+}
+
+const LISTING: &str = "/custdata/v1/optimove/customers";
+
+async fn pages_of_the_listing_follow_creation_order_and_the_last_one_is_partial(app: TestApp) {
+    let (client, key, _, _) = listed_customers(&app).await;
+    let list = LISTING;
     let (status, page) = client
         .json(&key, Method::GET, &format!("{list}?$top=10"), None)
         .await;
@@ -703,12 +716,24 @@ async fn paging(app: TestApp) {
         .json(&key, Method::GET, &format!("{list}?$top=10&$skip=20"), None)
         .await;
     assert_eq!(ids(&page), expected(20..25), "the last page is partial");
+}
+
+async fn a_skip_at_or_past_the_end_of_the_listing_answers_an_empty_list(app: TestApp) {
+    let (client, key, _, _) = listed_customers(&app).await;
+    let list = LISTING;
     for skip in [25, 1_000_000] {
         let (status, page) = client
             .json(&key, Method::GET, &format!("{list}?$skip={skip}"), None)
             .await;
         assert_eq!((status, page), (200, json!([])), "$skip={skip}");
     }
+}
+
+async fn a_top_over_200000_or_a_count_that_is_not_positive_is_refused_naming_its_parameter(
+    app: TestApp,
+) {
+    let (client, key, _, _) = listed_customers(&app).await;
+    let list = LISTING;
     for (query, field) in [
         ("$top=200001", "$top"),
         ("$top=0", "$top"),
@@ -728,6 +753,11 @@ async fn paging(app: TestApp) {
         .json(&key, Method::GET, &format!("{list}?$top=200000"), None)
         .await;
     assert_eq!(status, 200);
+}
+
+async fn an_erased_customer_leaves_the_listing_and_the_positions_after_it_move_up(app: TestApp) {
+    let (client, key, tenant, now) = listed_customers(&app).await;
+    let list = LISTING;
     // An erased customer leaves the listing; positions after it move up by one.
     customers::erase(
         &app.server.app,
@@ -751,6 +781,11 @@ async fn paging(app: TestApp) {
         .json(&key, Method::GET, &format!("{list}?$skip=20"), None)
         .await;
     assert_eq!(ids(&page), expected(21..25));
+}
+
+async fn a_listing_page_carries_the_attributes_asked_for_and_answers_xml_when_asked(app: TestApp) {
+    let (client, key, _, _) = listed_customers(&app).await;
+    let list = LISTING;
     // Attributes on a page, and the page as XML.
     let (_, page) = client
         .json(
@@ -1162,7 +1197,11 @@ async fn campaign_functions_check_their_parameters_and_answer_empty(app: TestApp
 
 on_both_adapters!(
     attribute_changers,
-    paging,
+    pages_of_the_listing_follow_creation_order_and_the_last_one_is_partial,
+    a_skip_at_or_past_the_end_of_the_listing_answers_an_empty_list,
+    a_top_over_200000_or_a_count_that_is_not_positive_is_refused_naming_its_parameter,
+    an_erased_customer_leaves_the_listing_and_the_positions_after_it_move_up,
+    a_listing_page_carries_the_attributes_asked_for_and_answers_xml_when_asked,
     login_and_sliding_expiry,
     a_correct_login_returns_the_live_token_and_only_failures_are_throttled,
     rate_limit,

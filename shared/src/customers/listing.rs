@@ -235,4 +235,86 @@ mod tests {
         assert_eq!(locate(block + 10, &none, block + 9), Some((1, 9)));
         assert_eq!(locate(block + 10, &none, block + 10), None);
     }
+
+    #[test]
+    fn an_empty_listing_has_no_position() {
+        assert_eq!(locate(0, &BTreeMap::new(), 0), None);
+        assert_eq!(locate(0, &BTreeMap::from([(0, 0)]), 0), None);
+    }
+
+    #[test]
+    fn without_holes_a_position_lies_at_its_own_ordinal() {
+        let block = keys::LIST_BLOCK;
+        let none = BTreeMap::new();
+        assert_eq!(locate(3 * block, &none, 0), Some((0, 0)));
+        assert_eq!(locate(3 * block, &none, block - 1), Some((0, block - 1)));
+        assert_eq!(locate(3 * block, &none, block), Some((1, 0)));
+        assert_eq!(locate(3 * block, &none, 2 * block + 7), Some((2, 7)));
+    }
+
+    #[test]
+    fn a_position_past_the_holes_of_earlier_blocks_is_found_in_a_later_block() {
+        let block = keys::LIST_BLOCK;
+        // Block 0 has 3 holes: it holds positions 0..block-3, and block 1 starts at block-3.
+        let holes = BTreeMap::from([(0, 3)]);
+        assert_eq!(locate(3 * block, &holes, block - 4), Some((0, block - 4)));
+        assert_eq!(locate(3 * block, &holes, block - 3), Some((1, 0)));
+        assert_eq!(locate(3 * block, &holes, block), Some((1, 3)));
+        // Holes in blocks 0 and 1 add up before block 2.
+        let holes = BTreeMap::from([(0, 3), (1, 4)]);
+        assert_eq!(
+            locate(3 * block, &holes, 2 * block - 8),
+            Some((1, block - 5))
+        );
+        assert_eq!(locate(3 * block, &holes, 2 * block - 7), Some((2, 0)));
+    }
+
+    #[test]
+    fn holes_of_a_later_block_do_not_move_the_positions_before_it() {
+        let block = keys::LIST_BLOCK;
+        let holes = BTreeMap::from([(1, 500)]);
+        assert_eq!(locate(3 * block, &holes, block - 1), Some((0, block - 1)));
+        assert_eq!(locate(3 * block, &holes, block), Some((1, 0)));
+        assert_eq!(
+            locate(3 * block, &holes, 2 * block - 501),
+            Some((1, block - 501))
+        );
+        assert_eq!(locate(3 * block, &holes, 2 * block - 500), Some((2, 0)));
+    }
+
+    #[test]
+    fn a_block_whose_every_entry_is_a_hole_is_passed_over() {
+        let block = keys::LIST_BLOCK;
+        let holes = BTreeMap::from([(1, block)]);
+        assert_eq!(locate(3 * block, &holes, block - 1), Some((0, block - 1)));
+        assert_eq!(locate(3 * block, &holes, block), Some((2, 0)));
+        // Every block empty: no position at all.
+        let all = BTreeMap::from([(0, block), (1, block), (2, block)]);
+        assert_eq!(locate(3 * block, &all, 0), None);
+    }
+
+    #[test]
+    fn a_position_at_or_past_the_live_entries_is_not_found() {
+        let block = keys::LIST_BLOCK;
+        let holes = BTreeMap::from([(0, 2), (1, 3)]);
+        // 2 blocks reserved, 5 holes: positions 0..2*block-5 exist.
+        assert_eq!(
+            locate(2 * block, &holes, 2 * block - 6),
+            Some((1, block - 4))
+        );
+        assert_eq!(locate(2 * block, &holes, 2 * block - 5), None);
+        assert_eq!(locate(2 * block, &holes, 2 * block), None);
+    }
+
+    #[test]
+    fn the_last_block_counts_only_the_ordinals_reserved_in_it() {
+        let block = keys::LIST_BLOCK;
+        // 10 ordinals reserved in block 1, 4 of them holes: 6 live entries there.
+        let holes = BTreeMap::from([(1, 4)]);
+        assert_eq!(locate(block + 10, &holes, block + 5), Some((1, 5)));
+        assert_eq!(locate(block + 10, &holes, block + 6), None);
+        // One ordinal reserved past a full block.
+        assert_eq!(locate(block + 1, &BTreeMap::new(), block), Some((1, 0)));
+        assert_eq!(locate(block + 1, &BTreeMap::new(), block + 1), None);
+    }
 }

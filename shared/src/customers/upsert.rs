@@ -284,20 +284,23 @@ impl Group {
 }
 
 /// The upserts of `pending` a round takes: the first of each customer key and identifier.
-/// A later upsert naming the same customer or identifier waits for the next round, so a
-/// request's rows apply in their order even though a round's transactions run together.
+/// A later upsert naming the same customer or identifier as an earlier pending one — taken
+/// or waiting — waits for the next round, so a request's rows apply in their order even
+/// though a round's transactions run together.
 fn take_round(upserts: &[Upsert], pending: &mut Vec<usize>) -> Vec<usize> {
     let mut claimed: HashSet<&Identifier> = HashSet::new();
     let mut round = Vec::new();
     let mut later = Vec::new();
     for index in pending.drain(..) {
-        if upserts[index]
+        let waits = upserts[index]
             .named()
-            .any(|identifier| claimed.contains(identifier))
-        {
+            .any(|identifier| claimed.contains(identifier));
+        // A waiting upsert claims its identifiers too: a later one naming any of them must
+        // not apply before it.
+        claimed.extend(upserts[index].named());
+        if waits {
             later.push(index);
         } else {
-            claimed.extend(upserts[index].named());
             round.push(index);
         }
     }
@@ -407,4 +410,138 @@ pub async fn upsert_many(
         }
     }
     Ok(outcomes.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upsert(key: &str, identifiers: &[(&str, &str)]) -> Upsert {
+        Upsert {
+            key: Identifier::customer_key(key),
+            identifiers: identifiers
+                .iter()
+                .map(|(name, value)| Identifier::new(*name, *value))
+                .collect(),
+            attributes: BTreeMap::new(),
+            items: Vec::new(),
+        }
+    }
+
+    /// Every round `take_round` takes until nothing is pending.
+    fn rounds(upserts: &[Upsert]) -> Vec<Vec<usize>> {
+        let mut pending: Vec<usize> = (0..upserts.len()).collect();
+        let mut rounds = Vec::new();
+        while !pending.is_empty() {
+            rounds.push(take_round(upserts, &mut pending));
+        }
+        rounds
+    }
+
+    fn put(sk: &str) -> TransactAction {
+        TransactAction::Put {
+            item: Item::new("T#t#c", sk),
+            condition: Condition::NotExists,
+        }
+    }
+
+    #[test]
+    fn upserts_of_different_customers_all_go_in_the_first_round() {
+        let upserts = [
+            upsert("a", &[("email", "a@x")]),
+            upsert("b", &[("email", "b@x")]),
+            upsert("c", &[]),
+        ];
+        assert_eq!(rounds(&upserts), vec![vec![0, 1, 2]]);
+    }
+
+    #[test]
+    fn a_later_upsert_of_the_same_customer_key_waits_for_the_next_round() {
+        let upserts = [upsert("a", &[]), upsert("b", &[]), upsert("a", &[])];
+        let mut pending = vec![0, 1, 2];
+        assert_eq!(take_round(&upserts, &mut pending), vec![0, 1]);
+        assert_eq!(pending, vec![2]);
+        assert_eq!(take_round(&upserts, &mut pending), vec![2]);
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn a_later_upsert_naming_an_identifier_of_an_earlier_one_waits_for_the_next_round() {
+        let upserts = [
+            upsert("a", &[("email", "shared@x")]),
+            upsert("b", &[("email", "shared@x")]),
+            upsert("c", &[("email", "c@x")]),
+        ];
+        assert_eq!(rounds(&upserts), vec![vec![0, 2], vec![1]]);
+    }
+
+    #[test]
+    fn the_rows_of_one_customer_apply_one_a_round_in_their_order() {
+        let upserts = [
+            upsert("a", &[]),
+            upsert("a", &[("email", "1@x")]),
+            upsert("a", &[("email", "2@x")]),
+        ];
+        assert_eq!(rounds(&upserts), vec![vec![0], vec![1], vec![2]]);
+    }
+
+    #[test]
+    fn an_upsert_sharing_an_identifier_with_a_waiting_one_waits_behind_it() {
+        // Row 1 waits for row 0 (same customer); row 2 names row 1's email, so it must not
+        // apply before row 1: the email goes to whichever row names it first.
+        let upserts = [
+            upsert("a", &[]),
+            upsert("a", &[("email", "x@x")]),
+            upsert("b", &[("email", "x@x")]),
+        ];
+        assert_eq!(rounds(&upserts), vec![vec![0], vec![1], vec![2]]);
+    }
+
+    #[test]
+    fn an_empty_group_takes_any_customer_even_one_that_must_commit_alone() {
+        let group = Group::default();
+        assert!(group.fits(&[put("1")], false));
+        assert!(group.fits(&[put("1")], true));
+    }
+
+    #[test]
+    fn a_customer_that_must_commit_alone_does_not_join_a_started_group() {
+        let mut group = Group::default();
+        group.add(0, vec![put("1")], None);
+        assert!(group.fits(&[put("2")], false));
+        assert!(!group.fits(&[put("2")], true));
+    }
+
+    #[test]
+    fn a_customer_writing_an_item_the_group_writes_does_not_join_it() {
+        let mut group = Group::default();
+        group.add(0, vec![put("1"), put("2")], Some(7));
+        assert!(!group.fits(&[put("3"), put("2")], false));
+        assert!(group.fits(&[put("3"), put("4")], false));
+        assert_eq!(group.ordinals, vec![7]);
+    }
+
+    #[test]
+    fn a_group_holds_at_most_the_actions_of_one_transaction() {
+        let mut group = Group::default();
+        let first: Vec<TransactAction> = (0..MAX_TRANSACTION_ACTIONS - 1)
+            .map(|n| put(&format!("first-{n}")))
+            .collect();
+        group.add(0, first, None);
+        assert!(group.fits(&[put("last")], false));
+        assert!(!group.fits(&[put("last"), put("one-too-many")], false));
+    }
+
+    #[test]
+    fn a_group_stays_under_the_byte_limit_of_a_transaction() {
+        let big = |sk: &str| TransactAction::Put {
+            item: Item::new("T#t#c", sk).with("blob", "x".repeat(MAX_TRANSACTION_BYTES / 2)),
+            condition: Condition::NotExists,
+        };
+        let mut group = Group::default();
+        group.add(0, vec![big("1")], None);
+        assert!(group.fits(&[put("2")], false));
+        assert!(!group.fits(&[big("2")], false));
+        assert!(Group::default().fits(&[big("1"), big("2")], false));
+    }
 }
