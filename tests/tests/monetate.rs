@@ -504,7 +504,7 @@ fn base64_url(text: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
 
-async fn schema_rules(app: TestApp) {
+async fn a_schema_breaking_a_rule_is_refused_naming_the_field_and_the_rule(app: TestApp) {
     let client = Monetate::dev(&app).await;
     let field = |data_type: &str| json!({"data_type": data_type});
     let id_field = json!({"data_type": "STRING", "identifier": true});
@@ -584,6 +584,10 @@ async fn schema_rules(app: TestApp) {
             "{schema}: wanted {field_name} / {says:?} in {errors:?}"
         );
     }
+}
+
+async fn a_hyphenated_schema_name_is_accepted_and_a_name_is_taken_once_per_retailer(app: TestApp) {
+    let client = Monetate::dev(&app).await;
     // Hyphens are accepted (contract decision 3); a name is unique per retailer.
     assert_eq!(client.create_schema(&events_schema()).await.0, 201);
     let (status, body) = client.create_schema(&events_schema()).await;
@@ -594,7 +598,11 @@ async fn schema_rules(app: TestApp) {
             .unwrap_or_default()
             .contains("already exists")
     );
-    // PATCH adds fields, or sets named_identifier; never both, never changes a field.
+}
+
+/// The event schema, created, then a `referrer` field added to it by PATCH; its path.
+async fn web_events_with_a_referrer(client: &Monetate<'_>) -> String {
+    assert_eq!(client.create_schema(&events_schema()).await.0, 201);
     let path = client.data_path("schema/web-events/");
     let (status, body) = client
         .send(
@@ -605,6 +613,15 @@ async fn schema_rules(app: TestApp) {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["fields"]["referrer"]["data_type"], "STRING");
+    path
+}
+
+async fn a_schema_patch_adds_fields_or_sets_the_named_identifier_but_never_both_nor_changes_a_field(
+    app: TestApp,
+) {
+    let client = Monetate::dev(&app).await;
+    // PATCH adds fields, or sets named_identifier; never both, never changes a field.
+    let path = web_events_with_a_referrer(&client).await;
     for (change, field_name) in [
         (
             json!({"fields": {"page": {"data_type": "NUMBER"}}}),
@@ -638,7 +655,14 @@ async fn schema_rules(app: TestApp) {
         (status, &body["data"]["named_identifier"]),
         (200, &json!("visitor_id"))
     );
-    // Read back: one schema, by name and in the list; types; unknown names are 404.
+}
+
+async fn a_schema_is_read_back_by_name_and_in_the_list_and_an_unknown_name_is_not_found(
+    app: TestApp,
+) {
+    let client = Monetate::dev(&app).await;
+    let path = web_events_with_a_referrer(&client).await;
+    // Read back: one schema, by name and in the list; unknown names are 404.
     let (status, body) = client
         .send(
             Method::GET,
@@ -664,6 +688,10 @@ async fn schema_rules(app: TestApp) {
         .send(Method::GET, &client.data_path("schema/nope/"), None)
         .await;
     assert_eq!(status, 404);
+}
+
+async fn the_eleven_schema_types_are_listed_and_an_unknown_type_is_not_found(app: TestApp) {
+    let client = Monetate::dev(&app).await;
     let (_, types) = client
         .send(Method::GET, &client.data_path("schematype/"), None)
         .await;
@@ -682,6 +710,14 @@ async fn schema_rules(app: TestApp) {
             .0,
         404
     );
+}
+
+async fn a_schema_list_asked_for_a_row_count_that_is_not_a_boolean_is_refused_naming_row_count(
+    app: TestApp,
+) {
+    let client = Monetate::dev(&app).await;
+    // The flag is read for each schema listed (an empty list does not read it).
+    assert_eq!(client.create_schema(&events_schema()).await.0, 201);
     let (status, body) = client
         .send(
             Method::GET,
@@ -695,10 +731,18 @@ async fn schema_rules(app: TestApp) {
     );
 }
 
-async fn row_rules(app: TestApp) {
+/// The customer-attributes schema, created, then `rows` posted to it.
+async fn crm_with(client: &Monetate<'_>, rows: Value) {
+    assert_eq!(client.create_schema(&crm_schema()).await.0, 201);
+    let (status, body) = client.post_rows("crm", rows).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+async fn a_batch_with_bad_rows_is_refused_naming_each_row_and_field_and_writes_nothing(
+    app: TestApp,
+) {
     let client = Monetate::dev(&app).await;
     assert_eq!(client.create_schema(&crm_schema()).await.0, 201);
-    assert_eq!(client.create_schema(&events_schema()).await.0, 201);
     // Every bad row is named with its field; the good row of the batch is not written.
     let (status, body) = client
         .post_rows(
@@ -755,6 +799,13 @@ async fn row_rules(app: TestApp) {
             .map(Vec::len),
         Some(8)
     );
+}
+
+async fn a_post_without_rows_or_with_an_unknown_key_or_to_an_unknown_schema_is_refused(
+    app: TestApp,
+) {
+    let client = Monetate::dev(&app).await;
+    assert_eq!(client.create_schema(&crm_schema()).await.0, 201);
     // Body rules: no rows, a missing array, an unknown key.
     for body in [
         json!({"schema_rows": []}),
@@ -767,6 +818,11 @@ async fn row_rules(app: TestApp) {
         assert_eq!(status, 400, "{body}: {refused}");
     }
     assert_eq!(client.post_rows("nope", json!([{"a": 1}])).await.0, 404);
+}
+
+async fn a_row_with_a_unique_key_replaces_its_row_and_its_values_are_normalised(app: TestApp) {
+    let client = Monetate::dev(&app).await;
+    assert_eq!(client.create_schema(&crm_schema()).await.0, 201);
     // A unique key replaces its row (also within one body); types are normalised.
     let (status, body) = client
         .post_rows(
@@ -789,6 +845,11 @@ async fn row_rules(app: TestApp) {
         found["data"]["schema_rows"],
         json!([{"customer_id": "c-1", "tier": "gold", "ltv": null, "opted_in": null, "signup": "2024-05-01T10:00:00Z", "tags": null}])
     );
+}
+
+async fn rows_of_a_schema_without_a_unique_key_are_all_appended_and_all_spot_checked(app: TestApp) {
+    let client = Monetate::dev(&app).await;
+    assert_eq!(client.create_schema(&events_schema()).await.0, 201);
     // Without a unique key every row is appended; the spot check returns them all.
     for page in ["/", "/cart"] {
         app.clock.advance_millis(1);
@@ -817,6 +878,15 @@ async fn row_rules(app: TestApp) {
         )
         .await;
     assert_eq!(schema["data"]["row_count"], 2);
+}
+
+async fn the_lookup_extension_reads_several_ids_at_once_without_the_spot_checks_limit(
+    app: TestApp,
+) {
+    let client = Monetate::dev(&app).await;
+    crm_with(&client, json!([{"customer_id": "c-1", "tier": "gold"}])).await;
+    // The spot check's second has just been used: the lookup is not held back by it.
+    assert_eq!(client.spot_check("crm", "c-1").await.0, 200);
     // The lookup extension reads several ids at once, without the spot check's limit.
     let (status, body) = client
         .send(
@@ -828,6 +898,13 @@ async fn row_rules(app: TestApp) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["schema_rows"][0]["customer_id"], "c-1");
     assert_eq!(body["data"]["missing"], json!(["c-404"]));
+}
+
+async fn a_default_catalog_names_an_existing_schema_and_a_bulk_set_refuses_a_repeated_account(
+    app: TestApp,
+) {
+    let client = Monetate::dev(&app).await;
+    assert_eq!(client.create_schema(&crm_schema()).await.0, 201);
     // Default catalogs name an existing schema id.
     let crm_id = found_schema_id(&client, "crm").await;
     let (status, body) = client
@@ -878,18 +955,19 @@ async fn found_schema_id(client: &Monetate<'_>, name: &str) -> i64 {
     body["data"]["id"].as_i64().expect("schema id")
 }
 
-async fn spot_check_limit(app: TestApp) {
-    let client = Monetate::dev(&app).await;
-    assert_eq!(client.create_schema(&crm_schema()).await.0, 201);
-    assert_eq!(
-        client
-            .post_rows("crm", json!([{"customer_id": "c-1"}]))
-            .await
-            .0,
-        201
-    );
+/// The spot check of `c-1`, just answered: the API user's second has begun. Its path.
+async fn a_spot_check_answered(client: &Monetate<'_>) -> String {
+    crm_with(client, json!([{"customer_id": "c-1"}])).await;
     let path = client.data_path("data/crm/?id=c-1");
     assert_eq!(client.send(Method::GET, &path, None).await.0, 200);
+    path
+}
+
+async fn a_second_spot_check_within_the_second_is_refused_with_retry_after_and_answered_a_second_after_the_first(
+    app: TestApp,
+) {
+    let client = Monetate::dev(&app).await;
+    let path = a_spot_check_answered(&client).await;
     // The second call within the second is refused, with Retry-After.
     app.clock.advance_millis(999);
     let response = app
@@ -912,6 +990,13 @@ async fn spot_check_limit(app: TestApp) {
     // A second after the last answered call, it answers again.
     app.clock.advance_millis(1);
     assert_eq!(client.send(Method::GET, &path, None).await.0, 200);
+}
+
+async fn another_api_user_of_the_tenant_is_not_held_back_by_the_first_users_spot_check(
+    app: TestApp,
+) {
+    let client = Monetate::dev(&app).await;
+    let path = a_spot_check_answered(&client).await;
     // The limit is per API user: another user of the tenant is not held back.
     let (status, _, pair) = client.new_user("api-second").await;
     assert_eq!(status, 201);
@@ -920,6 +1005,15 @@ async fn spot_check_limit(app: TestApp) {
         client.send_as(&second, Method::GET, &path, None).await.0,
         200
     );
+    // While the first user still is.
+    assert_eq!(client.send(Method::GET, &path, None).await.0, 429);
+}
+
+async fn a_spot_check_without_an_id_is_refused_naming_id_and_counts_against_the_limit(
+    app: TestApp,
+) {
+    let client = Monetate::dev(&app).await;
+    let path = a_spot_check_answered(&client).await;
     // A missing id is 400 (it still counts against the limit).
     app.clock.advance_millis(1_000);
     let (status, body) = client
@@ -930,9 +1024,10 @@ async fn spot_check_limit(app: TestApp) {
         (400, &json!("id")),
         "{body}"
     );
+    assert_eq!(client.send(Method::GET, &path, None).await.0, 429);
 }
 
-async fn api_user_rules(app: TestApp) {
+async fn an_api_user_with_a_bad_username_or_key_is_refused_naming_the_field(app: TestApp) {
     let client = Monetate::dev(&app).await;
     let users = client.extension_path("api-users");
     let pair = generate_key_pair().expect("a key pair");
@@ -965,18 +1060,23 @@ async fn api_user_rules(app: TestApp) {
             "{refused}"
         );
     }
-    // A user without a key, then a key added; a username is taken once.
+}
+
+/// An API user `later`, created without a key; the path of the API-user list.
+async fn a_user_without_a_key(client: &Monetate<'_>) -> String {
+    let users = client.extension_path("api-users");
     let (status, created) = client
         .send(Method::POST, &users, Some(&json!({"username": "later"})))
         .await;
     assert_eq!((status, &created["data"]["keys"]), (201, &json!([])));
-    assert_eq!(
-        client
-            .send(Method::POST, &users, Some(&json!({"username": "later"})))
-            .await
-            .0,
-        409
-    );
+    users
+}
+
+async fn an_api_user_made_without_a_key_is_given_one_later_and_signs_in_with_it(app: TestApp) {
+    let client = Monetate::dev(&app).await;
+    let pair = generate_key_pair().expect("a key pair");
+    // A user without a key, then a key added.
+    let users = a_user_without_a_key(&client).await;
     let (status, key) = client
         .send(
             Method::POST,
@@ -988,6 +1088,23 @@ async fn api_user_rules(app: TestApp) {
     token(&app, &pair.private_key_pem, "later").await;
     let (_, listed) = client.send(Method::GET, &users, None).await;
     assert_eq!(listed["meta"]["count"], 2);
+}
+
+async fn a_username_is_taken_once(app: TestApp) {
+    let client = Monetate::dev(&app).await;
+    let users = a_user_without_a_key(&client).await;
+    assert_eq!(
+        client
+            .send(Method::POST, &users, Some(&json!({"username": "later"})))
+            .await
+            .0,
+        409
+    );
+}
+
+async fn a_key_for_an_unknown_api_user_is_not_found(app: TestApp) {
+    let client = Monetate::dev(&app).await;
+    let pair = generate_key_pair().expect("a key pair");
     assert_eq!(
         client
             .send(
@@ -1001,18 +1118,19 @@ async fn api_user_rules(app: TestApp) {
     );
 }
 
-/// Tenant B's token on every route, pointed at tenant A's retailer and names: refused,
-/// and A's data unchanged.
-async fn tenant_isolation(app: TestApp) {
-    let a = Monetate::dev(&app).await;
-    assert_eq!(a.create_schema(&crm_schema()).await.0, 201);
-    assert_eq!(
-        a.post_rows("crm", json!([{"customer_id": "c-1", "tier": "gold"}]))
-            .await
-            .0,
-        201
-    );
-    let b = Monetate::of(&app, "Other Retailer").await;
+/// Tenant A (the development tenant, with a `crm` row `c-1` of tier gold) and tenant B,
+/// each holding a token; A's API user and its key id.
+struct TwoRetailers<'a> {
+    a: Monetate<'a>,
+    b: Monetate<'a>,
+    a_user: String,
+    a_key: String,
+}
+
+async fn two_retailers(app: &TestApp) -> TwoRetailers<'_> {
+    let a = Monetate::dev(app).await;
+    crm_with(&a, json!([{"customer_id": "c-1", "tier": "gold"}])).await;
+    let b = Monetate::of(app, "Other Retailer").await;
     let (_, users) = a
         .send(Method::GET, &a.extension_path("api-users"), None)
         .await;
@@ -1021,115 +1139,144 @@ async fn tenant_isolation(app: TestApp) {
         .as_str()
         .expect("key")
         .to_string();
-    let before = app
-        .server
-        .app
-        .table
-        .scan_prefix(&format!("T#{}", a.tenant()))
-        .await
-        .expect("scan");
-    let pair = generate_key_pair().expect("a key pair");
-    let routes: Vec<(Method, String, Option<Value>)> = vec![
-        (Method::GET, a.data_path("schema/"), None),
-        (
-            Method::POST,
-            a.data_path("schema/"),
-            Some(
-                json!({"name": "x", "fields": {"i": {"data_type": "STRING", "identifier": true}}}),
-            ),
-        ),
-        (Method::GET, a.data_path("schema/crm/"), None),
-        (
-            Method::PATCH,
-            a.data_path("schema/crm/"),
-            Some(json!({"named_identifier": "x"})),
-        ),
-        (Method::GET, a.data_path("schematype/"), None),
-        (Method::GET, a.data_path("schematype/event/"), None),
-        (Method::GET, a.data_path("upload/crm/"), None),
-        (
-            Method::POST,
-            a.data_path("data/crm/"),
-            Some(json!({"schema_rows": [{"customer_id": "c-1", "tier": "stolen"}]})),
-        ),
-        (Method::GET, a.data_path("data/crm/?id=c-1"), None),
-        (
-            Method::GET,
-            "/api/data/v1/crm/production/data/?id=c-1".to_string(),
-            None,
-        ),
-        (Method::GET, a.data_path("defaultcatalog/"), None),
-        (
-            Method::POST,
-            a.data_path("defaultcatalog/"),
-            Some(json!({"account": "1", "schema": "1"})),
-        ),
-        (
-            Method::POST,
-            a.data_path("bulk-defaultcatalog/"),
-            Some(json!({"defaultaccountcatalogs": [{"account": "1", "schema": "1"}]})),
-        ),
-        (Method::GET, a.extension_path("api-users"), None),
-        (
-            Method::POST,
-            a.extension_path("api-users"),
-            Some(json!({"public_key_pem": pair.public_key_pem})),
-        ),
-        (
-            Method::POST,
-            a.extension_path(&format!("api-users/{a_user}/keys")),
-            Some(json!({"public_key_pem": pair.public_key_pem})),
-        ),
-        (
-            Method::POST,
-            a.extension_path(&format!("api-users/{a_user}/keys/{a_key}/deactivate")),
-            None,
-        ),
-        (
-            Method::POST,
-            a.extension_path("data/crm/lookup"),
-            Some(json!({"ids": ["c-1"]})),
-        ),
-    ];
-    for (method, path, body) in &routes {
-        app.clock.advance_millis(1_000);
-        let (status, refused) = b.send(method.clone(), path, body.as_ref()).await;
-        assert_eq!(status, 404, "B on {method} {path}: {refused}");
-        // Without a token, or with a made-up one: 401.
-        let response = app
-            .client
-            .request(method.clone(), app.url(path))
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(response.status(), 401, "no token on {method} {path}");
-        let (status, _) = b
-            .send_as("made-up", method.clone(), path, body.as_ref())
-            .await;
-        assert_eq!(status, 401, "forged token on {method} {path}");
+    TwoRetailers {
+        a,
+        b,
+        a_user,
+        a_key,
     }
-    // B's own retailer path with A's names finds nothing of A's.
-    app.clock.advance_millis(1_000);
-    assert_eq!(
-        b.send(Method::GET, &b.data_path("data/crm/?id=c-1"), None)
+}
+
+impl TwoRetailers<'_> {
+    /// Every Data API and extension route, pointed at A's retailer and names: 18 routes.
+    fn routes_of_a(&self) -> Vec<(Method, String, Option<Value>)> {
+        let (a, a_user, a_key) = (&self.a, &self.a_user, &self.a_key);
+        let pair = generate_key_pair().expect("a key pair");
+        let routes = vec![
+            (Method::GET, a.data_path("schema/"), None),
+            (
+                Method::POST,
+                a.data_path("schema/"),
+                Some(
+                    json!({"name": "x", "fields": {"i": {"data_type": "STRING", "identifier": true}}}),
+                ),
+            ),
+            (Method::GET, a.data_path("schema/crm/"), None),
+            (
+                Method::PATCH,
+                a.data_path("schema/crm/"),
+                Some(json!({"named_identifier": "x"})),
+            ),
+            (Method::GET, a.data_path("schematype/"), None),
+            (Method::GET, a.data_path("schematype/event/"), None),
+            (Method::GET, a.data_path("upload/crm/"), None),
+            (
+                Method::POST,
+                a.data_path("data/crm/"),
+                Some(json!({"schema_rows": [{"customer_id": "c-1", "tier": "stolen"}]})),
+            ),
+            (Method::GET, a.data_path("data/crm/?id=c-1"), None),
+            (
+                Method::GET,
+                "/api/data/v1/crm/production/data/?id=c-1".to_string(),
+                None,
+            ),
+            (Method::GET, a.data_path("defaultcatalog/"), None),
+            (
+                Method::POST,
+                a.data_path("defaultcatalog/"),
+                Some(json!({"account": "1", "schema": "1"})),
+            ),
+            (
+                Method::POST,
+                a.data_path("bulk-defaultcatalog/"),
+                Some(json!({"defaultaccountcatalogs": [{"account": "1", "schema": "1"}]})),
+            ),
+            (Method::GET, a.extension_path("api-users"), None),
+            (
+                Method::POST,
+                a.extension_path("api-users"),
+                Some(json!({"public_key_pem": pair.public_key_pem})),
+            ),
+            (
+                Method::POST,
+                a.extension_path(&format!("api-users/{a_user}/keys")),
+                Some(json!({"public_key_pem": pair.public_key_pem})),
+            ),
+            (
+                Method::POST,
+                a.extension_path(&format!("api-users/{a_user}/keys/{a_key}/deactivate")),
+                None,
+            ),
+            (
+                Method::POST,
+                a.extension_path("data/crm/lookup"),
+                Some(json!({"ids": ["c-1"]})),
+            ),
+        ];
+        assert_eq!(routes.len(), 18);
+        routes
+    }
+
+    /// B's token on every route of A: 404.
+    async fn b_is_not_found_on_every_route_of_a(&self) {
+        let app = self.a.app;
+        for (method, path, body) in &self.routes_of_a() {
+            app.clock.advance_millis(1_000);
+            let (status, refused) = self.b.send(method.clone(), path, body.as_ref()).await;
+            assert_eq!(status, 404, "B on {method} {path}: {refused}");
+        }
+    }
+
+    /// Every route of A without a token, or with a made-up one: 401.
+    async fn no_token_or_a_made_up_one_is_refused_on_every_route_of_a(&self) {
+        let app = self.a.app;
+        for (method, path, body) in &self.routes_of_a() {
+            app.clock.advance_millis(1_000);
+            let response = app
+                .client
+                .request(method.clone(), app.url(path))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 401, "no token on {method} {path}");
+            let (status, _) = self
+                .b
+                .send_as("made-up", method.clone(), path, body.as_ref())
+                .await;
+            assert_eq!(status, 401, "forged token on {method} {path}");
+        }
+    }
+
+    /// B's own retailer path with A's names finds nothing of A's.
+    async fn b_finds_nothing_of_a_under_its_own_retailer(&self) {
+        let (app, b) = (self.a.app, &self.b);
+        app.clock.advance_millis(1_000);
+        assert_eq!(
+            b.send(Method::GET, &b.data_path("data/crm/?id=c-1"), None)
+                .await
+                .0,
+            404
+        );
+        let (_, listed) = b.send(Method::GET, &b.data_path("schema/"), None).await;
+        assert_eq!(listed["data"], json!([]));
+        let deactivate = b.extension_path(&format!(
+            "api-users/{}/keys/{}/deactivate",
+            self.a_user, self.a_key
+        ));
+        assert_eq!(b.send(Method::POST, &deactivate, None).await.0, 404);
+    }
+
+    /// A's items, without the spot check's rate-limit counters.
+    async fn items_of_a(&self) -> Vec<(String, String, String)> {
+        self.a
+            .app
+            .server
+            .app
+            .table
+            .scan_prefix(&format!("T#{}", self.a.tenant()))
             .await
-            .0,
-        404
-    );
-    let (_, listed) = b.send(Method::GET, &b.data_path("schema/"), None).await;
-    assert_eq!(listed["data"], json!([]));
-    let deactivate = b.extension_path(&format!("api-users/{a_user}/keys/{a_key}/deactivate"));
-    assert_eq!(b.send(Method::POST, &deactivate, None).await.0, 404);
-    // A's assertion can't get into B either: the token's tenant is the user's.
-    let after = app
-        .server
-        .app
-        .table
-        .scan_prefix(&format!("T#{}", a.tenant()))
-        .await
-        .expect("scan");
-    let strip = |items: Vec<custdata::storage::Item>| -> Vec<(String, String, String)> {
-        items
+            .expect("scan")
             .into_iter()
             .filter(|item| !item.pk.ends_with("#MONRATE"))
             .map(|item| {
@@ -1140,32 +1287,66 @@ async fn tenant_isolation(app: TestApp) {
                 )
             })
             .collect()
-    };
-    assert_eq!(strip(before), strip(after), "tenant A's data changed");
-    let (status, found) = a.spot_check("crm", "c-1").await;
+    }
+}
+
+async fn another_retailers_token_is_not_found_on_every_route_of_a_retailer(app: TestApp) {
+    let retailers = two_retailers(&app).await;
+    retailers.b_is_not_found_on_every_route_of_a().await;
+}
+
+async fn every_route_of_a_retailer_without_a_token_or_with_a_made_up_one_is_refused_401(
+    app: TestApp,
+) {
+    let retailers = two_retailers(&app).await;
+    retailers
+        .no_token_or_a_made_up_one_is_refused_on_every_route_of_a()
+        .await;
+}
+
+async fn another_retailer_finds_none_of_a_retailers_rows_schemas_or_keys_under_its_own_path(
+    app: TestApp,
+) {
+    let retailers = two_retailers(&app).await;
+    retailers
+        .b_finds_nothing_of_a_under_its_own_retailer()
+        .await;
+}
+
+/// Tenant B's token on every route, pointed at tenant A's retailer and names, and no token
+/// or a made-up one: refused, and A's data unchanged.
+async fn a_retailers_data_is_unchanged_by_every_refused_attempt_on_it(app: TestApp) {
+    let retailers = two_retailers(&app).await;
+    let before = retailers.items_of_a().await;
+    retailers.b_is_not_found_on_every_route_of_a().await;
+    retailers
+        .no_token_or_a_made_up_one_is_refused_on_every_route_of_a()
+        .await;
+    retailers
+        .b_finds_nothing_of_a_under_its_own_retailer()
+        .await;
+    // A's assertion can't get into B either: the token's tenant is the user's.
+    let after = retailers.items_of_a().await;
+    assert_eq!(before, after, "tenant A's data changed");
+    let (status, found) = retailers.a.spot_check("crm", "c-1").await;
     assert_eq!(
         (status, &found["data"]["schema_rows"][0]["tier"]),
         (200, &json!("gold"))
     );
 }
 
-/// Schema names in paths: dot segments (plain or percent-encoded), a slash or a control
-/// character are refused with 400 naming `schemaName` and the rule, on every route that
-/// takes one, and nothing is written.
-async fn path_name_rules(app: TestApp) {
-    let client = Monetate::dev(&app).await;
-    assert_eq!(client.create_schema(&crm_schema()).await.0, 201);
-    let (status, body) = client
-        .post_rows("crm", json!([{"customer_id": "c-1", "tier": "gold"}]))
-        .await;
-    assert_eq!(status, 201, "{body}");
+/// Schema names in paths, each refused with 400 naming `schemaName` and a rule containing
+/// `rule` on every route that takes one; then nothing was written.
+async fn bad_schema_names_are_refused_on_every_route(app: &TestApp, names: &[&str], rule: &str) {
+    let client = Monetate::dev(app).await;
+    crm_with(&client, json!([{"customer_id": "c-1", "tier": "gold"}])).await;
     let authorization = format!("Token {}", client.token);
     let headers = [
         ("authorization", authorization.as_str()),
         ("content-type", "application/json"),
     ];
     let rows = json!({"schema_rows": [{"customer_id": "c-1", "tier": "lead"}]}).to_string();
-    for name in ["..", "%2e%2e", ".", "%2E", "a%2Fb", "a%00b", "crm.v2"] {
+    for name in names {
         let cases = [
             ("GET", client.data_path(&format!("schema/{name}/"))),
             ("PATCH", client.data_path(&format!("schema/{name}/"))),
@@ -1178,16 +1359,16 @@ async fn path_name_rules(app: TestApp) {
             ),
         ];
         for (method, path) in cases {
-            let (status, body) = raw_request(&app, method, &path, &headers, &rows).await;
+            let (status, body) = raw_request(app, method, &path, &headers, &rows).await;
             assert_eq!(status, 400, "{method} {path}: {body}");
             assert_eq!(body["meta"]["code"], 400, "{body}");
             assert_eq!(body["data"], json!({}), "{body}");
             let error = &body["meta"]["errors"][0];
             assert_eq!(error["field"], "schemaName", "{method} {path}: {body}");
-            let rule = error["message"].as_str().unwrap_or_default();
+            let message = error["message"].as_str().unwrap_or_default();
             assert!(
-                rule.contains("'.' or '..'") || rule.contains("starting with a letter"),
-                "the rule is named: {rule}"
+                message.contains(rule),
+                "{method} {path}: the rule {rule:?} is named: {message}"
             );
         }
     }
@@ -1201,6 +1382,24 @@ async fn path_name_rules(app: TestApp) {
         .send(Method::GET, &client.data_path("schema/"), None)
         .await;
     assert_eq!(schemas["meta"]["count"], 1, "{schemas}");
+}
+
+/// Dot segments (plain or percent-encoded), a slash or a control character.
+async fn a_schema_name_that_is_a_dot_segment_or_holds_a_slash_or_control_character_is_refused_on_every_route_and_nothing_is_written(
+    app: TestApp,
+) {
+    bad_schema_names_are_refused_on_every_route(
+        &app,
+        &["..", "%2e%2e", ".", "%2E", "a%2Fb", "a%00b"],
+        "'.' or '..'",
+    )
+    .await;
+}
+
+async fn a_schema_name_outside_the_schema_name_grammar_is_refused_on_every_route_and_nothing_is_written(
+    app: TestApp,
+) {
+    bad_schema_names_are_refused_on_every_route(&app, &["crm.v2"], "starting with a letter").await;
 }
 
 /// The Data API spec's own examples, as a generated client sends and reads them: the
@@ -1310,11 +1509,30 @@ on_both_adapters!(
     a_token_is_issued_for_a_ttl_of_600_to_43200_seconds_and_no_other,
     each_token_expires_on_its_own,
     a_deactivated_key_is_refused_with_403_for_its_assertions_and_its_live_tokens,
-    schema_rules,
-    row_rules,
-    spot_check_limit,
-    api_user_rules,
-    tenant_isolation,
-    path_name_rules,
+    a_schema_breaking_a_rule_is_refused_naming_the_field_and_the_rule,
+    a_hyphenated_schema_name_is_accepted_and_a_name_is_taken_once_per_retailer,
+    a_schema_patch_adds_fields_or_sets_the_named_identifier_but_never_both_nor_changes_a_field,
+    a_schema_is_read_back_by_name_and_in_the_list_and_an_unknown_name_is_not_found,
+    the_eleven_schema_types_are_listed_and_an_unknown_type_is_not_found,
+    a_schema_list_asked_for_a_row_count_that_is_not_a_boolean_is_refused_naming_row_count,
+    a_batch_with_bad_rows_is_refused_naming_each_row_and_field_and_writes_nothing,
+    a_post_without_rows_or_with_an_unknown_key_or_to_an_unknown_schema_is_refused,
+    a_row_with_a_unique_key_replaces_its_row_and_its_values_are_normalised,
+    rows_of_a_schema_without_a_unique_key_are_all_appended_and_all_spot_checked,
+    the_lookup_extension_reads_several_ids_at_once_without_the_spot_checks_limit,
+    a_default_catalog_names_an_existing_schema_and_a_bulk_set_refuses_a_repeated_account,
+    a_second_spot_check_within_the_second_is_refused_with_retry_after_and_answered_a_second_after_the_first,
+    another_api_user_of_the_tenant_is_not_held_back_by_the_first_users_spot_check,
+    a_spot_check_without_an_id_is_refused_naming_id_and_counts_against_the_limit,
+    an_api_user_with_a_bad_username_or_key_is_refused_naming_the_field,
+    an_api_user_made_without_a_key_is_given_one_later_and_signs_in_with_it,
+    a_username_is_taken_once,
+    a_key_for_an_unknown_api_user_is_not_found,
+    another_retailers_token_is_not_found_on_every_route_of_a_retailer,
+    every_route_of_a_retailer_without_a_token_or_with_a_made_up_one_is_refused_401,
+    another_retailer_finds_none_of_a_retailers_rows_schemas_or_keys_under_its_own_path,
+    a_retailers_data_is_unchanged_by_every_refused_attempt_on_it,
+    a_schema_name_that_is_a_dot_segment_or_holds_a_slash_or_control_character_is_refused_on_every_route_and_nothing_is_written,
+    a_schema_name_outside_the_schema_name_grammar_is_refused_on_every_route_and_nothing_is_written,
     the_specs_own_examples_are_answered_in_the_specs_shapes,
 );
