@@ -716,19 +716,24 @@ async fn a_schema_list_asked_for_a_row_count_that_is_not_a_boolean_is_refused_na
     app: TestApp,
 ) {
     let client = Monetate::dev(&app).await;
-    // The flag is read for each schema listed (an empty list does not read it).
-    assert_eq!(client.create_schema(&events_schema()).await.0, 201);
-    let (status, body) = client
-        .send(
-            Method::GET,
-            &client.data_path("schema/?row_count=maybe"),
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, &body["meta"]["errors"][0]["field"]),
-        (400, &json!("row_count"))
-    );
+    // Refused whether the list is empty or not: the flags are checked before any schema is read.
+    for schemas in [0, 1] {
+        if schemas == 1 {
+            assert_eq!(client.create_schema(&events_schema()).await.0, 201);
+        }
+        let (status, body) = client
+            .send(
+                Method::GET,
+                &client.data_path("schema/?row_count=maybe"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, &body["meta"]["errors"][0]["field"]),
+            (400, &json!("row_count")),
+            "with {schemas} schemas: {body}"
+        );
+    }
 }
 
 /// The customer-attributes schema, created, then `rows` posted to it.

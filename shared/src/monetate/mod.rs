@@ -307,7 +307,7 @@ async fn serve(
         }
         Route::GetSchema(name) => {
             let (schema, _) = schema(app, tenant, &name).await?;
-            let extras = schema_extras(app, tenant, &schema, request).await?;
+            let extras = schema_extras(app, tenant, &schema, ExtrasAsked::of(request)?).await?;
             Ok(envelope(StatusCode::OK, schemas::shown(&schema, extras)))
         }
         Route::PatchSchema(name) => {
@@ -413,20 +413,37 @@ fn flag(request: &Request, name: &str) -> Result<bool, ApiError> {
     }
 }
 
+/// What a schema read or list adds to each schema, as its query asks.
+#[derive(Debug, Clone, Copy)]
+struct ExtrasAsked {
+    row_count: bool,
+    latest_upload: bool,
+}
+
+impl ExtrasAsked {
+    /// The query's flags, each checked even where no schema is shown (an empty list too).
+    fn of(request: &Request) -> Result<ExtrasAsked, ApiError> {
+        flag(request, "usable_in_accounts")?;
+        Ok(ExtrasAsked {
+            row_count: flag(request, "row_count")?,
+            latest_upload: flag(request, "latest_upload")?,
+        })
+    }
+}
+
 /// `row_count` and `last_file_upload` when the query asks for them.
 async fn schema_extras(
     app: &App,
     tenant: &TenantId,
     schema: &Schema,
-    request: &Request,
+    asked: ExtrasAsked,
 ) -> Result<Map<String, Value>, ApiError> {
     let mut extras = Map::new();
-    flag(request, "usable_in_accounts")?;
-    if flag(request, "row_count")? {
+    if asked.row_count {
         let count = records::count_rows(app, tenant, &schema.name, MAX_COUNTED_ROWS).await?;
         extras.insert("row_count".into(), json!(count));
     }
-    if flag(request, "latest_upload")? {
+    if asked.latest_upload {
         let last = records::uploads(app, tenant, &schema.name, 1).await?.pop();
         // Both spellings the vendor documents (contract decision 7).
         let shown = last.map(|upload| {
@@ -444,9 +461,10 @@ async fn list_schemas(
     tenant: &TenantId,
     request: &Request,
 ) -> Result<Response, ApiError> {
+    let asked = ExtrasAsked::of(request)?;
     let mut shown = Vec::new();
     for schema in schemas::list(app, tenant).await? {
-        let extras = schema_extras(app, tenant, &schema, request).await?;
+        let extras = schema_extras(app, tenant, &schema, asked).await?;
         shown.push(schemas::shown(&schema, extras));
     }
     Ok(list_envelope(shown))
