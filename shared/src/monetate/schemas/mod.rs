@@ -1,15 +1,18 @@
-//! Monetate schemas: the fields of a dataset, checked when created or extended, and the
-//! schema types.
+//! Monetate schemas: the fields of a dataset, checked when created or extended. The schema
+//! types the vendor lists are in [`types`]; storing schemas is [`store`].
+
+mod store;
+mod types;
+
+pub use store::{SaveError, create, get, list, replace};
+pub use types::{PRODUCT_FIELDS, SCHEMA_TYPES, schema_types};
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::app::App;
 use crate::domain::Problem;
-use crate::domain::TenantId;
-use crate::storage::{Comparison, Condition, Item, Query, StorageError, Update, keys, read_all};
 
 /// Fields of a schema.
 pub const MAX_FIELDS: usize = 40;
@@ -27,100 +30,6 @@ pub const DATA_TYPES: [&str; 6] = [
     "BOOLEAN",
     "GOOGLE_PRODUCT_CATEGORY",
 ];
-
-/// The schema types and what each holds.
-pub const SCHEMA_TYPES: [(&str, &str); 11] = [
-    ("agil_one", "customer data synchronised from AgilOne"),
-    ("attribute", "customer attributes, one set per customer"),
-    ("behavioral_trigger", "behavioral triggers"),
-    ("custom_list", "custom lists"),
-    ("customer_data_privacy", "customer data privacy requests"),
-    ("email_metadata", "email metadata"),
-    ("event", "time-stamped customer events"),
-    ("inventory", "inventory levels"),
-    ("product", "product catalog entries"),
-    ("product_recommendation", "product recommendations"),
-    ("purchase", "purchases"),
-];
-
-/// The product type's fields as the vendor's SchemaType example lists them: name, data type,
-/// required. `id` is the identifier and the unique key; no other field has a role.
-pub const PRODUCT_FIELDS: [(&str, &str, bool); 40] = [
-    ("id", "STRING", true),
-    ("title", "STRING", true),
-    ("description", "STRING", true),
-    ("link", "STRING", true),
-    ("image_link", "STRING", true),
-    ("additional_image_link", "STRING", false),
-    ("mobile_link", "STRING", false),
-    ("availability", "STRING", false),
-    ("availability_date", "DATETIME", false),
-    ("expiration_date", "DATETIME", false),
-    ("price", "NUMBER", true),
-    ("sale_price", "NUMBER", false),
-    ("sale_price_effective_date_begin", "DATETIME", false),
-    ("sale_price_effective_date_end", "DATETIME", false),
-    ("loyalty_points", "STRING", false),
-    ("product_type", "STRING", true),
-    ("brand", "STRING", false),
-    ("mpn", "STRING", false),
-    ("condition", "STRING", false),
-    ("adult", "BOOLEAN", false),
-    ("multipack", "NUMBER", false),
-    ("is_bundle", "BOOLEAN", false),
-    ("energy_efficiency_class", "STRING", false),
-    ("age_group", "STRING", false),
-    ("color", "STRING", false),
-    ("gender", "STRING", false),
-    ("material", "STRING", false),
-    ("pattern", "STRING", false),
-    ("quantity", "NUMBER", false),
-    ("size", "STRING", false),
-    ("size_type", "STRING", false),
-    ("item_group_id", "STRING", false),
-    ("promotion_id", "STRING", false),
-    ("shipping", "STRING", false),
-    ("shipping_label", "STRING", false),
-    ("shipping_weight", "STRING", false),
-    ("shipping_length", "STRING", false),
-    ("shipping_height", "STRING", false),
-    ("shipping_width", "STRING", false),
-    ("tax", "STRING", false),
-];
-
-/// The fields a schema type prescribes, every flag spelled out as the vendor shows them.
-/// Only the product type prescribes fields in the vendor's documents; the others are `{}`
-/// (the SchemaType `fields` map may be empty).
-fn type_fields(name: &str) -> Map<String, Value> {
-    if name != "product" {
-        return Map::new();
-    }
-    PRODUCT_FIELDS
-        .iter()
-        .map(|(field, data_type, required)| {
-            let key = *field == "id";
-            let definition = json!({
-                "data_type": data_type,
-                "identifier": key,
-                "unique_key": key,
-                "event_time": false,
-                "required": required,
-            });
-            (field.to_string(), definition)
-        })
-        .collect()
-}
-
-/// The schema types as the API lists them: `name` and `fields` (the vendor's SchemaType),
-/// and a `description` (additive).
-pub fn schema_types() -> Vec<Value> {
-    SCHEMA_TYPES
-        .iter()
-        .map(|(name, description)| {
-            json!({"name": name, "fields": type_fields(name), "description": description})
-        })
-        .collect()
-}
 
 /// One field of a schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -517,112 +426,6 @@ fn same_as_stored(
         None => format!("the schema has no {key}; a schema's {key} cannot change"),
     };
     problems.push(problem(key, rule));
-}
-
-fn schema_of(item: &Item) -> Option<(Schema, i64)> {
-    let schema = serde_json::from_value(item.get("schema")?.clone()).ok()?;
-    Some((schema, item.i64("version").unwrap_or(0)))
-}
-
-/// One schema by name, with its version (for a conditional update).
-pub async fn get(
-    app: &App,
-    tenant: &TenantId,
-    name: &str,
-) -> Result<Option<(Schema, i64)>, StorageError> {
-    if !valid_schema_name(name) {
-        return Ok(None);
-    }
-    let item = app.table.get(&keys::monetate_schema(tenant, name)).await?;
-    Ok(item.as_ref().and_then(schema_of))
-}
-
-/// Every schema of the tenant, by name.
-pub async fn list(app: &App, tenant: &TenantId) -> Result<Vec<Schema>, StorageError> {
-    let items = read_all(
-        app.table.as_ref(),
-        Query::partition(keys::monetate_schemas_pk(tenant)).limit(1000),
-    )
-    .await?;
-    Ok(items
-        .iter()
-        .filter(|item| !item.sk.starts_with('#'))
-        .filter_map(schema_of)
-        .map(|(schema, _)| schema)
-        .collect())
-}
-
-/// Why a schema was not stored.
-#[derive(Debug, thiserror::Error)]
-pub enum SaveError {
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
-
-/// Stores a new schema with the next id; refuses a taken name.
-pub async fn create(app: &App, tenant: &TenantId, mut schema: Schema) -> Result<Schema, SaveError> {
-    if list(app, tenant).await?.len() >= MAX_SCHEMAS {
-        return Err(SaveError::Refused(format!(
-            "a retailer has at most {MAX_SCHEMAS} schemas"
-        )));
-    }
-    if get(app, tenant, &schema.name).await?.is_some() {
-        return Err(SaveError::Refused(format!(
-            "a schema named {:?} already exists",
-            schema.name
-        )));
-    }
-    let sequence = app
-        .table
-        .update(
-            &keys::monetate_schema_sequence(tenant),
-            Update::default().add("seq", 1),
-            Condition::Always,
-        )
-        .await?;
-    schema.id = sequence.i64("seq").unwrap_or(1);
-    schema.created_date = crate::clock::iso8601_millis(app.clock.now_millis());
-    let key = keys::monetate_schema(tenant, &schema.name);
-    let item = Item::new(key.pk, key.sk)
-        .with("schema", json!(schema))
-        .with("version", 1);
-    match app.table.put(item, Condition::NotExists).await {
-        Ok(()) => Ok(schema),
-        Err(StorageError::ConditionFailed { .. }) => Err(SaveError::Refused(format!(
-            "a schema named {:?} already exists",
-            schema.name
-        ))),
-        Err(other) => Err(other.into()),
-    }
-}
-
-/// Replaces a schema if nobody changed it since it was read at `version`.
-pub async fn replace(
-    app: &App,
-    tenant: &TenantId,
-    schema: &Schema,
-    version: i64,
-) -> Result<(), SaveError> {
-    let update = Update::default()
-        .set("schema", json!(schema))
-        .set("version", version + 1);
-    match app
-        .table
-        .update(
-            &keys::monetate_schema(tenant, &schema.name),
-            update,
-            Condition::compare("version", Comparison::Eq, version),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(StorageError::ConditionFailed { .. }) => Err(SaveError::Refused(
-            "the schema was changed by another request; read it again and retry".into(),
-        )),
-        Err(other) => Err(other.into()),
-    }
 }
 
 /// The schema as the API shows it, with the optional extras.
