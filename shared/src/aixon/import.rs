@@ -24,7 +24,8 @@ use tokio_util::io::SyncIoBridge;
 
 use super::body::{Record, read_records};
 use super::columns::{self, Cell, ColumnKind, Header, Row};
-use super::store::{self, HeaderFit, Status, UpdateRecord};
+use super::header::{self, HeaderFit};
+use super::store::{self, Status, UpdateRecord};
 use crate::app::App;
 use crate::customers::{self, CustomerError, Identifier, Upsert, UpsertOutcome};
 use crate::domain::Problem;
@@ -518,7 +519,7 @@ async fn check_upload(
         Ok(checked) => checked,
         Err(rejection) => return Ok(Err(rejection.problems)),
     };
-    match store::fit_cell_header(app, tenant, &update.cell, &checked.header, update.mode).await? {
+    match header::fit_cell_header(app, tenant, &update.cell, &checked.header, update.mode).await? {
         HeaderFit::Fits(_) => Ok(Ok(checked.rows)),
         HeaderFit::NoCell => Ok(Err(vec![Problem {
             row: None,

@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod columns;
+pub mod header;
 pub mod import;
 pub mod store;
 
@@ -16,7 +17,8 @@ use serde_json::{Value, json};
 
 use self::body::Format;
 use self::columns::{Rejection, check_body, fit_header};
-use self::store::{Cell, CreateCellError, HeaderFit, Mode, Status, UpdateRecord};
+use self::header::HeaderFit;
+use self::store::{Cell, CreateCellError, Mode, Status, UpdateRecord};
 use crate::app::App;
 use crate::domain::TenantId;
 use crate::http::{
@@ -329,7 +331,7 @@ async fn update(
             return Err(rejected(rejection));
         }
     };
-    let cell = match store::fit_cell_header(app, tenant, resource, &checked.header, mode).await? {
+    let cell = match header::fit_cell_header(app, tenant, resource, &checked.header, mode).await? {
         HeaderFit::Fits(cell) => cell,
         HeaderFit::NoCell => return Err(not_found(format!("no data cell {resource}"))),
         HeaderFit::Refused(problems) => return Err(header_refused(problems)),

@@ -5,16 +5,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::body::Format;
-use super::columns::{Header, fit_header};
 use crate::app::App;
 use crate::domain::Problem;
 use crate::domain::TenantId;
-use crate::retry::{self, Attempt};
 use crate::storage::{Condition, Item, Query, StorageError, Update, keys, read_all};
 
-/// The contention metric's name for a change of a data cell's columns, which an upload and
-/// the importer's check retry when another request changed them first.
-pub const CELL_HEADER_OPERATION: &str = "aixon-cell-header";
 /// Data cells per tenant.
 pub const MAX_CELLS: usize = 1_000;
 /// Per-row errors kept on an update (the count says how many there were).
@@ -153,46 +148,6 @@ pub async fn set_header(
         Err(StorageError::ConditionFailed { .. }) => Ok(false),
         Err(other) => Err(other),
     }
-}
-
-/// Whether a data cell takes a body's header: the cell, with its header widened if the
-/// mode allows; or why not.
-#[derive(Debug)]
-pub enum HeaderFit {
-    Fits(Cell),
-    NoCell,
-    Refused(Vec<Problem>),
-}
-
-/// Fits a body's header to its data cell, widening the cell's header when the mode allows.
-/// Concurrent updates of one cell may widen it at the same time; the one that loses reads
-/// the cell again and fits its header to the winner's.
-pub async fn fit_cell_header(
-    app: &App,
-    tenant: &TenantId,
-    cell_id: &str,
-    header: &Header,
-    mode: Mode,
-) -> Result<HeaderFit, StorageError> {
-    retry::optimistic(CELL_HEADER_OPERATION, || async move {
-        let Some(cell) = get_cell(app, tenant, cell_id).await? else {
-            return Ok(Attempt::Done(HeaderFit::NoCell));
-        };
-        let fitted = match fit_header(&cell.header, header, mode) {
-            Ok(fitted) => fitted,
-            Err(problems) => return Ok(Attempt::Done(HeaderFit::Refused(problems))),
-        };
-        if fitted == cell.header || set_header(app, tenant, &cell, &fitted).await? {
-            Ok(Attempt::Done(HeaderFit::Fits(Cell {
-                header: fitted,
-                rev: cell.rev + 1,
-                ..cell
-            })))
-        } else {
-            Ok(Attempt::Contended)
-        }
-    })
-    .await
 }
 
 /// What an update does to its cell.

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::aixon;
+use crate::aixon::store as aixon_store;
 use crate::app::App;
 use crate::customers::{self, CUSTOMER_KEY, CustomerError, CustomerRef, Identifier};
 use crate::domain::TenantId;
@@ -67,12 +67,12 @@ async fn locate(
     tids: &[String],
     identifiers: &[Identifier],
 ) -> Result<Located, StorageError> {
-    let cells = aixon::store::list_cells(app, tenant).await?;
+    let cells = aixon_store::list_cells(app, tenant).await?;
     // Every cell's row of every customer key, in one batched read.
     let mut wanted: Vec<(String, Key)> = Vec::new();
     let mut monetate = Vec::new();
     for customuid in customer_keys(identifiers) {
-        let hash = aixon::store::row_hash(app, customuid);
+        let hash = aixon_store::row_hash(app, customuid);
         wanted.extend(
             cells
                 .iter()
@@ -298,7 +298,7 @@ pub async fn export(
     let aixon: Vec<Value> = located
         .aixon
         .iter()
-        .map(|(cell, item)| json!({"resourceId": cell, "row": aixon::store::row_view(item)}))
+        .map(|(cell, item)| json!({"resourceId": cell, "row": aixon_store::row_view(item)}))
         .collect();
     let monetate: Vec<Value> = located
         .monetate
