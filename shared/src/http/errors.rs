@@ -245,6 +245,7 @@ pub fn error_response(vendor: Vendor, error: &ApiError) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::codes::OAuthCode;
 
     fn mapped(error: CustomerError) -> (u16, &'static str, Option<String>) {
         let error = ApiError::from(error);
@@ -326,6 +327,37 @@ mod tests {
             json!([{"message": "no such schema"}])
         );
         assert_eq!(error_body(Vendor::Aixon, &error)["errors"], json!([]));
+    }
+
+    #[test]
+    fn each_vocabulary_puts_its_own_spelling_on_the_wire() {
+        let oauth = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            OAuthCode::InvalidClient,
+            "bad credentials",
+        );
+        assert_eq!(
+            error_body(Vendor::MxoOAuth, &oauth),
+            json!({"error": "invalid_client", "error_description": "bad credentials"})
+        );
+        let mxo = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            MxoCode::InvalidDateTime,
+            "timestamp is before 1970",
+        );
+        assert_eq!(
+            error_body(Vendor::Mxo, &mxo)["errorCode"],
+            json!("INVALID_DATE_TIME")
+        );
+        let own = ApiError::new(
+            StatusCode::CONFLICT,
+            CustdataCode::IdempotencyKeyInUse,
+            "still being worked on",
+        );
+        assert_eq!(
+            error_body(Vendor::Custdata, &own)["error"]["code"],
+            json!("IDEMPOTENCY_KEY_IN_USE")
+        );
     }
 
     #[test]
