@@ -17,8 +17,8 @@ use custdata::admin::{ADMIN_ROUTE, handle_admin_request};
 use custdata::app::App;
 use custdata::clock::SharedClock;
 use custdata::http::{
-    ApiError, REQUEST_ID_HEADER, Response, ScheduledTask, Vendor, body_too_large, dispatch,
-    error_response, with_route_key,
+    ApiError, CustdataCode, REQUEST_ID_HEADER, Response, ScheduledTask, Vendor, body_too_large,
+    dispatch, error_response, with_route_key,
 };
 use custdata::storage::aws::AwsStores;
 use custdata::storage::embedded::{EmbeddedBlobs, PRESIGNED_UPLOAD_PATH};
@@ -365,7 +365,7 @@ async fn handle(
             Vendor::Custdata,
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
+                CustdataCode::MethodNotAllowed,
                 format!("{path} allows {allowed}, not {method}"),
             )
             .with_header("allow", allowed),
@@ -383,7 +383,7 @@ async fn handle(
                 Vendor::Custdata,
                 ApiError::new(
                     StatusCode::NOT_FOUND,
-                    "NOT_FOUND",
+                    CustdataCode::NotFound,
                     format!("no route for {method} {path}"),
                 ),
             ))
@@ -395,7 +395,7 @@ async fn handle(
                 Vendor::Custdata,
                 ApiError::new(
                     StatusCode::METHOD_NOT_ALLOWED,
-                    "METHOD_NOT_ALLOWED",
+                    CustdataCode::MethodNotAllowed,
                     format!("{path} allows {allow}, not {method}"),
                 )
                 .with_header("allow", allow),
@@ -435,10 +435,12 @@ fn openapi_answer(
         ("GET", Ok(document)) => {
             return with_request_id(custdata::http::json_response(StatusCode::OK, document));
         }
-        ("GET", Err(message)) => ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", message),
+        ("GET", Err(message)) => {
+            ApiError::new(StatusCode::NOT_FOUND, CustdataCode::NotFound, message)
+        }
         _ => ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
+            CustdataCode::MethodNotAllowed,
             format!("{path} allows GET, not {method}"),
         )
         .with_header("allow", "GET"),

@@ -14,7 +14,8 @@ use crate::app::App;
 use crate::customers::{self, CustomerRef, Identifier};
 use crate::domain::TenantId;
 use crate::http::{
-    ApiError, Request, Response, Vendor, body_bytes, error_response, header, json_response,
+    ApiError, CustdataCode, MxoCode, Request, Response, Vendor, body_bytes, error_response, header,
+    json_response,
 };
 use crate::monetate::users::{self, UserError};
 use crate::mxo::customer::structures::{self, SaveError};
@@ -375,34 +376,34 @@ pub async fn handle_admin_request(
     let outcome = if !authorized || admin_token.is_empty() {
         Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
+            CustdataCode::Unauthorized,
             "the admin token (in the data directory's admin-token file) is required",
         ))
     } else {
         match serde_json::from_slice::<AdminCommand>(body_bytes(&request)) {
             Err(error) => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "INVALID_COMMAND",
+                CustdataCode::InvalidCommand,
                 format!("not an admin command: {error}"),
             )),
             Ok(command) => execute(app, base_url, command)
                 .await
                 .map_err(|error| match error {
                     AdminError::Invalid(message) => {
-                        ApiError::new(StatusCode::BAD_REQUEST, "INVALID", message)
+                        ApiError::new(StatusCode::BAD_REQUEST, CustdataCode::Invalid, message)
                     }
                     AdminError::NotFound(message) => {
-                        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+                        ApiError::new(StatusCode::NOT_FOUND, CustdataCode::NotFound, message)
                     }
                     AdminError::Conflict(message) => {
-                        ApiError::new(StatusCode::CONFLICT, "CONFLICT", message)
+                        ApiError::new(StatusCode::CONFLICT, CustdataCode::Conflict, message)
                     }
                     AdminError::Storage(storage) => storage.into(),
                     AdminError::Keys(message) => {
                         tracing::error!(%message, "signing key rotation failed");
                         ApiError::new(
                             StatusCode::SERVICE_UNAVAILABLE,
-                            "GENERAL",
+                            MxoCode::General,
                             "the new signing keys could not be written; the old ones stay",
                         )
                     }

@@ -18,7 +18,9 @@ use sha2::{Digest, Sha256};
 
 use crate::app::App;
 use crate::domain::TenantId;
-use crate::http::{ApiError, Request, Response, Vendor, body_bytes, error_response, media_type};
+use crate::http::{
+    ApiError, CustdataCode, Request, Response, Vendor, body_bytes, error_response, media_type,
+};
 use crate::storage::batch::write_all;
 use crate::storage::{Condition, Item, Query, StorageError, WriteRequest, keys, read_all};
 
@@ -106,7 +108,7 @@ fn key_of(request: &Request) -> Result<Option<&str>, ApiError> {
         }
         _ => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "INVALID_IDEMPOTENCY_KEY",
+            CustdataCode::InvalidIdempotencyKey,
             format!("the {HEADER} header holds {rule}"),
         )
         .with_problem(None, Some(HEADER), rule)),
@@ -337,7 +339,7 @@ impl Slot<'_> {
 fn reused() -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
-        "IDEMPOTENCY_KEY_REUSED",
+        CustdataCode::IdempotencyKeyReused,
         format!(
             "this {HEADER} was used with another request (method, path, query, content type or body); a new request needs a new key"
         ),
@@ -349,7 +351,7 @@ fn reused() -> ApiError {
 fn in_flight() -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
-        "IDEMPOTENCY_KEY_IN_USE",
+        CustdataCode::IdempotencyKeyInUse,
         format!("a request with this {HEADER} is still being worked on; retry once it is answered"),
     )
     .with_problem(None, Some(HEADER), "answered before it is used again")

@@ -11,7 +11,7 @@ use http::StatusCode;
 use lambda_http::{Body, RequestExt};
 
 use crate::app::LambdaLimits;
-use crate::http::{ApiError, Request, Response};
+use crate::http::{ApiError, CustdataCode, Request, Response};
 
 /// Query parameters that set a page's size, by the names the surfaces use: Optimove's
 /// `$top` (any case), MXO's activity `limit`.
@@ -81,7 +81,7 @@ pub fn answer_too_large(weight: usize, limit: usize, page: Option<&Page>) -> Api
     };
     ApiError::new(
         StatusCode::BAD_REQUEST,
-        "RESPONSE_TOO_LARGE",
+        CustdataCode::ResponseTooLarge,
         format!(
             "the answer would be {weight} bytes, more than the {limit} a Lambda function can return; {advice}"
         ),
@@ -101,7 +101,7 @@ pub fn took_too_long(budget: Duration, page: Option<&Page>) -> ApiError {
     };
     ApiError::new(
         StatusCode::GATEWAY_TIMEOUT,
-        "TIMEOUT",
+        CustdataCode::Timeout,
         format!(
             "the answer was not ready within {:.0} s, the time a Lambda function behind API Gateway has; {advice}",
             budget.as_secs_f64()

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use custdata::admin::ADMIN_ROUTE;
 use custdata::clock::{Clock, ManualClock};
+use custdata::http::{ErrorCode, MxoCode};
 use custdata::mxo::auth::bearer_principal;
 use custdata::storage::keys;
 use custdata::tenancy::{CredentialBundle, CredentialKind, secret_hash};
@@ -194,7 +195,7 @@ async fn the_mxo_token_endpoint_issues_a_bearer_token_and_stores_it_hashed() {
         .await
         .expect_err("an expired token is refused");
     assert_eq!(expired.status, 401);
-    assert_eq!(expired.code, "GENERAL");
+    assert_eq!(expired.code, ErrorCode::Mxo(MxoCode::General));
 }
 
 fn http_request_with_bearer(token: &str) -> custdata::http::Request {

@@ -22,8 +22,8 @@ use self::store::{Cell, CreateCellError, Mode, Status, UpdateRecord};
 use crate::app::App;
 use crate::domain::TenantId;
 use crate::http::{
-    ApiError, Family, Request, Response, ScheduledTask, Vendor, body_bytes, header, json_response,
-    media_type, path_parameter, route_key,
+    ApiError, CustdataCode, Family, Request, Response, ScheduledTask, Vendor, body_bytes, header,
+    json_response, media_type, path_parameter, route_key,
 };
 use crate::idempotency;
 use crate::storage::{BlobReader, keys};
@@ -76,11 +76,11 @@ pub static IMPORT_TASK: ScheduledTask = ScheduledTask {
 };
 
 fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    ApiError::new(StatusCode::BAD_REQUEST, CustdataCode::BadRequest, message)
 }
 
 fn not_found(what: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", what)
+    ApiError::new(StatusCode::NOT_FOUND, CustdataCode::NotFound, what)
 }
 
 /// The tenant of the request's `x-api-key`.
@@ -89,7 +89,7 @@ pub(crate) async fn api_key_tenant(app: &App, request: &Request) -> Result<Tenan
     if secret.is_empty() {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
+            CustdataCode::Unauthorized,
             "the x-api-key header is required",
         ));
     }
@@ -140,7 +140,7 @@ async fn upload(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
     let route = Route::of(&request).ok_or_else(|| {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
+            CustdataCode::MethodNotAllowed,
             format!("{} is not allowed here", request.method()),
         )
     })?;
@@ -217,7 +217,7 @@ fn body_format(request: &Request) -> Result<Format, ApiError> {
     Format::of_media_type(&media).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            CustdataCode::UnsupportedMediaType,
             format!(
                 "Content-Type {media:?} is not taken: send application/json ({{\"header\", \"data\"}}) or text/csv"
             ),

@@ -9,6 +9,7 @@ use http::{HeaderValue, StatusCode};
 use lambda_http::RequestExt;
 use serde_json::Value;
 
+use super::codes::{CustdataCode, MxoCode};
 use super::errors::{ApiError, Vendor, error_response};
 use super::{REQUEST_ID_HEADER, Request, Response, body_bytes, header};
 use crate::app::App;
@@ -99,7 +100,7 @@ pub fn with_route_key(request: Request, route_key: impl Into<String>) -> Request
 pub fn route_not_served(request: &Request) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        CustdataCode::MethodNotAllowed,
         format!(
             "{} is not served by this function",
             route_key(request).unwrap_or("a request without a route key")
@@ -165,7 +166,7 @@ async fn unless_it_panics(
             tracing::error!("the handler panicked; answered 500");
             Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
+                CustdataCode::InternalError,
                 "custdata failed on this request (a defect, logged); other requests are served",
             ))
         }
@@ -188,7 +189,7 @@ fn overlong_path_parameter(request: &Request) -> Option<String> {
 fn no_object_this_long(name: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "NOT_FOUND",
+        CustdataCode::NotFound,
         format!("nothing is named by a {name} longer than {MAX_PATH_PARAMETER_BYTES} bytes"),
     )
     .with_problem(
@@ -211,9 +212,9 @@ fn bad_name(bad: &BadName) -> ApiError {
     let error = ApiError::new(
         StatusCode::BAD_REQUEST,
         if structure {
-            "INVALID_API_NAME"
+            MxoCode::InvalidApiName
         } else {
-            "GENERAL"
+            MxoCode::General
         },
         format!(
             "{} {:?} is not a valid name: {}",
@@ -238,7 +239,7 @@ pub fn body_too_large(vendor: Vendor, limit: usize) -> ApiError {
     };
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "PAYLOAD_TOO_LARGE",
+        CustdataCode::PayloadTooLarge,
         format!("the request body exceeds this route's inline limit of {limit} bytes; {instead}"),
     )
     .with_problem(None, Some("body"), format!("at most {limit} bytes"))

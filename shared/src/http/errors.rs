@@ -4,6 +4,7 @@
 use http::{HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
+use super::codes::{CustdataCode, ErrorCode, MxoCode};
 use super::{Response, json_response};
 use crate::customers::CustomerError;
 use crate::domain::Problem;
@@ -32,7 +33,7 @@ pub enum Vendor {
 pub struct ApiError {
     pub status: StatusCode,
     /// The vendor's code for it (`invalid_client`, `GENERAL`, …).
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub problems: Vec<Problem>,
     /// Extra headers, e.g. `WWW-Authenticate` or `Retry-After`.
@@ -42,10 +43,10 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: impl Into<ErrorCode>, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            code,
+            code: code.into(),
             message: message.into(),
             problems: Vec::new(),
             headers: Vec::new(),
@@ -82,7 +83,7 @@ impl ApiError {
         tracing::error!(detail = %detail, "internal fault");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "GENERAL",
+            MxoCode::General,
             "the service is temporarily unavailable; retry later",
         )
     }
@@ -91,19 +92,25 @@ impl ApiError {
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
         match error {
-            StorageError::InvalidCursor => {
-                ApiError::new(StatusCode::BAD_REQUEST, "INVALID_CURSOR", error.to_string())
-            }
+            StorageError::InvalidCursor => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                CustdataCode::InvalidCursor,
+                error.to_string(),
+            ),
             StorageError::Contention(detail) => {
                 tracing::warn!(%detail, "storage contention");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "GENERAL",
+                    MxoCode::General,
                     "the service is busy; retry shortly",
                 )
                 .with_header("retry-after", "1")
             }
-            other => ApiError::internal(other),
+            StorageError::ConditionFailed { .. }
+            | StorageError::TransactionCanceled { .. }
+            | StorageError::InvalidRequest(_)
+            | StorageError::BatchIncomplete { .. }
+            | StorageError::Unavailable(_) => ApiError::internal(error),
         }
     }
 }
@@ -114,16 +121,22 @@ impl From<StorageError> for ApiError {
 impl From<CustomerError> for ApiError {
     fn from(error: CustomerError) -> Self {
         match error {
-            CustomerError::Suppressed(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "SUPPRESSED", error.to_string())
-            }
-            CustomerError::Conflict(_) => {
-                ApiError::new(StatusCode::CONFLICT, "CONFLICT", error.to_string())
-            }
-            CustomerError::Busy => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "BUSY", error.to_string())
-                    .with_header("retry-after", "1")
-            }
+            CustomerError::Suppressed(_) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                CustdataCode::Suppressed,
+                error.to_string(),
+            ),
+            CustomerError::Conflict(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                CustdataCode::Conflict,
+                error.to_string(),
+            ),
+            CustomerError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                CustdataCode::Busy,
+                error.to_string(),
+            )
+            .with_header("retry-after", "1"),
             CustomerError::Storage(storage) => storage.into(),
         }
     }
@@ -132,21 +145,27 @@ impl From<CustomerError> for ApiError {
 impl From<BlobError> for ApiError {
     fn from(error: BlobError) -> Self {
         match error {
-            BlobError::InvalidKey(_) | BlobError::PresignRejected(_) => {
-                ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", error.to_string())
-            }
-            BlobError::PresignExpired => {
-                ApiError::new(StatusCode::FORBIDDEN, "EXPIRED", error.to_string())
-            }
+            BlobError::InvalidKey(_) | BlobError::PresignRejected(_) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                CustdataCode::Forbidden,
+                error.to_string(),
+            ),
+            BlobError::PresignExpired => ApiError::new(
+                StatusCode::FORBIDDEN,
+                CustdataCode::Expired,
+                error.to_string(),
+            ),
             // The status S3 answers a refused `If-None-Match: *`.
             BlobError::PresignUsed => ApiError::new(
                 StatusCode::PRECONDITION_FAILED,
-                "UPLOAD_URL_USED",
+                CustdataCode::UploadUrlUsed,
                 error.to_string(),
             ),
-            BlobError::Body(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "BAD_BODY", error.to_string())
-            }
+            BlobError::Body(_) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                CustdataCode::BadBody,
+                error.to_string(),
+            ),
             BlobError::Unavailable(_) => ApiError::internal(error),
         }
     }
@@ -157,7 +176,7 @@ impl From<AuthError> for ApiError {
         match error {
             AuthError::Invalid => ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "UNAUTHORIZED",
+                CustdataCode::Unauthorized,
                 "the credential is not valid",
             ),
             AuthError::Storage(storage) => storage.into(),
@@ -168,9 +187,11 @@ impl From<AuthError> for ApiError {
 /// The body of an error in the vendor's shape. The one place error bodies are built.
 pub fn error_body(vendor: Vendor, error: &ApiError) -> Value {
     match vendor {
-        Vendor::MxoOAuth => json!({"error": error.code, "error_description": error.message}),
+        Vendor::MxoOAuth => {
+            json!({"error": error.code.as_str(), "error_description": error.message})
+        }
         Vendor::Mxo => {
-            let mut body = json!({"errorCode": error.code, "errorMessage": error.message});
+            let mut body = json!({"errorCode": error.code.as_str(), "errorMessage": error.message});
             if !error.problems.is_empty() {
                 body["errors"] = json!(error.problems);
             }
@@ -205,7 +226,7 @@ pub fn error_body(vendor: Vendor, error: &ApiError) -> Value {
             "errors": error.problems,
         }),
         Vendor::Custdata => {
-            json!({"error": {"code": error.code, "message": error.message, "problems": error.problems}})
+            json!({"error": {"code": error.code.as_str(), "message": error.message, "problems": error.problems}})
         }
     }
 }
@@ -224,6 +245,7 @@ pub fn error_response(vendor: Vendor, error: &ApiError) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::codes::OAuthCode;
 
     fn mapped(error: CustomerError) -> (u16, &'static str, Option<String>) {
         let error = ApiError::from(error);
@@ -232,12 +254,16 @@ mod tests {
             .iter()
             .find(|(name, _)| *name == "retry-after")
             .map(|(_, value)| value.clone());
-        (error.status.as_u16(), error.code, retry)
+        (error.status.as_u16(), error.code.as_str(), retry)
     }
 
     /// A refused row: status 400, code `GENERAL`, one problem naming row 3's `email`.
     fn refused_row() -> ApiError {
-        let mut error = ApiError::new(StatusCode::BAD_REQUEST, "GENERAL", "rows are not valid");
+        let mut error = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            MxoCode::General,
+            "rows are not valid",
+        );
         error.problems.push(Problem {
             row: Some(3),
             field: Some("email".into()),
@@ -287,7 +313,11 @@ mod tests {
 
     #[test]
     fn an_error_without_problems_still_says_what_went_wrong() {
-        let error = ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such schema");
+        let error = ApiError::new(
+            StatusCode::NOT_FOUND,
+            CustdataCode::NotFound,
+            "no such schema",
+        );
         assert_eq!(
             error_body(Vendor::Mxo, &error),
             json!({"errorCode": "NOT_FOUND", "errorMessage": "no such schema"})
@@ -297,6 +327,37 @@ mod tests {
             json!([{"message": "no such schema"}])
         );
         assert_eq!(error_body(Vendor::Aixon, &error)["errors"], json!([]));
+    }
+
+    #[test]
+    fn each_vocabulary_puts_its_own_spelling_on_the_wire() {
+        let oauth = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            OAuthCode::InvalidClient,
+            "bad credentials",
+        );
+        assert_eq!(
+            error_body(Vendor::MxoOAuth, &oauth),
+            json!({"error": "invalid_client", "error_description": "bad credentials"})
+        );
+        let mxo = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            MxoCode::InvalidDateTime,
+            "timestamp is before 1970",
+        );
+        assert_eq!(
+            error_body(Vendor::Mxo, &mxo)["errorCode"],
+            json!("INVALID_DATE_TIME")
+        );
+        let own = ApiError::new(
+            StatusCode::CONFLICT,
+            CustdataCode::IdempotencyKeyInUse,
+            "still being worked on",
+        );
+        assert_eq!(
+            error_body(Vendor::Custdata, &own)["error"]["code"],
+            json!("IDEMPOTENCY_KEY_IN_USE")
+        );
     }
 
     #[test]

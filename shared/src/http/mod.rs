@@ -4,12 +4,15 @@
 //!
 //! This module holds the request and response helpers: the types, JSON and empty
 //! responses, the body, its media type and JSON, headers and parameters. [`errors`] holds
-//! [`ApiError`] and the vendor error shapes, and [`dispatch`](mod@dispatch) the endpoint
+//! [`ApiError`] and the vendor error shapes, [`codes`] the codes errors carry (one enum per
+//! vendor vocabulary), and [`dispatch`](mod@dispatch) the endpoint
 //! families, scheduled tasks and the dispatch of one request by its route key.
 
+mod codes;
 mod dispatch;
 mod errors;
 
+pub use codes::{CustdataCode, ErrorCode, MxoCode, OAuthCode};
 pub use dispatch::{
     Family, HandlerFn, HandlerFuture, MAX_PATH_PARAMETER_BYTES, ScheduledTask, TaskFuture,
     body_too_large, dispatch, route_key, route_not_served, with_route_key,
@@ -83,7 +86,7 @@ pub fn require_media_type(request: &Request, allowed: &[&str]) -> Result<(), Api
         Some(found) if allowed.contains(&found.as_str()) => Ok(()),
         found => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            CustdataCode::UnsupportedMediaType,
             format!(
                 "Content-Type must be one of {}; got {}",
                 allowed.join(", "),
@@ -119,7 +122,7 @@ pub fn json_body(request: &Request) -> Result<Value, ApiError> {
         return parsed.ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "GENERAL",
+                MxoCode::General,
                 format!(
                     "Content-Type must be application/json, got {found}; send the JSON body with the header Content-Type: application/json (curl: -H 'Content-Type: application/json')"
                 ),
@@ -130,7 +133,7 @@ pub fn json_body(request: &Request) -> Result<Value, ApiError> {
     serde_json::from_slice(body_bytes(request)).map_err(|error| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "GENERAL",
+            MxoCode::General,
             format!("the body is not valid JSON: {error}"),
         )
         .with_problem(None, Some("body"), "valid JSON")

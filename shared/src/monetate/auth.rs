@@ -12,7 +12,7 @@ use super::users::{self, PublicKey};
 use super::{bad_request, envelope};
 use crate::app::App;
 use crate::domain::TenantId;
-use crate::http::{ApiError, Request, Response, header, query_parameters};
+use crate::http::{ApiError, CustdataCode, Request, Response, header, query_parameters};
 use crate::tenancy::{
     AuthError, CredentialKind, Presented, authenticate, new_id, new_secret, store_credential,
 };
@@ -25,13 +25,17 @@ pub const MAX_TTL_SECONDS: i64 = 43_200;
 pub const MAX_ASSERTION_BYTES: usize = 8 * 1024;
 
 fn unauthorized(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        CustdataCode::Unauthorized,
+        message,
+    )
 }
 
 fn revoked() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
-        "FORBIDDEN",
+        CustdataCode::Forbidden,
         "the key has been deactivated",
     )
 }

@@ -21,8 +21,8 @@ use crate::app::App;
 use crate::domain::Problem;
 use crate::domain::TenantId;
 use crate::http::{
-    ApiError, Family, Request, Response, Vendor, body_bytes, json_body, json_response,
-    path_parameter, query_parameters, route_key,
+    ApiError, CustdataCode, Family, Request, Response, Vendor, body_bytes, json_body,
+    json_response, path_parameter, query_parameters, route_key,
 };
 use crate::idempotency;
 use crate::tenancy::load_profile;
@@ -138,11 +138,11 @@ fn list_envelope(items: Vec<Value>) -> Response {
 }
 
 pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    ApiError::new(StatusCode::BAD_REQUEST, CustdataCode::BadRequest, message)
 }
 
 fn not_found(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+    ApiError::new(StatusCode::NOT_FOUND, CustdataCode::NotFound, message)
 }
 
 fn with_problems(mut error: ApiError, problems: Vec<Problem>) -> ApiError {
@@ -158,7 +158,7 @@ impl From<UserError> for ApiError {
             }
             UserError::NotFound(message) => not_found(message),
             UserError::Conflict(message) => {
-                ApiError::new(StatusCode::CONFLICT, "CONFLICT", message)
+                ApiError::new(StatusCode::CONFLICT, CustdataCode::Conflict, message)
             }
             UserError::Storage(storage) => storage.into(),
         }
@@ -235,7 +235,7 @@ impl Route {
 fn not_allowed(request: &Request) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        CustdataCode::MethodNotAllowed,
         format!("{} is not allowed here", request.method()),
     )
 }
@@ -519,7 +519,7 @@ async fn spot_check(
         crate::metrics::rate_limited(crate::metrics::RateLimit::MonetateSpotCheck);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "TOO_MANY_REQUESTS",
+            CustdataCode::TooManyRequests,
             "the spot check answers one request per second per API user; for lookups use POST /custdata/v1/monetate/{retailer}/data/{schema-name}/lookup",
         )
         .with_header("retry-after", "1"));

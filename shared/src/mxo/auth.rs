@@ -4,14 +4,14 @@ use http::StatusCode;
 
 use crate::app::App;
 use crate::domain::TenantId;
-use crate::http::{ApiError, Request, header};
+use crate::http::{ApiError, MxoCode, Request, header};
 use crate::tenancy::{AuthError, CredentialKind, Presented, Principal, authenticate, load_profile};
 
 /// The 401 of an MXO call with a missing, forged, expired or revoked token.
 pub fn invalid_token() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
-        "GENERAL",
+        MxoCode::General,
         "Invalid OAuth 2.0 token",
     )
     .with_header("www-authenticate", "Bearer error=\"invalid_token\"")
@@ -63,14 +63,14 @@ pub async fn workspace_tenant(
     if mismatch_status == StatusCode::UNAUTHORIZED {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "GENERAL",
+            MxoCode::General,
             "the token is not valid for this workspace",
         )
         .with_header("www-authenticate", "Bearer error=\"invalid_token\""));
     }
     Err(ApiError::new(
         mismatch_status,
-        "GENERAL",
+        MxoCode::General,
         format!("no workspace {workspace:?}"),
     ))
 }

@@ -7,13 +7,13 @@ pub mod token;
 
 use http::StatusCode;
 
-use crate::http::{ApiError, Request};
+use crate::http::{ApiError, MxoCode, Request};
 
 /// MXO's answer to a method or route a function does not serve.
 pub(crate) fn not_served(request: &Request) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "GENERAL",
+        MxoCode::General,
         format!("{} is not served here", request.method()),
     )
 }

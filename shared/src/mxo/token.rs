@@ -13,8 +13,8 @@ use std::collections::HashMap;
 
 use crate::app::App;
 use crate::http::{
-    ApiError, Family, Request, Response, Vendor, body_bytes, header, json_response, media_type,
-    route_key, route_not_served,
+    ApiError, Family, OAuthCode, Request, Response, Vendor, body_bytes, header, json_response,
+    media_type, route_key, route_not_served,
 };
 use crate::tenancy::{
     AuthError, CredentialKind, IssueError, Issuer, Presented, authenticate, new_id, new_secret,
@@ -50,15 +50,16 @@ pub struct TokenResponse {
 
 fn invalid_request(message: impl Into<String>, field: &str) -> ApiError {
     let message = message.into();
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message.clone()).with_problem(
-        None,
-        Some(field),
-        message,
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        OAuthCode::InvalidRequest,
+        message.clone(),
     )
+    .with_problem(None, Some(field), message)
 }
 
 fn invalid_client(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_client", message)
+    ApiError::new(StatusCode::UNAUTHORIZED, OAuthCode::InvalidClient, message)
         .with_header("www-authenticate", "Basic realm=\"custdata\"")
 }
 
@@ -113,7 +114,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
         Some(other) => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
+                OAuthCode::UnsupportedGrantType,
                 format!("grant_type {other:?} is not supported; use client_credentials"),
             )
             .with_problem(None, Some("grant_type"), "must be client_credentials"));

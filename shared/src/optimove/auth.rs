@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::{bad_request, field};
 use crate::app::App;
 use crate::domain::TenantId;
-use crate::http::{ApiError, Request, Response, header, json_body, json_response};
+use crate::http::{ApiError, CustdataCode, Request, Response, header, json_body, json_response};
 use crate::ratelimit::{self, WindowLimit};
 use crate::storage::{Comparison, Condition, StorageError, Update, keys};
 use crate::tenancy::{
@@ -32,7 +32,11 @@ const FAILED_LOGINS: WindowLimit = WindowLimit {
 pub const EXPIRED_BODY: &str = "Authorization-Token Expired";
 
 fn unauthorized(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        CustdataCode::Unauthorized,
+        message,
+    )
 }
 
 /// Who a call is: the tenant and the client the rate limit counts (a Login user, or an API
@@ -71,7 +75,7 @@ pub async fn login(app: &App, request: &Request) -> Result<Response, ApiError> {
         crate::metrics::rate_limited(crate::metrics::RateLimit::OptimoveFailedLogins);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "TOO_MANY_REQUESTS",
+            CustdataCode::TooManyRequests,
             format!(
                 "{MAX_FAILED_LOGINS} failed logins of this user within a minute; try again in {seconds} s"
             ),

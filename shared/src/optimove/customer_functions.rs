@@ -12,7 +12,7 @@ use super::{MAX_CUSTOMER_ATTRIBUTES, answer, attributes, bad_request, field, par
 use crate::app::App;
 use crate::customers::{self, CustomerRef, Identifier};
 use crate::domain::TenantId;
-use crate::http::{ApiError, Request, Response, json_body, json_response};
+use crate::http::{ApiError, CustdataCode, Request, Response, json_body, json_response};
 
 /// The last day whose data is complete: custdata's data is live, so that is yesterday (UTC),
 /// never today.
@@ -218,7 +218,7 @@ pub(super) async fn customer_attributes(
     let customer = customers::find(app, tenant, &named).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "NOT_FOUND",
+            CustdataCode::NotFound,
             "no customer with this CustomerID",
         )
     })?;

@@ -28,8 +28,8 @@ use self::customer_functions::{
 use crate::app::App;
 use crate::domain::TenantId;
 use crate::http::{
-    ApiError, Family, Request, Response, Vendor, header, json_body, json_response, path_parameter,
-    query_parameters, route_key, route_not_served,
+    ApiError, CustdataCode, Family, Request, Response, Vendor, header, json_body, json_response,
+    path_parameter, query_parameters, route_key, route_not_served,
 };
 use crate::idempotency;
 use crate::ratelimit::{self, WindowLimit};
@@ -101,7 +101,7 @@ pub const SUPPORTED: [(&str, &str); 8] = [
 ];
 
 pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    ApiError::new(StatusCode::BAD_REQUEST, CustdataCode::BadRequest, message)
 }
 
 /// A field of a JSON object, its name compared without case.
@@ -181,7 +181,7 @@ async fn count_call(app: &App, caller: &Caller) -> Result<(), ApiError> {
         crate::metrics::rate_limited(crate::metrics::RateLimit::OptimoveCalls);
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "TOO_MANY_REQUESTS",
+            CustdataCode::TooManyRequests,
             format!(
                 "at most {} calls per {} seconds per client; retry in {retry_after} s",
                 limit.calls, limit.window_seconds
@@ -221,7 +221,7 @@ fn not_supported(name: &str) -> ApiError {
     let supported: Vec<&str> = SUPPORTED.iter().map(|(name, _)| *name).collect();
     ApiError::new(
         StatusCode::BAD_REQUEST,
-        "NOT_SUPPORTED",
+        CustdataCode::NotSupported,
         format!(
             "{name} writes to Optimove's campaign engine (actions, campaigns, channels, promotions, event listeners), which custdata does not have; nothing was stored. custdata stores customer attributes: {}",
             supported.join(", ")
@@ -255,7 +255,7 @@ fn check_method(request: &Request, name: &str, allowed: &[Method]) -> Result<(),
     let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
     Err(ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        CustdataCode::MethodNotAllowed,
         format!("{name} is called with {}", names.join(" or ")),
     )
     .with_header("allow", names.join(", ")))
@@ -299,7 +299,7 @@ async fn serve(
                 Some(erased) => Ok(json_response(StatusCode::OK, &json!(erased))),
                 None => Err(ApiError::new(
                     StatusCode::NOT_FOUND,
-                    "NOT_FOUND",
+                    CustdataCode::NotFound,
                     "no customer with this CustomerID",
                 )),
             }
@@ -369,7 +369,7 @@ async fn call(
                 }
                 None => Err(ApiError::new(
                     StatusCode::NOT_FOUND,
-                    "NOT_FOUND",
+                    CustdataCode::NotFound,
                     format!("there is no function {name:?}"),
                 )),
             }

@@ -10,13 +10,15 @@ use http::StatusCode;
 use crate::app::App;
 use crate::customers::{CustomerRef, Identifier};
 use crate::domain::TenantId;
-use crate::http::{ApiError, Request, Response, header, json_response, query_parameters};
+use crate::http::{
+    ApiError, CustdataCode, MxoCode, Request, Response, header, json_response, query_parameters,
+};
 use crate::optimove::auth::Refused;
 
 fn unauthorized() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
-        "UNAUTHORIZED",
+        CustdataCode::Unauthorized,
         "send any vendor's credential of the tenant: Authorization: Bearer (MXO) or Token \
          (Monetate), Authorization-Token (Optimove), or x-api-key (AIXON or Optimove)",
     )
@@ -56,7 +58,7 @@ async fn any_vendor_tenant(app: &App, request: &Request) -> Result<TenantId, Api
 fn bad_query(field: &str, rule: &str) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
-        "GENERAL",
+        MxoCode::General,
         format!("query parameter {field}: {rule}"),
     )
     .with_problem(None, Some(field), rule)
@@ -97,7 +99,7 @@ pub async fn export(app: Arc<App>, request: Request) -> Result<Response, ApiErro
         Some(document) => Ok(json_response(StatusCode::OK, &document)),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "CUSTOMER_NOT_FOUND",
+            CustdataCode::CustomerNotFound,
             "no surface holds anything of this customer",
         )),
     }

@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::customers::{self, Activity, CustomerError, CustomerRef, Identifier};
 use crate::domain::TenantId;
 use crate::http::{
-    ApiError, Family, Request, Response, Vendor, body_bytes, empty_response, json_body,
+    ApiError, Family, MxoCode, Request, Response, Vendor, body_bytes, empty_response, json_body,
     json_response, path_parameter, query_parameters, route_key,
 };
 use crate::idempotency;
@@ -77,7 +77,7 @@ pub static DELETE_FAMILY: Family = Family {
 };
 
 fn general(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "GENERAL", message)
+    ApiError::new(StatusCode::BAD_REQUEST, MxoCode::General, message)
 }
 
 /// The token's tenant, if the path's site key (or, as leniency, workspace id) is its own;
@@ -91,7 +91,7 @@ async fn site_tenant(app: &App, request: &Request) -> Result<TenantId, ApiError>
     } else {
         Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "INVALID_SITEKEY",
+            MxoCode::InvalidSitekey,
             format!("{site_key:?} is not the site key of this token's site"),
         ))
     }
@@ -189,11 +189,11 @@ fn customer_error(error: CustomerError) -> ApiError {
     match error {
         CustomerError::Suppressed(_) => general(error.to_string()),
         CustomerError::Conflict(_) => {
-            ApiError::new(StatusCode::CONFLICT, "GENERAL", error.to_string())
+            ApiError::new(StatusCode::CONFLICT, MxoCode::General, error.to_string())
         }
         CustomerError::Busy => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "GENERAL",
+            MxoCode::General,
             error.to_string(),
         )
         .with_header("retry-after", "1"),
@@ -203,10 +203,10 @@ fn customer_error(error: CustomerError) -> ApiError {
 
 /// One activity, or the ActivityError the vendor gives for it.
 fn parse_activity(raw: &Value, now_millis: i64) -> Result<Activity, ApiError> {
-    let fault = |code: &'static str, message: String| {
+    let fault = |code: MxoCode, message: String| {
         ApiError::new(StatusCode::BAD_REQUEST, code, message).with_detail("activity", raw.clone())
     };
-    let code = |field: &str, error_code: &'static str| -> Result<String, ApiError> {
+    let code = |field: &str, error_code: MxoCode| -> Result<String, ApiError> {
         match raw.get(field) {
             Some(Value::String(text))
                 if !text.is_empty() && text.chars().count() <= MAX_CODE_CHARS =>
@@ -224,10 +224,13 @@ fn parse_activity(raw: &Value, now_millis: i64) -> Result<Activity, ApiError> {
         }
     };
     if !raw.is_object() {
-        return Err(fault("GENERAL", "an activity must be a JSON object".into()));
+        return Err(fault(
+            MxoCode::General,
+            "an activity must be a JSON object".into(),
+        ));
     }
-    let proposition_code = code("propositionCode", "INVALID_PROPOSITION_CODE")?;
-    let activity_type_code = code("activityTypeCode", "INVALID_ACTIVITY_TYPE_CODE")?;
+    let proposition_code = code("propositionCode", MxoCode::InvalidPropositionCode)?;
+    let activity_type_code = code("activityTypeCode", MxoCode::InvalidActivityTypeCode)?;
     let dynamic_proposition_code = match raw.get("dynamicPropositionCode") {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) if text.chars().count() <= MAX_DYNAMIC_PROPOSITION_CHARS => {
@@ -235,7 +238,7 @@ fn parse_activity(raw: &Value, now_millis: i64) -> Result<Activity, ApiError> {
         }
         Some(Value::String(text)) => {
             return Err(fault(
-                "INVALID_PROPOSITION_CODE",
+                MxoCode::InvalidPropositionCode,
                 format!(
                     "dynamicPropositionCode exceeds {MAX_DYNAMIC_PROPOSITION_CHARS} characters ({})",
                     text.chars().count()
@@ -244,7 +247,7 @@ fn parse_activity(raw: &Value, now_millis: i64) -> Result<Activity, ApiError> {
         }
         Some(_) => {
             return Err(fault(
-                "INVALID_PROPOSITION_CODE",
+                MxoCode::InvalidPropositionCode,
                 "dynamicPropositionCode must be a string".into(),
             ));
         }
@@ -255,26 +258,26 @@ fn parse_activity(raw: &Value, now_millis: i64) -> Result<Activity, ApiError> {
             .map(|at| at.timestamp_millis())
             .map_err(|_| {
                 fault(
-                    "INVALID_DATE_TIME",
+                    MxoCode::InvalidDateTime,
                     format!("timestamp {text:?} is not an RFC 3339 date-time"),
                 )
             })?,
         Some(_) => {
             return Err(fault(
-                "INVALID_DATE_TIME",
+                MxoCode::InvalidDateTime,
                 "timestamp must be an RFC 3339 string".into(),
             ));
         }
     };
     if timestamp < 0 {
         return Err(fault(
-            "INVALID_DATE_TIME",
+            MxoCode::InvalidDateTime,
             "timestamp is before 1970".into(),
         ));
     }
     if timestamp > now_millis + FUTURE_SKEW_MILLIS {
         return Err(fault(
-            "INVALID_DATE_TIME",
+            MxoCode::InvalidDateTime,
             "timestamp is in the future; historical activity is allowed, future activity is not"
                 .into(),
         ));
@@ -346,7 +349,7 @@ async fn activity_log(
     let Ok(tid) = uuid::Uuid::parse_str(&tid).map(|tid| tid.hyphenated().to_string()) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "CUSTOMER_NOT_FOUND",
+            MxoCode::CustomerNotFound,
             format!("no customer with tid {tid:?}"),
         ));
     };
@@ -366,7 +369,7 @@ async fn activity_log(
     if customers::find(app, tenant, &named).await?.is_none() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "CUSTOMER_NOT_FOUND",
+            MxoCode::CustomerNotFound,
             format!("no customer with tid {tid}"),
         ));
     }
@@ -438,7 +441,7 @@ async fn evaluate_structure(
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "INVALID_API_NAME",
+                MxoCode::InvalidApiName,
                 "structureApiName is required",
             )
         })?;
@@ -498,7 +501,7 @@ async fn evaluate_structure(
 fn no_structure(api_name: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "INVALID_API_NAME",
+        MxoCode::InvalidApiName,
         format!("no pull structure {api_name:?}"),
     )
     .with_detail("structureApiName", api_name)
@@ -607,7 +610,7 @@ async fn erase_customer(
         Some(erased) => Ok(json_response(StatusCode::OK, &json!(erased))),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "CUSTOMER_NOT_FOUND",
+            MxoCode::CustomerNotFound,
             format!("no customer for {described}"),
         )),
     }

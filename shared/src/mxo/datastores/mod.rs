@@ -21,8 +21,8 @@ use self::store::{DatastoreError, InsertOutcome, Target};
 use crate::app::App;
 use crate::domain::TenantId;
 use crate::http::{
-    ApiError, Family, Request, Response, ScheduledTask, Vendor, empty_response, header, json_body,
-    json_response, path_parameter, query_parameters, route_key,
+    ApiError, Family, MxoCode, Request, Response, ScheduledTask, Vendor, empty_response, header,
+    json_body, json_response, path_parameter, query_parameters, route_key,
 };
 use crate::idempotency;
 use crate::mxo::auth::workspace_tenant;
@@ -101,7 +101,7 @@ impl From<DatastoreError> for ApiError {
     fn from(error: DatastoreError) -> Self {
         match error {
             DatastoreError::NotFound(message) => {
-                ApiError::new(StatusCode::NOT_FOUND, "GENERAL", message)
+                ApiError::new(StatusCode::NOT_FOUND, MxoCode::General, message)
             }
             DatastoreError::Invalid(problems) => {
                 let summary = problems
@@ -113,16 +113,16 @@ impl From<DatastoreError> for ApiError {
                     .iter()
                     .any(|p| p.field.as_deref() == Some("apiName"))
                 {
-                    "INVALID_API_NAME"
+                    MxoCode::InvalidApiName
                 } else {
-                    "GENERAL"
+                    MxoCode::General
                 };
                 let mut error = ApiError::new(StatusCode::BAD_REQUEST, code, summary);
                 error.problems = problems;
                 error
             }
             DatastoreError::Busy(message) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "GENERAL", message)
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, MxoCode::General, message)
                     .with_header("retry-after", "1")
             }
             DatastoreError::Storage(storage) => storage.into(),
@@ -134,7 +134,7 @@ fn required_path(request: &Request, name: &str) -> Result<String, ApiError> {
     path_parameter(request, name).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "GENERAL",
+            MxoCode::General,
             format!("the path lacks {{{name}}}"),
         )
     })
@@ -162,7 +162,7 @@ fn record_key(value: &str, field: &str, row: Option<usize>) -> Result<(), ApiErr
         );
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "GENERAL",
+            MxoCode::General,
             format!("{field}: {rule}"),
         )
         .with_problem(row, Some(field), rule));
@@ -175,7 +175,7 @@ fn target_of(request: &Request) -> Result<Target, ApiError> {
     Target::parse(&raw).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "GENERAL",
+            MxoCode::General,
             format!("no table {raw:?}: the target is live or staging"),
         )
     })
@@ -323,7 +323,7 @@ async fn stage(
             let Value::Array(records) = body else {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "GENERAL",
+                    MxoCode::General,
                     "the body must be a JSON array of records; nothing was written",
                 )
                 .with_problem(None, Some("body"), "a JSON array"));
@@ -354,7 +354,7 @@ async fn stage(
             let primary_key = query.get("pk").filter(|pk| !pk.is_empty()).ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "GENERAL",
+                    MxoCode::General,
                     "query parameter pk is required",
                 )
                 .with_problem(None, Some("pk"), "required")
@@ -393,7 +393,7 @@ async fn lookup(
     let keys = body.get("keys").and_then(Value::as_array).ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "GENERAL",
+            MxoCode::General,
             "the body must be {\"keys\": [{\"pk\": …, \"sk\": …}]}",
         )
         .with_problem(None, Some("keys"), "an array of {pk, sk}")
@@ -401,7 +401,7 @@ async fn lookup(
     if keys.len() > MAX_LOOKUP_KEYS {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "GENERAL",
+            MxoCode::General,
             format!(
                 "at most {MAX_LOOKUP_KEYS} keys per lookup, got {}",
                 keys.len()
@@ -418,7 +418,7 @@ async fn lookup(
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "GENERAL",
+                    MxoCode::General,
                     format!("keys[{row}].pk is required"),
                 )
                 .with_problem(Some(row), Some("pk"), "a non-empty string")
@@ -430,7 +430,7 @@ async fn lookup(
             Some(_) => {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "GENERAL",
+                    MxoCode::General,
                     format!("keys[{row}].sk must be a string"),
                 )
                 .with_problem(Some(row), Some("sk"), "a string"));
