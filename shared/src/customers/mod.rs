@@ -24,6 +24,7 @@ mod attributes;
 mod erasure;
 mod identity;
 mod listing;
+mod tid;
 mod upsert;
 
 pub use activity::{
@@ -42,6 +43,7 @@ pub use identity::{
     find_or_create, suppressed,
 };
 pub use listing::{Listed, list_page};
+pub use tid::{MAX_TID_CHARS, Tid};
 pub use upsert::{Upsert, UpsertOutcome, upsert_many};
 
 use crate::storage::StorageError;
