@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::body::Format;
 use super::columns::{Header, fit_header};
+use super::customuid::CustomUid;
 use crate::app::App;
 use crate::domain::Problem;
 use crate::domain::TenantId;
@@ -380,7 +381,7 @@ pub async fn get_row(
     app: &App,
     tenant: &TenantId,
     cell: &str,
-    customuid: &str,
+    customuid: &CustomUid,
 ) -> Result<Option<Value>, StorageError> {
     let item = app
         .table
