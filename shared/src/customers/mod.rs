@@ -1,7 +1,8 @@
 //! The customer store every surface shares (ARCHITECTURE.md principle 8): a tenant's
 //! customer, its identifiers, attributes and activity history.
 //!
-//! - A customer is keyed by its MXO tid (a UUID). Its partition holds the profile, the
+//! - A customer is keyed by its MXO tid (a UUID when custdata or the MXO Customer API makes
+//!   it; a [`Tid`], parsed where it enters). Its partition holds the profile, the
 //!   activity and the attribute history, so reading the newest activity is one query,
 //!   newest first, paged — bounded however long the history is.
 //! - Every identifier (MXO identifiers by apiName; the tenant-wide customer key that AIXON's
