@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::app::App;
-use crate::customers::{self, CustomerRef, Identifier};
+use crate::customers::{self, CustomerRef, Identifier, Tid};
 use crate::domain::TenantId;
 use crate::http::{
     ApiError, CustdataCode, MxoCode, Request, Response, Vendor, body_bytes, error_response, header,
@@ -266,7 +266,15 @@ pub async fn execute(
                     "name the customer by tid or by apiName and value".into(),
                 ));
             }
-            let named = CustomerRef { tid, identifiers };
+            // A string that is no tid names no customer, so it has no suppression to lift.
+            let tid = tid.as_deref().map(Tid::parse);
+            if tid == Some(None) && identifiers.is_empty() {
+                return Err(AdminError::NotFound("no such suppression".into()));
+            }
+            let named = CustomerRef {
+                tid: tid.flatten(),
+                identifiers,
+            };
             if customers::lift_suppression(app, &tenant, &named)
                 .await
                 .map_err(|error| AdminError::Invalid(error.to_string()))?
@@ -355,9 +363,12 @@ pub async fn execute(
         }
         AdminCommand::ErasureStatus { tenant, tid } => {
             let tenant = existing_tenant(app, &tenant).await?;
-            customers::erasure_status(app, &tenant, &tid)
-                .await?
-                .ok_or_else(|| AdminError::NotFound(format!("no erasure of tid {tid}")))
+            // A string that is no tid names no customer, so nothing of it was erased.
+            let status = match Tid::parse(&tid) {
+                Some(parsed) => customers::erasure_status(app, &tenant, &parsed).await?,
+                None => None,
+            };
+            status.ok_or_else(|| AdminError::NotFound(format!("no erasure of tid {tid}")))
         }
     }
 }

@@ -264,7 +264,8 @@ pub async fn aixon_import(binary: &Path, rows: usize, kill_at: f64) -> ResumeRep
     let tenant = TenantId::parse(&app_tenant(&data_dir)).expect("tenant");
     let (mut intact, mut lost, mut wrong) = (0, 0, 0);
     for n in 0..rows {
-        let customuid = format!("crm{n:08}");
+        let customuid =
+            custdata::aixon::CustomUid::parse(&format!("crm{n:08}")).expect("a customuid");
         match custdata::aixon::store::get_row(&app, &tenant, &cell, &customuid)
             .await
             .expect("a row read")

@@ -302,7 +302,7 @@ async fn distinct_new_customers(app: &TestApp) {
             let Some(customer) = customer_by_key(app, &p.key).await else {
                 return Some(format!("{}: no customer in the store", p.key));
             };
-            if customer.tid != tid {
+            if customer.tid.as_str() != tid {
                 return Some(format!(
                     "{}: the store has tid {}, the answer said {tid}",
                     p.key, customer.tid
@@ -387,7 +387,7 @@ async fn few_shared_customers(app: &TestApp) {
         let customer = customer_by_key(app, key)
             .await
             .unwrap_or_else(|| panic!("{key}: no customer in the store"));
-        assert_eq!(customer.tid, tid, "{key}: the store's tid");
+        assert_eq!(customer.tid.as_str(), tid, "{key}: the store's tid");
         let (count, _) = customer.activity_stats(&ActivityFilter::default());
         let (atm, _) = customer.activity_stats(&ActivityFilter {
             proposition: Some("atm".into()),
@@ -1020,7 +1020,7 @@ async fn overlapping_writes(app: &TestApp) {
         .map(|key| async move {
             customer_by_key(app, key)
                 .await
-                .map(|c| c.tid)
+                .map(|c| String::from(c.tid))
                 .unwrap_or_else(|| panic!("{key}: not in the store"))
         })
         .buffer_unordered(READERS)

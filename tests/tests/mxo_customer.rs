@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use custdata::clock::Clock;
-use custdata::customers::{self, Activity, CustomerRef, Identifier};
+use custdata::customers::{self, Activity, CustomerRef, Identifier, Tid};
 use custdata::domain::TenantId;
 use custdata::mxo::datastores::store;
 use custdata::storage::{Item, Key, WriteRequest, batch, keys};
@@ -640,7 +640,7 @@ async fn erasing_a_long_history_finishes_in_the_background_and_leaves_nothing(ap
         "the customer is gone at once"
     );
     let status_of = || async {
-        customers::erasure_status(&app.server.app, &tenant, &tid)
+        customers::erasure_status(&app.server.app, &tenant, &Tid::parse(&tid).expect("a tid"))
             .await
             .expect("status")
             .expect("an erasure status")
@@ -691,7 +691,7 @@ async fn another_tenant_touches_nothing_through_any_customer_route(app: TestApp)
     customers::set_attributes(
         &app.server.app,
         &tenant,
-        &tid,
+        &Tid::parse(&tid).expect("a tid"),
         &attributes,
         "test",
         app.clock.now_millis(),
@@ -785,7 +785,7 @@ async fn a_hundred_activities_are_stored_and_counted_in_one_go(app: TestApp) {
         &app.server.app,
         &tenant,
         &CustomerRef {
-            tid: Some(tid),
+            tid: Some(Tid::parse(&tid).expect("a tid")),
             identifiers: Vec::new(),
         },
     )

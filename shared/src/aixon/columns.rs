@@ -9,6 +9,7 @@ use std::io::Read;
 use serde::Serialize;
 
 use super::body::{Format, Record, read_records};
+use super::customuid::CustomUid;
 use super::store::Mode;
 use crate::domain::Problem;
 
@@ -20,8 +21,7 @@ pub const MAX_COLUMNS: usize = 200;
 pub const MAX_NAME_CHARS: usize = 128;
 /// Characters of one value (a multi-value counts as one value).
 pub const MAX_VALUE_CHARS: usize = 1_000;
-/// Characters of a customuid.
-pub const MAX_CUSTOMUID_CHARS: usize = 256;
+pub use super::customuid::MAX_CUSTOMUID_CHARS;
 
 /// The goal names a `goal_` column may carry.
 const GOALS: [&str; 8] = [
@@ -107,7 +107,7 @@ pub enum Cell {
 pub struct Row {
     /// 1-based, counting the header as row 1 (the line a spreadsheet shows).
     pub number: usize,
-    pub customuid: String,
+    pub customuid: CustomUid,
     pub cells: BTreeMap<String, Cell>,
 }
 
@@ -201,7 +201,7 @@ impl Header {
             ));
         }
         let mut cells = BTreeMap::new();
-        let mut customuid = String::new();
+        let mut customuid = None;
         for ((name, kind), raw) in self.columns.iter().zip(values) {
             let value = raw.trim();
             if value.is_empty() {
@@ -226,21 +226,26 @@ impl Header {
             match check_value(*kind, value) {
                 Ok(cell) => {
                     if *kind == ColumnKind::CustomUid {
-                        customuid = value.to_string();
+                        customuid = CustomUid::parse(value);
                     }
                     cells.insert(name.clone(), cell);
                 }
                 Err(rule) => problems.push(problem(Some(number), Some(name), rule)),
             }
         }
-        if problems.is_empty() {
-            Ok(Row {
+        match customuid {
+            Some(customuid) if problems.is_empty() => Ok(Row {
                 number,
                 customuid,
                 cells,
-            })
-        } else {
-            Err(problems)
+            }),
+            // The header has a customuid column, whose empty value is a problem already.
+            None if problems.is_empty() => Err(vec![problem(
+                Some(number),
+                Some("customuid"),
+                "customuid is required",
+            )]),
+            _ => Err(problems),
         }
     }
 }
@@ -491,7 +496,7 @@ mod tests {
         let checked =
             check_body(Format::Csv, body.as_bytes(), |row| seen.push(row)).expect("valid");
         assert_eq!(checked.rows, 2);
-        assert_eq!(seen[0].customuid, "crm001");
+        assert_eq!(seen[0].customuid.as_str(), "crm001");
         assert_eq!(
             seen[0].cells["emailsha256"],
             Cell::Many(vec!["x1".into(), "x2".into()])

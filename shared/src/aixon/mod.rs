@@ -5,9 +5,12 @@
 
 pub mod body;
 pub mod columns;
+mod customuid;
 pub mod header;
 pub mod import;
 pub mod store;
+
+pub use self::customuid::{CustomUid, MAX_CUSTOMUID_CHARS};
 
 use std::sync::Arc;
 
@@ -175,17 +178,23 @@ async fn route_upload(
         }
         Route::ReadRow => {
             let customuid = path_parameter(request, "customuid").unwrap_or_default();
-            let row = store::get_row(app, tenant, &resource, &customuid)
-                .await?
-                .ok_or_else(|| {
-                    not_found(format!(
-                        "data cell {resource} has no row for this customuid"
-                    ))
-                })?;
+            // A string that is no customuid names no row.
+            let row = match CustomUid::parse(&customuid) {
+                Some(customuid) => store::get_row(app, tenant, &resource, &customuid).await?,
+                None => None,
+            };
+            let row = row.ok_or_else(|| {
+                not_found(format!(
+                    "data cell {resource} has no row for this customuid"
+                ))
+            })?;
             Ok(json_response(StatusCode::OK, &row))
         }
         Route::EraseCustomer => {
             let customuid = path_parameter(request, "customuid").unwrap_or_default();
+            let Some(customuid) = CustomUid::parse(&customuid) else {
+                return Err(not_found("no such customer"));
+            };
             erase(app, tenant, &customuid).await
         }
     }
@@ -446,10 +455,7 @@ async fn new_upload(
 
 /// The erasure extension: the customer leaves every cell and the customer store, and stays
 /// suppressed (later rows for it are refused, per row).
-async fn erase(app: &App, tenant: &TenantId, customuid: &str) -> Result<Response, ApiError> {
-    if customuid.is_empty() || customuid.chars().count() > columns::MAX_CUSTOMUID_CHARS {
-        return Err(not_found("no such customer"));
-    }
+async fn erase(app: &App, tenant: &TenantId, customuid: &CustomUid) -> Result<Response, ApiError> {
     let erased = crate::privacy::erase_customer_key(app, tenant, customuid)
         .await?
         .ok_or_else(|| not_found("no customer with this customuid"))?;

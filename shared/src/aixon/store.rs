@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::body::Format;
+use super::customuid::CustomUid;
 use crate::app::App;
 use crate::domain::Problem;
 use crate::domain::TenantId;
@@ -335,7 +336,7 @@ pub async fn get_row(
     app: &App,
     tenant: &TenantId,
     cell: &str,
-    customuid: &str,
+    customuid: &CustomUid,
 ) -> Result<Option<Value>, StorageError> {
     let item = app
         .table

@@ -8,6 +8,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::CustomerError;
+use super::Tid;
 use super::identity::{Customer, CustomerRef, Seed, find_or_create_seeded, profile};
 use crate::app::App;
 use crate::domain::TenantId;
@@ -122,7 +123,7 @@ pub async fn record_activities(
             "a request stores 1 to 100 activities".into(),
         ));
     }
-    let seed = |tid: &str| {
+    let seed = |tid: &Tid| {
         Ok(Seed {
             // A new profile has no counters yet.
             profile: counters_update(&Item::new("", ""), activities),
@@ -137,7 +138,7 @@ pub async fn record_activities(
 }
 
 /// The items holding a request's activities in the customer's partition.
-fn activity_items(tenant: &TenantId, tid: &str, activities: &[Activity]) -> Vec<Item> {
+fn activity_items(tenant: &TenantId, tid: &Tid, activities: &[Activity]) -> Vec<Item> {
     grouped(activities)
         .into_iter()
         .map(|group| {
@@ -236,7 +237,7 @@ async fn add_activities(
 pub async fn activity_page(
     app: &App,
     tenant: &TenantId,
-    tid: &str,
+    tid: &Tid,
     limit: usize,
     cursor: Option<String>,
 ) -> Result<(Vec<Activity>, Option<String>), StorageError> {

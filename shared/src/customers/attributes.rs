@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::Tid;
 use super::identity::{Customer, profile};
 use crate::app::App;
 use crate::domain::TenantId;
@@ -38,7 +39,7 @@ pub(super) fn changes(
 /// only the tid. Nothing when nothing changed.
 pub(super) fn history_actions(
     tenant: &TenantId,
-    tid: &str,
+    tid: &Tid,
     changed: &[(String, Value, Value)],
     now_millis: i64,
 ) -> Vec<TransactAction> {
@@ -76,7 +77,7 @@ pub(super) fn history_actions(
 pub async fn set_attributes(
     app: &App,
     tenant: &TenantId,
-    tid: &str,
+    tid: &Tid,
     values: &BTreeMap<String, Value>,
     surface: &str,
     now_millis: i64,
@@ -161,7 +162,7 @@ pub struct AttributeChange {
 pub async fn attribute_history(
     app: &App,
     tenant: &TenantId,
-    tid: &str,
+    tid: &Tid,
 ) -> Result<Vec<Value>, StorageError> {
     let query = Query::partition(keys::customer_pk(tenant, tid))
         .prefix(keys::HISTORY_PREFIX)
@@ -206,7 +207,8 @@ pub async fn attribute_changers(
         .into_iter()
         .collect::<Result<_, _>>()?;
     for item in pages.into_iter().flatten() {
-        tids.insert(item.sk);
+        // A tid as the sort key: one that is not a tid names no customer.
+        tids.extend(Tid::parse(&item.sk));
     }
     let found: Vec<Option<AttributeChange>> = futures::stream::iter(tids)
         .map(|tid| async move {

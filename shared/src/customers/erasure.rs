@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::Tid;
 use super::identity::{Identifier, SUPPRESSED, find, tid_hash};
 use super::{CustomerError, CustomerRef, listing};
 use crate::app::App;
@@ -26,13 +27,13 @@ pub const INLINE_ERASURE_ROWS: usize = 2_000;
 /// What an erasure removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Erased {
-    pub tids: Vec<String>,
+    pub tids: Vec<Tid>,
     pub identifiers: Vec<Identifier>,
     /// False while the rest of a long activity history is being removed in the background.
     pub complete: bool,
 }
 
-fn erasure_work(tenant: &TenantId, tid: &str) -> Key {
+fn erasure_work(tenant: &TenantId, tid: &Tid) -> Key {
     keys::sweep_entry(0, tenant, "", &format!("erase-{tid}"))
 }
 
@@ -148,7 +149,7 @@ pub async fn erase_noting(
 pub async fn remove_customer_partition(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    tid: &str,
+    tid: &Tid,
     budget: usize,
 ) -> Result<(bool, usize), StorageError> {
     let mut removed = 0;
@@ -211,12 +212,12 @@ pub async fn continue_erasure(
         entry
             .str("tenant")
             .and_then(|raw| TenantId::parse(raw).ok()),
-        entry.str("tid"),
+        entry.str("tid").and_then(Tid::parse),
         entry.str("status_key"),
     ) else {
         return Ok((true, 0));
     };
-    let (complete, removed) = remove_customer_partition(table, &tenant, tid, budget).await?;
+    let (complete, removed) = remove_customer_partition(table, &tenant, &tid, budget).await?;
     if complete {
         table.scrub_free_space().await?;
         finish_erasure(table, &tenant, status_key, now_millis).await?;
@@ -228,7 +229,7 @@ pub async fn continue_erasure(
 pub async fn erasure_status(
     app: &App,
     tenant: &TenantId,
-    tid: &str,
+    tid: &Tid,
 ) -> Result<Option<Value>, StorageError> {
     let item = app
         .table
@@ -254,7 +255,7 @@ const SURFACE_ROWS: &str = "surface_rows";
 pub async fn record_surface_rows(
     app: &App,
     tenant: &TenantId,
-    tid: &str,
+    tid: &Tid,
     rows: &BTreeMap<&'static str, usize>,
 ) -> Result<(), StorageError> {
     app.table

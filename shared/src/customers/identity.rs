@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::Tid;
 use super::{CustomerError, listing};
 use crate::app::App;
 use crate::domain::TenantId;
@@ -50,13 +51,13 @@ impl Identifier {
     }
 }
 
-pub(super) fn tid_hash(app: &App, tid: &str) -> String {
+pub(super) fn tid_hash(app: &App, tid: &Tid) -> String {
     app.keyed_hash(&format!("tid\u{0}{tid}"))
 }
 
 /// The key of a tid's tombstone: the identifier index holds it beside the identifiers' own
 /// (its hash input differs from every identifier's, so the two never meet).
-pub(super) fn tid_entry_key(app: &App, tenant: &TenantId, tid: &str) -> Key {
+pub(super) fn tid_entry_key(app: &App, tenant: &TenantId, tid: &Tid) -> Key {
     keys::customer_identifier(tenant, &tid_hash(app, tid))
 }
 
@@ -64,7 +65,7 @@ pub(super) fn tid_entry_key(app: &App, tenant: &TenantId, tid: &str) -> Key {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Entry {
     /// The identifier belongs to this tid.
-    Owner(String),
+    Owner(Tid),
     /// The customer it identified was erased: ingestion of it is refused.
     Suppressed,
 }
@@ -77,14 +78,14 @@ impl Entry {
         if item.get(SUPPRESSED).is_some() {
             return Some(Entry::Suppressed);
         }
-        item.str("tid").map(|tid| Entry::Owner(tid.to_string()))
+        item.str("tid").and_then(Tid::parse).map(Entry::Owner)
     }
 }
 
 /// A customer as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Customer {
-    pub tid: String,
+    pub tid: Tid,
     pub identifiers: Vec<Identifier>,
     /// Attribute name → value.
     pub attributes: BTreeMap<String, Value>,
@@ -93,7 +94,7 @@ pub struct Customer {
 
 impl Customer {
     pub(super) fn from_item(item: Item) -> Option<Customer> {
-        let tid = item.str("tid")?.to_string();
+        let tid = Tid::parse(item.str("tid")?)?;
         let identifiers = serde_json::from_value(item.get("identifiers")?.clone()).ok()?;
         let attributes = item
             .get("attributes")
@@ -133,14 +134,14 @@ impl Customer {
 /// What a request names its customer by.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CustomerRef {
-    pub tid: Option<String>,
+    pub tid: Option<Tid>,
     pub identifiers: Vec<Identifier>,
 }
 
 pub(super) async fn profile(
     table: &dyn ItemTable,
     tenant: &TenantId,
-    tid: &str,
+    tid: &Tid,
 ) -> Result<Option<Customer>, StorageError> {
     Ok(table
         .get(&keys::customer_profile(tenant, tid))
@@ -152,7 +153,7 @@ pub(super) async fn profile(
 pub async fn by_tid(
     app: &App,
     tenant: &TenantId,
-    tid: &str,
+    tid: &Tid,
 ) -> Result<Option<Customer>, StorageError> {
     profile(app.table.as_ref(), tenant, tid).await
 }
@@ -161,8 +162,8 @@ pub async fn by_tid(
 pub async fn by_tids(
     app: &App,
     tenant: &TenantId,
-    tids: &[&str],
-) -> Result<HashMap<String, Customer>, StorageError> {
+    tids: &[&Tid],
+) -> Result<HashMap<Tid, Customer>, StorageError> {
     let keys = tids.iter().map(|tid| keys::customer_profile(tenant, tid));
     Ok(batch::get_many(app.table.as_ref(), keys)
         .await?
@@ -180,7 +181,7 @@ async fn entries_of(
 ) -> Result<HashMap<Key, Item>, StorageError> {
     let tid_key = named
         .tid
-        .as_deref()
+        .as_ref()
         .map(|tid| tid_entry_key(app, tenant, tid));
     let identifier_keys = named
         .identifiers
@@ -260,7 +261,7 @@ pub async fn find(
 }
 
 /// An identifier's index entry naming its customer.
-pub(super) fn index_item(app: &App, tenant: &TenantId, identifier: &Identifier, tid: &str) -> Item {
+pub(super) fn index_item(app: &App, tenant: &TenantId, identifier: &Identifier, tid: &Tid) -> Item {
     let key = identifier.entry_key(app, tenant);
     Item::new(key.pk, key.sk)
         .with("tid", tid)
@@ -305,7 +306,7 @@ pub(super) async fn find_or_create_seeded(
     tenant: &TenantId,
     named: &CustomerRef,
     now_millis: i64,
-    seed: &(dyn Fn(&str) -> Result<Seed, CustomerError> + Sync),
+    seed: &(dyn Fn(&Tid) -> Result<Seed, CustomerError> + Sync),
 ) -> Result<(Customer, bool), CustomerError> {
     optimistic("customer-identity", || async move {
         let entries = entries_of(app, tenant, named).await?;
@@ -341,12 +342,9 @@ async fn create(
     tenant: &TenantId,
     named: &CustomerRef,
     now_millis: i64,
-    seed: &(dyn Fn(&str) -> Result<Seed, CustomerError> + Sync),
+    seed: &(dyn Fn(&Tid) -> Result<Seed, CustomerError> + Sync),
 ) -> Result<Customer, CustomerError> {
-    let tid = named
-        .tid
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let tid = named.tid.clone().unwrap_or_else(Tid::generate);
     let seed = seed(&tid)?;
     let ordinal = listing::reserve(app, tenant, 1).await?;
     let key = keys::customer_profile(tenant, &tid);
@@ -452,6 +450,6 @@ async fn link(
 
 /// The condition of linking an identifier to `tid`: its entry is absent or already this
 /// customer's — never another's, never a tombstone (which has no tid).
-pub(super) fn owned_or_absent(tid: &str) -> Condition {
+pub(super) fn owned_or_absent(tid: &Tid) -> Condition {
     Condition::Any(vec![Condition::NotExists, Condition::equals("tid", tid)])
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use futures::StreamExt;
 
+use super::Tid;
 use crate::app::App;
 use crate::domain::TenantId;
 use crate::storage::{
@@ -86,7 +87,7 @@ async fn add_holes(
 pub(super) fn entry_action(
     tenant: &TenantId,
     ordinal: i64,
-    tid: &str,
+    tid: &Tid,
     customer_key: Option<String>,
 ) -> TransactAction {
     let entry = keys::customer_list_entry(tenant, ordinal);
@@ -109,7 +110,7 @@ async fn next_ordinal(app: &App, tenant: &TenantId) -> Result<i64, StorageError>
 /// One customer of the listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
-    pub tid: String,
+    pub tid: Tid,
     /// The customer key it was created with, if any.
     pub customer_key: Option<String>,
 }
@@ -204,8 +205,12 @@ pub async fn list_page(
             if page.len() == top {
                 break;
             }
+            // Every entry is written with its customer's tid ([`entry_action`]).
+            let Some(tid) = item.str("tid").and_then(Tid::parse) else {
+                continue;
+            };
             page.push(Listed {
-                tid: item.str("tid").unwrap_or_default().to_string(),
+                tid,
                 customer_key: item.str("key").map(str::to_string),
             });
         }

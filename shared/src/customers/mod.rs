@@ -1,7 +1,8 @@
 //! The customer store every surface shares (ARCHITECTURE.md principle 8): a tenant's
 //! customer, its identifiers, attributes and activity history.
 //!
-//! - A customer is keyed by its MXO tid (a UUID). Its partition holds the profile, the
+//! - A customer is keyed by its MXO tid (a UUID when custdata or the MXO Customer API makes
+//!   it; a [`Tid`], parsed where it enters). Its partition holds the profile, the
 //!   activity and the attribute history, so reading the newest activity is one query,
 //!   newest first, paged — bounded however long the history is.
 //! - Every identifier (MXO identifiers by apiName; the tenant-wide customer key that AIXON's
@@ -24,6 +25,7 @@ mod attributes;
 mod erasure;
 mod identity;
 mod listing;
+mod tid;
 mod upsert;
 
 pub use activity::{
@@ -42,6 +44,7 @@ pub use identity::{
     find_or_create, suppressed,
 };
 pub use listing::{Listed, list_page};
+pub use tid::{MAX_TID_CHARS, Tid};
 pub use upsert::{Upsert, UpsertOutcome, upsert_many};
 
 use crate::storage::StorageError;

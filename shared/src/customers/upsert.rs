@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+use super::Tid;
 use super::attributes::{changes, history_actions};
 use super::identity::{Customer, Entry, Identifier, MAX_IDENTIFIERS, index_item};
 use super::{CustomerError, listing};
@@ -48,7 +49,7 @@ pub enum UpsertOutcome {
     /// Applied; `not_linked` are identifiers that already belong to another customer (or
     /// would exceed [`MAX_IDENTIFIERS`]) and were left out.
     Applied {
-        tid: String,
+        tid: Tid,
         created: bool,
         not_linked: Vec<Identifier>,
     },
@@ -154,12 +155,7 @@ fn plan_upsert(
                 .unwrap_or_else(|| json!({})),
             Some(customer.rev()),
         ),
-        None => (
-            uuid::Uuid::new_v4().to_string(),
-            Vec::new(),
-            json!({}),
-            None,
-        ),
+        None => (Tid::generate(), Vec::new(), json!({}), None),
     };
     let mut linked = known_identifiers;
     let mut to_link = Vec::new();

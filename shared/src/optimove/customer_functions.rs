@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::attributes::Change;
 use super::{MAX_CUSTOMER_ATTRIBUTES, answer, attributes, bad_request, field, parameters};
 use crate::app::App;
-use crate::customers::{self, CustomerRef, Identifier};
+use crate::customers::{self, CustomerRef, Identifier, Tid};
 use crate::domain::TenantId;
 use crate::http::{ApiError, CustdataCode, Request, Response, json_body, json_response};
 
@@ -283,10 +283,10 @@ pub(super) async fn list_customers(
     let (names, delimiter) = requested_attributes(request, &catalog)?;
     let page = customers::list_page(app, tenant, skip, top).await?;
     // Profiles are read only where the page needs them, in batched reads.
-    let wanted: Vec<&str> = page
+    let wanted: Vec<&Tid> = page
         .iter()
         .filter(|listed| !names.is_empty() || listed.customer_key.is_none())
-        .map(|listed| listed.tid.as_str())
+        .map(|listed| &listed.tid)
         .collect();
     let profiles = customers::by_tids(app, tenant, &wanted).await?;
     let entries: Vec<Value> = page

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::aixon::store as aixon_store;
 use crate::app::App;
-use crate::customers::{self, CUSTOMER_KEY, CustomerError, CustomerRef, Identifier};
+use crate::customers::{self, CUSTOMER_KEY, CustomerError, CustomerRef, Identifier, Tid};
 use crate::domain::TenantId;
 use crate::monetate::records as monetate_rows;
 use crate::mxo::datastores::store::{KeyedRow, rows_keyed_by};
@@ -25,7 +25,7 @@ use crate::storage::{Item, Key, StorageError, batch, keys};
 /// What an erasure removed, per surface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Erasure {
-    pub tids: Vec<String>,
+    pub tids: Vec<Tid>,
     pub identifiers: Vec<Identifier>,
     /// True once every surface is emptied of the customer; false while the customer store
     /// still removes a long activity history in the background.
@@ -64,7 +64,7 @@ fn customer_keys(identifiers: &[Identifier]) -> impl Iterator<Item = &str> {
 async fn locate(
     app: &App,
     tenant: &TenantId,
-    tids: &[String],
+    tids: &[Tid],
     identifiers: &[Identifier],
 ) -> Result<Located, StorageError> {
     let cells = aixon_store::list_cells(app, tenant).await?;
@@ -92,7 +92,7 @@ async fn locate(
     let mut primary_keys: Vec<String> = identifiers
         .iter()
         .map(|identifier| identifier.value.clone())
-        .chain(tids.iter().cloned())
+        .chain(tids.iter().map(Tid::to_string))
         .collect();
     primary_keys.sort();
     primary_keys.dedup();
@@ -108,7 +108,7 @@ async fn locate(
 async fn remove_surface_rows(
     app: &App,
     tenant: &TenantId,
-    tids: &[String],
+    tids: &[Tid],
     identifiers: &[Identifier],
 ) -> Result<BTreeMap<&'static str, usize>, StorageError> {
     let located = locate(app, tenant, tids, identifiers).await?;

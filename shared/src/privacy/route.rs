@@ -8,7 +8,7 @@ use std::sync::Arc;
 use http::StatusCode;
 
 use crate::app::App;
-use crate::customers::{CustomerRef, Identifier};
+use crate::customers::{CustomerRef, Identifier, Tid};
 use crate::domain::TenantId;
 use crate::http::{
     ApiError, CustdataCode, MxoCode, Request, Response, header, json_response, query_parameters,
@@ -75,7 +75,7 @@ fn named(request: &Request) -> Result<CustomerRef, ApiError> {
     }
     match (text("tid"), text("apiName"), text("value")) {
         (Some(tid), None, None) => Ok(CustomerRef {
-            tid: Some(tid),
+            tid: Some(Tid::parse(&tid).ok_or_else(|| bad_query("tid", "1 to 512 characters"))?),
             identifiers: Vec::new(),
         }),
         (None, Some(api_name), Some(value)) => Ok(CustomerRef {

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use self::structures::{Evaluator, SaveError, Subject};
 use crate::app::App;
-use crate::customers::{self, Activity, CustomerError, CustomerRef, Identifier};
+use crate::customers::{self, Activity, CustomerError, CustomerRef, Identifier, Tid};
 use crate::domain::TenantId;
 use crate::http::{
     ApiError, Family, MxoCode, Request, Response, Vendor, body_bytes, empty_response, json_body,
@@ -117,12 +117,9 @@ fn customer_ref(
     field: &str,
 ) -> Result<CustomerRef, ApiError> {
     let tid = match bounded_text(tid, &format!("{field}tid"))? {
-        Some(tid) => Some(
-            uuid::Uuid::parse_str(&tid)
-                .map_err(|_| general(format!("{field}tid must be a UUID, got {tid:?}")))?
-                .hyphenated()
-                .to_string(),
-        ),
+        Some(tid) => Some(Tid::from_uuid(uuid::Uuid::parse_str(&tid).map_err(
+            |_| general(format!("{field}tid must be a UUID, got {tid:?}")),
+        )?)),
         None => None,
     };
     if identifiers.len() > customers::MAX_IDENTIFIERS {
@@ -346,7 +343,7 @@ async fn activity_log(
     request: &Request,
 ) -> Result<Response, ApiError> {
     let tid = path_parameter(request, "tid").unwrap_or_default();
-    let Ok(tid) = uuid::Uuid::parse_str(&tid).map(|tid| tid.hyphenated().to_string()) else {
+    let Ok(tid) = uuid::Uuid::parse_str(&tid).map(Tid::from_uuid) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             MxoCode::CustomerNotFound,
