@@ -22,6 +22,15 @@ struct Monetate<'a> {
 }
 
 impl<'a> Monetate<'a> {
+    /// What the dev tenant's assertions are made of: its API username and private key.
+    fn signer(&self) -> (&str, &str) {
+        let monetate = &self.bundle.monetate;
+        (
+            monetate.api_username.as_str(),
+            monetate.private_key_pem.as_str(),
+        )
+    }
+
     async fn dev(app: &'a TestApp) -> Monetate<'a> {
         Monetate::with(app, app.server.credentials.clone()).await
     }
@@ -282,9 +291,7 @@ async fn an_assertion_signed_with_none_or_hs256_is_refused_and_one_with_rs384_or
     app: TestApp,
 ) {
     let client = Monetate::dev(&app).await;
-    let monetate = &client.bundle.monetate;
-    let user = monetate.api_username.as_str();
-    let key = monetate.private_key_pem.as_str();
+    let (user, key) = client.signer();
     let at = now(&app);
     // Algorithms: none and HS256 are refused before any key is tried; RS384/512 pass.
     let unsigned = format!(
@@ -312,9 +319,7 @@ async fn an_assertion_issued_over_five_minutes_away_is_refused_and_an_integer_ia
     app: TestApp,
 ) {
     let client = Monetate::dev(&app).await;
-    let monetate = &client.bundle.monetate;
-    let user = monetate.api_username.as_str();
-    let key = monetate.private_key_pem.as_str();
+    let (user, key) = client.signer();
     let at = now(&app);
     // Integer iat is as good as float; stale and future ones are not.
     let integer = jsonwebtoken::encode(
@@ -342,9 +347,7 @@ async fn an_assertion_issued_over_five_minutes_away_is_refused_and_an_integer_ia
 
 async fn an_expired_or_not_yet_valid_assertion_is_refused_naming_its_claim(app: TestApp) {
     let client = Monetate::dev(&app).await;
-    let monetate = &client.bundle.monetate;
-    let user = monetate.api_username.as_str();
-    let key = monetate.private_key_pem.as_str();
+    let (user, key) = client.signer();
     let at = now(&app);
     // exp and nbf, when present, hold with the same skew: an expired assertion or one not
     // yet valid is refused naming the claim; within the skew both pass.
@@ -383,9 +386,7 @@ async fn an_expired_or_not_yet_valid_assertion_is_refused_naming_its_claim(app: 
 
 async fn an_assertion_of_a_wrong_key_or_an_unknown_user_or_no_jwt_at_all_is_refused(app: TestApp) {
     let client = Monetate::dev(&app).await;
-    let monetate = &client.bundle.monetate;
-    let user = monetate.api_username.as_str();
-    let key = monetate.private_key_pem.as_str();
+    let (user, key) = client.signer();
     let at = now(&app);
     // A wrong key, an unknown user, a garbled or missing header, the wrong scheme.
     let stranger = generate_key_pair().expect("a key pair");
@@ -419,9 +420,7 @@ async fn an_assertion_of_a_wrong_key_or_an_unknown_user_or_no_jwt_at_all_is_refu
 
 async fn a_token_is_issued_for_a_ttl_of_600_to_43200_seconds_and_no_other(app: TestApp) {
     let client = Monetate::dev(&app).await;
-    let monetate = &client.bundle.monetate;
-    let user = monetate.api_username.as_str();
-    let key = monetate.private_key_pem.as_str();
+    let (user, key) = client.signer();
     let at = now(&app);
     // ttl: 600 to 43200 integer seconds.
     let good = assertion(key, user, at, Algorithm::RS256);
@@ -442,9 +441,7 @@ async fn a_token_is_issued_for_a_ttl_of_600_to_43200_seconds_and_no_other(app: T
 
 async fn each_token_expires_on_its_own(app: TestApp) {
     let client = Monetate::dev(&app).await;
-    let monetate = &client.bundle.monetate;
-    let user = monetate.api_username.as_str();
-    let key = monetate.private_key_pem.as_str();
+    let (user, key) = client.signer();
     let at = now(&app);
     let good = assertion(key, user, at, Algorithm::RS256);
     // Tokens are independent: each expires on its own.
@@ -470,9 +467,7 @@ async fn a_deactivated_key_is_refused_with_403_for_its_assertions_and_its_live_t
     app: TestApp,
 ) {
     let client = Monetate::dev(&app).await;
-    let monetate = &client.bundle.monetate;
-    let user = monetate.api_username.as_str();
-    let key = monetate.private_key_pem.as_str();
+    let (user, key) = client.signer();
     let schemas = client.data_path("schema/");
     // A deactivated key: its assertions and its live tokens answer 403.
     let at = now(&app);
