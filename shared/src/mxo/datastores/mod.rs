@@ -17,7 +17,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use self::model::{ApiName, Definition};
-use self::store::{DatastoreError, InsertOutcome, Target};
+use self::store::{DatastoreError, InsertOutcome, ReferenceId, Target};
 use crate::app::App;
 use crate::domain::TenantId;
 use crate::http::{
@@ -150,6 +150,12 @@ fn api_name_of(request: &Request) -> Result<ApiName, ApiError> {
         ))
         .into()
     })
+}
+
+/// The reference a path names; what cannot be a reference id is refused like an unknown one.
+fn reference_of(request: &Request, name: &str) -> Result<ReferenceId, ApiError> {
+    let raw = required_path(request, name)?;
+    ReferenceId::parse(&raw).ok_or_else(|| store::unknown_reference(&raw).into())
 }
 
 /// A record key from a query or a lookup: TEXT, so at most 500 characters.
@@ -481,12 +487,12 @@ async fn switch_pointer(
     let now = app.clock.now_millis();
     match route {
         SnapshotRoute::GoLive => {
-            let reference = required_path(request, "stagingReference")?;
+            let reference = reference_of(request, "stagingReference")?;
             store::go_live(table, tenant, &api_name, &reference, now).await?;
             Ok(empty_response(StatusCode::OK))
         }
         SnapshotRoute::Clear => {
-            let reference = required_path(request, "tableReference")?;
+            let reference = reference_of(request, "tableReference")?;
             store::clear(table, tenant, &api_name, &reference, now).await?;
             Ok(empty_response(StatusCode::OK))
         }

@@ -3,8 +3,8 @@
 
 use super::sweep::sweep_entry_item;
 use super::{
-    DATASTORE_DELETE, DatastoreError, DatastoreState, Reference, ReferenceState, Snapshot,
-    attempt_of, attribute, new_reference, new_version, random_hex, reference_items, require,
+    DATASTORE_DELETE, DatastoreError, DatastoreState, Reference, ReferenceId, ReferenceState,
+    Snapshot, attempt_of, attribute, new_version, random_hex, reference_items, require,
 };
 use crate::domain::{Problem, TenantId};
 use crate::mxo::datastores::model::ApiName;
@@ -29,7 +29,7 @@ pub async fn create(
         incarnation: random_hex(8),
         revision: 1,
         live_version: new_version(),
-        live_reference: new_reference(),
+        live_reference: ReferenceId::fresh(),
         staging_version: new_version(),
         staging_seq: 2,
         staging_reference: None,

@@ -29,7 +29,7 @@ use crate::storage::{
 };
 
 pub use definitions::{create, delete, list};
-pub use pointers::{clear, go_live, reference};
+pub use pointers::{clear, go_live, reference, unknown_reference};
 pub use records::{
     InsertOutcome, InsertResult, KeyedRow, delete_rows, insert, lookup_live, read, read_live,
     rows_keyed_by,
@@ -131,11 +131,11 @@ pub struct DatastoreState {
     /// Incremented by every pointer change; each change is conditional on it.
     pub revision: i64,
     pub live_version: String,
-    pub live_reference: String,
+    pub live_reference: ReferenceId,
     pub staging_version: String,
     pub staging_seq: i64,
     /// Set once staging is sealed by a reference; cleared when a write opens a new version.
-    pub staging_reference: Option<String>,
+    pub staging_reference: Option<ReferenceId>,
     /// The snapshot sequence number last made live by go-live: older snapshots are stale.
     pub golive_seq: i64,
     pub next_seq: i64,
@@ -152,10 +152,10 @@ impl DatastoreState {
             incarnation: text(INCARNATION)?,
             revision: item.i64(REVISION)?,
             live_version: text(LIVE_VERSION)?,
-            live_reference: text(LIVE_REFERENCE)?,
+            live_reference: item.str(LIVE_REFERENCE).and_then(ReferenceId::parse)?,
             staging_version: text(STAGING_VERSION)?,
             staging_seq: item.i64(STAGING_SEQ)?,
-            staging_reference: text(STAGING_REFERENCE),
+            staging_reference: item.str(STAGING_REFERENCE).and_then(ReferenceId::parse),
             golive_seq: item.i64(GOLIVE_SEQ)?,
             next_seq: item.i64(NEXT_SEQ)?,
         })
@@ -291,7 +291,7 @@ impl Reference {
 
 /// A new reference of a datastore, as written.
 struct Snapshot<'a> {
-    reference: &'a str,
+    reference: &'a ReferenceId,
     version: &'a str,
     seq: i64,
     state: ReferenceState,
@@ -319,14 +319,47 @@ fn new_version() -> String {
     format!("v{}", random_hex(8))
 }
 
-/// A new reference id, shaped like the vendor's (`ds` + 32 hex digits).
-fn new_reference() -> String {
-    format!("ds{}", random_hex(16))
+/// A reference id: `ds` and at most 62 more bytes. custdata issues `ds` and 32 hex digits,
+/// shaped like the vendor's; anything else names no reference and is refused without a read.
+/// Reads as a `&str` where a key is built from it.
+#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct ReferenceId(String);
+
+impl ReferenceId {
+    /// The id, if it could be a reference at all.
+    pub fn parse(raw: &str) -> Option<ReferenceId> {
+        (raw.starts_with("ds") && raw.len() <= 64).then(|| ReferenceId(raw.to_string()))
+    }
+
+    /// A new reference id.
+    fn fresh() -> ReferenceId {
+        ReferenceId(format!("ds{}", random_hex(16)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-/// Whether `raw` could be a reference id at all (anything else is refused without a read).
-fn could_be_reference(raw: &str) -> bool {
-    raw.starts_with("ds") && raw.len() <= 64
+impl std::ops::Deref for ReferenceId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Debug shows the id as the string it is, so messages that quote it read as before.
+impl std::fmt::Debug for ReferenceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Display for ReferenceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// Whether a failed pointer change should be tried again on fresh state.
