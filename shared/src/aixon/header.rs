@@ -39,15 +39,18 @@ pub async fn fit_cell_header(
             Ok(fitted) => fitted,
             Err(problems) => return Ok(Attempt::Done(HeaderFit::Refused(problems))),
         };
-        if fitted == cell.header || store::set_header(app, tenant, &cell, &fitted).await? {
-            Ok(Attempt::Done(HeaderFit::Fits(Cell {
-                header: fitted,
-                rev: cell.rev + 1,
-                ..cell
-            })))
-        } else {
-            Ok(Attempt::Contended)
+        if fitted == cell.header {
+            return Ok(Attempt::Done(HeaderFit::Fits(cell)));
         }
+        if !store::set_header(app, tenant, &cell, &fitted).await? {
+            return Ok(Attempt::Contended);
+        }
+        // The cell as the conditional write left it.
+        Ok(Attempt::Done(HeaderFit::Fits(Cell {
+            header: fitted,
+            rev: cell.rev + 1,
+            ..cell
+        })))
     })
     .await
 }

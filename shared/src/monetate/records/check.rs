@@ -35,18 +35,20 @@ pub(super) fn row_problem(row: usize, field: &str, rule: impl Into<String>) -> P
 
 /// Splits a MULTI_STRING on commas that are not escaped (`\,` stays inside a value).
 pub fn split_multi_string(text: &str) -> Vec<String> {
-    let mut values = vec![String::new()];
+    let mut values = Vec::new();
+    let mut current = String::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '\\' if chars.peek() == Some(&',') => {
                 chars.next();
-                values.last_mut().expect("never empty").push(',');
+                current.push(',');
             }
-            ',' => values.push(String::new()),
-            other => values.last_mut().expect("never empty").push(other),
+            ',' => values.push(std::mem::take(&mut current)),
+            other => current.push(other),
         }
     }
+    values.push(current);
     values.into_iter().map(|v| v.trim().to_string()).collect()
 }
 
