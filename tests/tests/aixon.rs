@@ -7,10 +7,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use custdata::aixon::body::Format;
 use custdata::aixon::import::{self, ImportReport};
+use custdata::aixon::order;
+use custdata::aixon::store::{self as aixon_store, Mode, UpdateRecord};
 use custdata::app::App;
 use custdata::customers::{self, CustomerRef, Identifier};
 use custdata::domain::TenantId;
+use custdata::storage::BlobReader;
 use custdata::storage::faults::{Fault, FaultAtWrite};
 use custdata::storage::keys;
 use custdata_tests::aixon as aixon_http;
@@ -158,6 +162,7 @@ impl<'a> Aixon<'a> {
             total.updates_finished += report.updates_finished;
             total.rows_processed += report.rows_processed;
             total.cells_busy += report.cells_busy;
+            total.cells_waiting += report.cells_waiting;
             if !report.paused {
                 return total;
             }
@@ -651,6 +656,127 @@ async fn a_double_delivered_or_late_event_applies_once(app: TestApp) {
             .is_none(),
         "a finished body is removed"
     );
+}
+
+/// Takes the cell's next update number as an inline PATCH does first, and returns what
+/// finishes that PATCH later: its record and its body, stored as `accept` stores them.
+async fn patch_in_flight(
+    aixon: &Aixon<'_>,
+    cell: &str,
+    body: &'static str,
+) -> (UpdateRecord, impl Future<Output = ()>) {
+    let app = aixon.app.server.app.clone();
+    let id = aixon_store::next_update_id(&app, &aixon.tenant, cell)
+        .await
+        .expect("a number");
+    let mut update = UpdateRecord::new(id, cell, Mode::Patch, Format::Csv, app.clock.now_millis());
+    update.checked = true;
+    update.rows = 1;
+    let record = update.clone();
+    let tenant = aixon.tenant.clone();
+    let finish = async move {
+        aixon_store::put_update(&app, &tenant, &update, None)
+            .await
+            .expect("the record");
+        let reader: BlobReader = Box::pin(std::io::Cursor::new(body.as_bytes()));
+        app.blobs
+            .put(
+                &keys::aixon_blob(&tenant, &update.cell, &update.id),
+                CSV,
+                reader,
+            )
+            .await
+            .expect("the body");
+    };
+    (record, finish)
+}
+
+async fn a_later_body_that_arrives_first_waits_for_the_earlier_one(app: TestApp) {
+    let aixon = Aixon::dev(&app);
+    let (cell, created) = aixon
+        .create("order", CSV, "customuid,txt_region\ncrm101,created\n")
+        .await;
+    aixon.import(&cell, &created).await;
+
+    // A PATCH has its number and is still storing its body when the next PATCH is done.
+    let (earlier, finish_earlier) =
+        patch_in_flight(&aixon, &cell, "customuid,txt_region\ncrm101,earlier\n").await;
+    let later = aixon
+        .update(
+            Method::PATCH,
+            &cell,
+            CSV,
+            "customuid,txt_region\ncrm101,later\n",
+        )
+        .await;
+    assert!(earlier.id < later, "{} before {later}", earlier.id);
+    let waited = aixon.import(&cell, &later).await;
+    assert_eq!(
+        (waited.rows_processed, waited.cells_waiting),
+        (0, 1),
+        "the later body waits: {waited:?}"
+    );
+    assert_eq!(aixon.status(&cell, &later).await["status"], "QUEUED");
+    let (_, row) = aixon.row(&cell, "crm101").await;
+    assert_eq!(row["values"]["txt_region"], "created");
+
+    // The earlier body arrives: both are imported, in the order they were accepted.
+    finish_earlier.await;
+    let both = aixon.import(&cell, &earlier.id).await;
+    assert_eq!(
+        (both.updates_finished, both.cells_waiting),
+        (2, 0),
+        "{both:?}"
+    );
+    for update in [&earlier.id, &later] {
+        assert_eq!(aixon.status(&cell, update).await["status"], "DONE");
+    }
+    let (_, row) = aixon.row(&cell, "crm101").await;
+    assert_eq!(row["values"]["txt_region"], "later", "{row}");
+    assert_eq!(row["updateId"], later.as_str());
+}
+
+async fn a_body_that_never_arrives_holds_the_cell_back_for_a_minute_only(app: TestApp) {
+    let aixon = Aixon::dev(&app);
+    let (cell, created) = aixon
+        .create("lost", CSV, "customuid,txt_region\ncrm201,created\n")
+        .await;
+    aixon.import(&cell, &created).await;
+
+    // One request took a number and died; another wrote its record and died before the body.
+    let (_numbered, _never_finished) =
+        patch_in_flight(&aixon, &cell, "customuid,txt_region\ncrm201,lost\n").await;
+    let (recorded, _) = patch_in_flight(&aixon, &cell, "customuid,txt_region\ncrm201,lost\n").await;
+    aixon_store::put_update(&app.server.app, &aixon.tenant, &recorded, None)
+        .await
+        .expect("the record");
+    let later = aixon
+        .update(
+            Method::PATCH,
+            &cell,
+            CSV,
+            "customuid,txt_region\ncrm201,later\n",
+        )
+        .await;
+    let waited = aixon.import(&cell, &later).await;
+    assert_eq!(
+        (waited.rows_processed, waited.cells_waiting),
+        (0, 1),
+        "{waited:?}"
+    );
+
+    app.clock.advance_seconds(order::ARRIVAL_WAIT_SECONDS);
+    let imported = aixon.import(&cell, &later).await;
+    assert_eq!(
+        (imported.updates_finished, imported.cells_waiting),
+        (1, 0),
+        "{imported:?}"
+    );
+    let (_, row) = aixon.row(&cell, "crm201").await;
+    assert_eq!(row["values"]["txt_region"], "later", "{row}");
+    let lost = aixon.status(&cell, &recorded.id).await;
+    assert_eq!(lost["status"], "FAILED", "{lost}");
+    assert_eq!(lost["errors"][0]["rule"], order::NEVER_ARRIVED, "{lost}");
 }
 
 fn generated_csv(rows: usize, seed: usize) -> String {
@@ -1204,6 +1330,8 @@ on_both_adapters!(
     the_seed_examples_replayed_verbatim_get_the_documented_answers,
     each_column_rule_gives_a_400_naming_row_column_and_rule_and_writes_nothing,
     a_double_delivered_or_late_event_applies_once,
+    a_later_body_that_arrives_first_waits_for_the_earlier_one,
+    a_body_that_never_arrives_holds_the_cell_back_for_a_minute_only,
     a_crash_mid_import_resumes_to_the_state_of_a_clean_run,
     a_suppressed_customer_is_refused_per_row,
     presigned_uploads_take_bodies_above_the_inline_limit,

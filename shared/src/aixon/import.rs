@@ -25,6 +25,7 @@ use tokio_util::io::SyncIoBridge;
 use super::body::{Record, read_records};
 use super::columns::{self, Cell, ColumnKind, Header, Row};
 use super::header::{self, HeaderFit};
+use super::order::{self, Turn};
 use super::store::{self, Status, UpdateRecord};
 use crate::app::App;
 use crate::customers::{self, CustomerError, Identifier, Upsert, UpsertOutcome};
@@ -70,6 +71,10 @@ pub struct ImportReport {
     pub updates_failed: usize,
     /// Cells skipped because another importer holds their lease.
     pub cells_busy: usize,
+    /// Cells whose next body waits for an earlier one still being stored
+    /// ([`super::order`]).
+    #[serde(default)]
+    pub cells_waiting: usize,
     /// The time budget ran out with work left; the next run continues.
     pub paused: bool,
 }
@@ -81,6 +86,7 @@ impl ImportReport {
         self.row_errors += other.row_errors;
         self.updates_failed += other.updates_failed;
         self.cells_busy += other.cells_busy;
+        self.cells_waiting += other.cells_waiting;
         self.paused |= other.paused;
     }
 }
@@ -345,16 +351,32 @@ pub async fn import_cell(
         let outcome =
             drain_queue(app, tenant, cell, &lease, deadline, &mut report, &mut kept).await;
         lease.release().await;
-        outcome?;
+        let waited_with = outcome?;
         // An object accepted while the lease was being released has an event of its own,
         // but that event may have found the lease still held: look once more.
-        let queued = app.blobs.list(&prefix).await?;
-        if report.paused || queued.iter().all(|object| kept.contains(&object.key)) {
+        let queued: Vec<String> = app
+            .blobs
+            .list(&prefix)
+            .await?
+            .into_iter()
+            .map(|object| object.key)
+            .filter(|key| !kept.contains(key))
+            .collect();
+        if report.paused || queued.is_empty() {
+            return Ok(report);
+        }
+        if waited_with.as_ref() == Some(&queued) {
+            // Still waiting for an earlier body, and none came: its arrival starts the
+            // import again (or the schedule does, once it is given up).
+            report.cells_waiting += 1;
             return Ok(report);
         }
     }
 }
 
+/// Imports the cell's queued objects in key order until none is left, the deadline comes
+/// (`report.paused`) or the next must wait for an earlier body; in that last case, the keys
+/// that were queued then.
 async fn drain_queue(
     app: &App,
     tenant: &TenantId,
@@ -363,17 +385,18 @@ async fn drain_queue(
     deadline: Instant,
     report: &mut ImportReport,
     kept: &mut HashSet<String>,
-) -> Result<(), ImportError> {
+) -> Result<Option<Vec<String>>, ImportError> {
     let prefix = format!("{}{tenant}/{cell}/", keys::AIXON_BLOB_PREFIX);
     loop {
-        let next = app
+        let queued: Vec<_> = app
             .blobs
             .list(&prefix)
             .await?
             .into_iter()
-            .find(|object| !kept.contains(&object.key));
-        let Some(object) = next else {
-            return Ok(());
+            .filter(|object| !kept.contains(&object.key))
+            .collect();
+        let Some(object) = queued.first().cloned() else {
+            return Ok(None);
         };
         let update_id = object
             .key
@@ -390,6 +413,9 @@ async fn drain_queue(
             continue;
         };
         let already_finished = update.is_finished();
+        if !already_finished && order::turn_of(app, tenant, &update).await? != Turn::Now {
+            return Ok(Some(queued.into_iter().map(|object| object.key).collect()));
+        }
         let finished = if already_finished {
             update.clone()
         } else {
@@ -397,7 +423,7 @@ async fn drain_queue(
                 Some(finished) => finished,
                 None => {
                     report.paused = true;
-                    return Ok(());
+                    return Ok(None);
                 }
             }
         };

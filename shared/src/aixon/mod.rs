@@ -8,6 +8,7 @@ pub mod columns;
 mod customuid;
 pub mod header;
 pub mod import;
+pub mod order;
 pub mod store;
 
 pub use self::customuid::{CustomUid, MAX_CUSTOMUID_CHARS};
@@ -352,7 +353,9 @@ async fn update(
 }
 
 /// Queues a checked inline body: its update record, then the body itself in the blob store
-/// (whose arrival is what triggers the import). Answered only once both are durable.
+/// (whose arrival is what triggers the import). Answered only once both are durable. A body
+/// that could not be stored fails its update at once, so that later bodies of the cell need
+/// not wait for it ([`order`]).
 async fn accept(
     app: &App,
     tenant: &TenantId,
@@ -362,21 +365,31 @@ async fn accept(
     rows: usize,
     request: &Request,
 ) -> Result<UpdateRecord, ApiError> {
-    let now = app.clock.now_millis();
     let id = store::next_update_id(app, tenant, &cell.id).await?;
+    // Read after the number was taken: the import order relies on it.
+    let now = app.clock.now_millis();
     let mut update = UpdateRecord::new(id, &cell.id, mode, format, now);
     update.checked = true;
     update.rows = rows;
     store::put_update(app, tenant, &update, None).await?;
     let bytes = body_bytes(request).to_vec();
     let reader: BlobReader = Box::pin(std::io::Cursor::new(bytes));
-    app.blobs
+    let stored = app
+        .blobs
         .put(
             &keys::aixon_blob(tenant, &cell.id, &update.id),
             format.media_type(),
             reader,
         )
-        .await?;
+        .await;
+    if let Err(error) = stored {
+        if let Err(failing) =
+            store::fail_unarrived(app, tenant, &update, order::NEVER_ARRIVED).await
+        {
+            tracing::warn!(%failing, "could not mark an update whose body was not stored; the import does after a minute");
+        }
+        return Err(error.into());
+    }
     Ok(update)
 }
 
@@ -420,8 +433,9 @@ async fn new_upload(
     let cell = store::get_cell(app, tenant, resource)
         .await?
         .ok_or_else(|| not_found(format!("no data cell {resource}")))?;
-    let now = app.clock.now_millis();
     let id = store::next_update_id(app, tenant, &cell.id).await?;
+    // Read after the number was taken: the import order relies on it.
+    let now = app.clock.now_millis();
     let mut update = UpdateRecord::new(id, &cell.id, mode, format, now);
     let presigned = app
         .blobs

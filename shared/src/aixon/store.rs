@@ -278,6 +278,77 @@ pub async fn next_update_id(
     Ok(format!("{seq:012}{}", &suffix[..8]))
 }
 
+/// An update's sequence number in its cell: the first 12 digits of its id.
+pub fn update_seq(update_id: &str) -> Option<u64> {
+    update_id.get(..12)?.parse().ok()
+}
+
+/// The cell's updates accepted before `update_id`, newest first, down to and including the
+/// newest that an import finished ([`Status::Done`]): the import of that one already waited
+/// for everything before it (see [`super::order`]), so nothing older can hold a body back.
+pub async fn updates_back_to_last_done(
+    app: &App,
+    tenant: &TenantId,
+    cell: &str,
+    update_id: &str,
+) -> Result<Vec<UpdateRecord>, StorageError> {
+    let pk = keys::aixon_update(tenant, cell, "").pk;
+    let mut found = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = app
+            .table
+            .query(
+                Query::partition(pk.as_str())
+                    .between("0", update_id)
+                    .descending()
+                    .limit(100)
+                    .after(cursor),
+            )
+            .await?;
+        for item in page.items.iter().filter(|item| item.sk != update_id) {
+            let Some(record) = item
+                .str("record")
+                .and_then(|text| serde_json::from_str::<UpdateRecord>(text).ok())
+            else {
+                continue;
+            };
+            let done = record.status == Status::Done;
+            found.push(record);
+            if done {
+                return Ok(found);
+            }
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(found),
+        }
+    }
+}
+
+/// Marks a queued update whose body never reached the blob store as failed, with `rule` as
+/// its problem; `false` when the record changed meanwhile (it is then left as it is).
+pub async fn fail_unarrived(
+    app: &App,
+    tenant: &TenantId,
+    update: &UpdateRecord,
+    rule: &str,
+) -> Result<bool, StorageError> {
+    let mut failed = update.clone();
+    failed.status = Status::Failed;
+    failed.finished = Some(app.clock.now_millis());
+    failed.add_errors([Problem {
+        row: None,
+        field: None,
+        rule: rule.to_string(),
+    }]);
+    match put_update(app, tenant, &failed, Some(update)).await {
+        Ok(()) => Ok(true),
+        Err(StorageError::ConditionFailed { .. }) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
 /// Stores an update record; with `expected` (the record as read), only if nobody else
 /// changed it since.
 pub async fn put_update(
