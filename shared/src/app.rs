@@ -126,6 +126,16 @@ impl App {
     }
 }
 
+impl App {
+    /// The same app over another blob store: tests wrap the real one to inject faults.
+    pub fn with_blobs(&self, blobs: Arc<dyn BlobStore>) -> App {
+        App {
+            blobs,
+            ..self.with_table(self.table.clone())
+        }
+    }
+}
+
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App")

@@ -4,21 +4,23 @@
 //! store and on DynamoDB/S3 in the emulator, where the import is driven by the S3 event a
 //! Lambda would receive.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use custdata::aixon::body::Format;
 use custdata::aixon::import::{self, ImportReport};
 use custdata::aixon::order;
-use custdata::aixon::store::{self as aixon_store, Mode, UpdateRecord};
+use custdata::aixon::store::{self as aixon_store, Mode, Status, UpdateRecord};
 use custdata::app::App;
 use custdata::customers::{self, CustomerRef, Identifier};
 use custdata::domain::TenantId;
-use custdata::storage::BlobReader;
 use custdata::storage::faults::{Fault, FaultAtWrite};
 use custdata::storage::keys;
+use custdata::storage::{BlobError, BlobMeta, BlobReader, BlobStore, PresignedUpload};
 use custdata_tests::aixon as aixon_http;
 use custdata_tests::{Adapter, TestApp, create_tenant, on_both_adapters, raw_request};
+use lambda_http::RequestExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -736,6 +738,88 @@ async fn a_later_body_that_arrives_first_waits_for_the_earlier_one(app: TestApp)
     assert_eq!(row["updateId"], later.as_str());
 }
 
+/// A blob store that refuses every body and does everything else as the real one.
+struct RefusingBodies(Arc<dyn BlobStore>);
+
+#[async_trait::async_trait]
+impl BlobStore for RefusingBodies {
+    async fn put(&self, _: &str, _: &str, _: BlobReader) -> Result<u64, BlobError> {
+        Err(BlobError::Unavailable("refused by the test".into()))
+    }
+    async fn get(&self, key: &str) -> Result<Option<(BlobMeta, BlobReader)>, BlobError> {
+        self.0.get(key).await
+    }
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_in: Duration,
+    ) -> Result<PresignedUpload, BlobError> {
+        self.0.presign_put(key, content_type, expires_in).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.0.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<BlobMeta>, BlobError> {
+        self.0.list(prefix).await
+    }
+}
+
+async fn a_body_the_blob_store_refuses_fails_its_update_and_holds_nothing_back(app: TestApp) {
+    let aixon = Aixon::dev(&app);
+    let (cell, created) = aixon
+        .create("refused", CSV, "customuid,txt_region\ncrm301,created\n")
+        .await;
+    aixon.import(&cell, &created).await;
+
+    let real = app.server.app.clone();
+    let refusing = Arc::new(real.with_blobs(Arc::new(RefusingBodies(real.blobs.clone()))));
+    let request = http::Request::builder()
+        .method("PATCH")
+        .uri(format!("https://api.example{CELLS}/{cell}"))
+        .header("x-api-key", &aixon.key)
+        .header("content-type", CSV)
+        .body(lambda_http::Body::from(
+            "customuid,txt_region\ncrm301,refused\n",
+        ))
+        .expect("a request");
+    let request =
+        custdata::http::with_route_key(request, "PATCH /api_upload/v1/csv-upload/{resourceId}")
+            .with_path_parameters(HashMap::from([("resourceId".to_string(), cell.clone())]));
+    let response =
+        custdata::http::dispatch(refusing, &custdata::aixon::UPLOAD_FAMILY, request).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let refused =
+        aixon_store::updates_back_to_last_done(&real, &aixon.tenant, &cell, "999999999999")
+            .await
+            .expect("the records");
+    assert_eq!(
+        refused.len(),
+        2,
+        "the refused update, then the created one: {refused:?}"
+    );
+    assert_eq!(refused[0].status, Status::Failed, "{refused:?}");
+    assert_eq!(refused[0].errors[0].rule, order::NEVER_ARRIVED);
+
+    // The next PATCH is imported at once, without waiting for the refused body.
+    let later = aixon
+        .update(
+            Method::PATCH,
+            &cell,
+            CSV,
+            "customuid,txt_region\ncrm301,later\n",
+        )
+        .await;
+    let imported = aixon.import(&cell, &later).await;
+    assert_eq!(
+        (imported.updates_finished, imported.cells_waiting),
+        (1, 0),
+        "{imported:?}"
+    );
+    let (_, row) = aixon.row(&cell, "crm301").await;
+    assert_eq!(row["values"]["txt_region"], "later", "{row}");
+}
+
 async fn a_body_that_never_arrives_holds_the_cell_back_for_a_minute_only(app: TestApp) {
     let aixon = Aixon::dev(&app);
     let (cell, created) = aixon
@@ -1332,6 +1416,7 @@ on_both_adapters!(
     a_double_delivered_or_late_event_applies_once,
     a_later_body_that_arrives_first_waits_for_the_earlier_one,
     a_body_that_never_arrives_holds_the_cell_back_for_a_minute_only,
+    a_body_the_blob_store_refuses_fails_its_update_and_holds_nothing_back,
     a_crash_mid_import_resumes_to_the_state_of_a_clean_run,
     a_suppressed_customer_is_refused_per_row,
     presigned_uploads_take_bodies_above_the_inline_limit,
