@@ -4,7 +4,7 @@
 use super::sweep::sweep_entry_item;
 use super::{
     DATASTORE_DELETE, DatastoreError, DatastoreState, Reference, ReferenceId, ReferenceState,
-    Snapshot, attempt_of, attribute, new_version, random_hex, reference_items, require,
+    Snapshot, VersionId, attempt_of, attribute, random_hex, reference_items, require,
 };
 use crate::domain::{Problem, TenantId};
 use crate::mxo::datastores::model::ApiName;
@@ -28,9 +28,9 @@ pub async fn create(
         last_modified: now_millis,
         incarnation: random_hex(8),
         revision: 1,
-        live_version: new_version(),
+        live_version: VersionId::fresh(),
         live_reference: ReferenceId::fresh(),
-        staging_version: new_version(),
+        staging_version: VersionId::fresh(),
         staging_seq: 2,
         staging_reference: None,
         golive_seq: 1,
@@ -106,8 +106,7 @@ pub async fn delete(
         versions.extend(
             references
                 .iter()
-                .map(|item| Reference::from_item(item).version)
-                .filter(|version| !version.is_empty()),
+                .filter_map(|item| Reference::from_item(item).version),
         );
         versions.sort();
         versions.dedup();

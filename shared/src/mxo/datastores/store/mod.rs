@@ -130,9 +130,9 @@ pub struct DatastoreState {
     pub incarnation: String,
     /// Incremented by every pointer change; each change is conditional on it.
     pub revision: i64,
-    pub live_version: String,
+    pub live_version: VersionId,
     pub live_reference: ReferenceId,
-    pub staging_version: String,
+    pub staging_version: VersionId,
     pub staging_seq: i64,
     /// Set once staging is sealed by a reference; cleared when a write opens a new version.
     pub staging_reference: Option<ReferenceId>,
@@ -151,9 +151,9 @@ impl DatastoreState {
             last_modified: item.i64(LAST_MODIFIED)?,
             incarnation: text(INCARNATION)?,
             revision: item.i64(REVISION)?,
-            live_version: text(LIVE_VERSION)?,
+            live_version: item.str(LIVE_VERSION).and_then(VersionId::stored)?,
             live_reference: item.str(LIVE_REFERENCE).and_then(ReferenceId::parse)?,
-            staging_version: text(STAGING_VERSION)?,
+            staging_version: item.str(STAGING_VERSION).and_then(VersionId::stored)?,
             staging_seq: item.i64(STAGING_SEQ)?,
             staging_reference: item.str(STAGING_REFERENCE).and_then(ReferenceId::parse),
             golive_seq: item.i64(GOLIVE_SEQ)?,
@@ -195,9 +195,9 @@ impl DatastoreState {
     }
 
     /// Adds to `pointers` the change that gives staging a new, empty, unsealed `version`.
-    fn open_staging(&self, pointers: Update, version: &str) -> Update {
+    fn open_staging(&self, pointers: Update, version: &VersionId) -> Update {
         pointers
-            .set(attribute::STAGING_VERSION, version)
+            .set(attribute::STAGING_VERSION, version.as_str())
             .set(attribute::STAGING_SEQ, self.next_seq)
             .set(attribute::NEXT_SEQ, self.next_seq + 1)
             .remove(attribute::STAGING_REFERENCE)
@@ -257,7 +257,8 @@ impl ReferenceState {
 #[derive(Debug, Clone, PartialEq)]
 struct Reference {
     key: Key,
-    version: String,
+    /// `None` when the item names no version (read tolerantly, see above).
+    version: Option<VersionId>,
     seq: i64,
     state: Option<ReferenceState>,
     incarnation: Option<String>,
@@ -267,7 +268,7 @@ impl Reference {
     fn from_item(item: &Item) -> Reference {
         Reference {
             key: Key::from(item),
-            version: item.str(attribute::VERSION).unwrap_or_default().to_string(),
+            version: item.str(attribute::VERSION).and_then(VersionId::stored),
             seq: item.i64(attribute::SEQ).unwrap_or_default(),
             state: item.str(attribute::STATE).and_then(ReferenceState::parse),
             incarnation: item.str(attribute::INCARNATION).map(str::to_string),
@@ -292,7 +293,7 @@ impl Reference {
 /// A new reference of a datastore, as written.
 struct Snapshot<'a> {
     reference: &'a ReferenceId,
-    version: &'a str,
+    version: &'a VersionId,
     seq: i64,
     state: ReferenceState,
 }
@@ -301,7 +302,7 @@ impl Snapshot<'_> {
     fn to_item(&self, tenant: &TenantId, state: &DatastoreState) -> Item {
         let key = keys::datastore_reference(tenant, state.api_name(), self.reference);
         Item::new(key.pk, key.sk)
-            .with(attribute::VERSION, self.version)
+            .with(attribute::VERSION, self.version.as_str())
             .with(attribute::SEQ, self.seq)
             .with(attribute::STATE, self.state.as_str())
             .with(attribute::INCARNATION, state.incarnation.as_str())
@@ -314,9 +315,41 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buffer)
 }
 
-/// A new table version id.
-fn new_version() -> String {
-    format!("v{}", random_hex(8))
+/// A table version of a datastore: its rows live under it. The store issues it (`v` and 16
+/// hex digits) and never takes one from a client; it is read back from stored items as
+/// written. Reads as a `&str` where a key is built from it.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct VersionId(String);
+
+impl VersionId {
+    /// A new version id.
+    fn fresh() -> VersionId {
+        VersionId(format!("v{}", random_hex(8)))
+    }
+
+    /// The version a stored attribute names; an empty one names none.
+    fn stored(raw: &str) -> Option<VersionId> {
+        (!raw.is_empty()).then(|| VersionId(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for VersionId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Debug shows the id as the string it is.
+impl std::fmt::Debug for VersionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
 }
 
 /// A reference id: `ds` and at most 62 more bytes. custdata issues `ds` and 32 hex digits,

@@ -14,7 +14,7 @@
 use super::sweep::sweep_entry;
 use super::{
     DatastoreError, DatastoreState, POINTER_SWITCH, Reference, ReferenceId, ReferenceState,
-    Snapshot, Target, all_references, attempt_of, attribute, lost_race, new_version, require,
+    Snapshot, Target, VersionId, all_references, attempt_of, attribute, lost_race, require,
 };
 use crate::domain::TenantId;
 use crate::mxo::datastores::model::ApiName;
@@ -117,9 +117,13 @@ pub async fn go_live(
         let snapshot = load_reference(table, tenant, &state, reference)
             .await?
             .ok_or_else(|| unknown_reference(reference))?;
-        let (version, seq) = (snapshot.version.as_str(), snapshot.seq);
+        // A reference item that names no version cannot go live: it answers as unknown.
+        let Some(version) = snapshot.version.as_ref() else {
+            return Err(unknown_reference(reference));
+        };
+        let seq = snapshot.seq;
         match snapshot.state {
-            Some(ReferenceState::Live) if version == state.live_version => {
+            Some(ReferenceState::Live) if *version == state.live_version => {
                 // A retry after a go-live whose clean-up failed: finish the clean-up.
                 retire_stale_snapshots(table, tenant, &state, seq, now).await;
                 return Ok(Attempt::Done(()));
@@ -128,12 +132,12 @@ pub async fn go_live(
             _ => return Err(unknown_reference(reference)),
         }
         let mut pointers = Update::default()
-            .set(attribute::LIVE_VERSION, version)
+            .set(attribute::LIVE_VERSION, version.as_str())
             .set(attribute::LIVE_REFERENCE, reference.as_str())
             .set(attribute::GOLIVE_SEQ, seq)
             .set(attribute::LAST_MODIFIED, now_millis);
-        if version == state.staging_version {
-            pointers = state.open_staging(pointers, &new_version());
+        if *version == state.staging_version {
+            pointers = state.open_staging(pointers, &VersionId::fresh());
         }
         let actions = vec![
             state.switch(tenant, pointers),
@@ -179,15 +183,15 @@ async fn retire_stale_snapshots(
                         .or_else(ignore_lost_race)?;
                 }
                 Some(ReferenceState::Sealed) if stored.seq < newest_seq => {
-                    let actions = vec![
-                        retire_reference(
-                            tenant,
-                            api_name,
-                            stored.id(),
-                            ReferenceState::Sealed.holds(),
-                        ),
-                        sweep_entry(tenant, api_name, &stored.version, now),
-                    ];
+                    let mut actions = vec![retire_reference(
+                        tenant,
+                        api_name,
+                        stored.id(),
+                        ReferenceState::Sealed.holds(),
+                    )];
+                    if let Some(version) = &stored.version {
+                        actions.push(sweep_entry(tenant, api_name, version, now));
+                    }
                     table.transact(actions).await.or_else(ignore_lost_race)?;
                 }
                 _ => {}
@@ -221,7 +225,7 @@ pub async fn clear(
     let now = now_millis / 1000;
     optimistic(POINTER_SWITCH, || async move {
         let state = require(table, tenant, api_name).await?;
-        let version = new_version();
+        let version = VersionId::fresh();
         let actions = if *reference == state.live_reference {
             let fresh = ReferenceId::fresh();
             let live = Snapshot {

@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{
-    DatastoreError, DatastoreState, POINTER_SWITCH, Target, all_references, attempt_of, attribute,
-    list, new_version, require,
+    DatastoreError, DatastoreState, POINTER_SWITCH, Target, VersionId, all_references, attempt_of,
+    attribute, list, require,
 };
 use crate::domain::TenantId;
 use crate::mxo::datastores::model::ValidRecord;
@@ -26,7 +26,7 @@ async fn writable_version(
     tenant: &TenantId,
     api_name: &ApiName,
     target: Target,
-) -> Result<(DatastoreState, String), DatastoreError> {
+) -> Result<(DatastoreState, VersionId), DatastoreError> {
     optimistic(POINTER_SWITCH, || async move {
         let state = require(table, tenant, api_name).await?;
         if target == Target::Live {
@@ -37,7 +37,7 @@ async fn writable_version(
             let version = state.staging_version.clone();
             return Ok(Attempt::Done((state, version)));
         }
-        let version = new_version();
+        let version = VersionId::fresh();
         let open = state.switch(tenant, state.open_staging(Update::default(), &version));
         let Attempt::Done(()) = attempt_of(table.transact(vec![open]).await)? else {
             return Ok(Attempt::Contended);
@@ -87,7 +87,12 @@ pub struct InsertOutcome {
 
 /// A record's row item; the record is kept as JSON text, so it reads back the same on
 /// every adapter (DynamoDB would otherwise normalise numbers).
-fn row_item(tenant: &TenantId, api_name: &ApiName, version: &str, record: &ValidRecord) -> Item {
+fn row_item(
+    tenant: &TenantId,
+    api_name: &ApiName,
+    version: &VersionId,
+    record: &ValidRecord,
+) -> Item {
     let key = keys::datastore_row(
         tenant,
         api_name,
@@ -179,7 +184,7 @@ async fn rows_of(
     table: &dyn ItemTable,
     tenant: &TenantId,
     api_name: &ApiName,
-    version: &str,
+    version: &VersionId,
     primary_key: &str,
     secondary_key: Option<&str>,
 ) -> Result<Vec<Item>, StorageError> {
@@ -325,12 +330,10 @@ pub async fn rows_keyed_by(
             (state.staging_version.clone(), "staging"),
         ];
         for reference in all_references(table, tenant, api_name).await? {
-            if !reference.version.is_empty()
-                && !versions
-                    .iter()
-                    .any(|(known, _)| *known == reference.version)
+            if let Some(version) = reference.version
+                && !versions.iter().any(|(known, _)| *known == version)
             {
-                versions.push((reference.version, "snapshot"));
+                versions.push((version, "snapshot"));
             }
         }
         for (version, kind) in &versions {

@@ -5,7 +5,7 @@
 use crate::mxo::datastores::model::ApiName;
 use serde::Serialize;
 
-use super::{all_references, attribute, load};
+use super::{VersionId, all_references, attribute, load};
 use crate::domain::TenantId;
 use crate::storage::{
     Condition, Item, ItemTable, Key, Query, StorageError, TransactAction, batch, keys,
@@ -18,21 +18,21 @@ pub const SWEEP_GRACE_SECONDS: i64 = 15 * 60;
 pub(super) fn sweep_entry_item(
     tenant: &TenantId,
     api_name: &ApiName,
-    version: &str,
+    version: &VersionId,
     now_seconds: i64,
 ) -> Item {
     let key = keys::sweep_entry(now_seconds + SWEEP_GRACE_SECONDS, tenant, api_name, version);
     Item::new(key.pk, key.sk)
         .with(attribute::TENANT, tenant.as_str())
         .with(attribute::API_NAME, api_name.as_str())
-        .with(attribute::VERSION, version)
+        .with(attribute::VERSION, version.as_str())
 }
 
 /// [`sweep_entry_item`] as a step of a switch's transaction.
 pub(super) fn sweep_entry(
     tenant: &TenantId,
     api_name: &ApiName,
-    version: &str,
+    version: &VersionId,
     now_seconds: i64,
 ) -> TransactAction {
     TransactAction::Put {
@@ -59,15 +59,17 @@ async fn in_use(
     table: &dyn ItemTable,
     tenant: &TenantId,
     api_name: &ApiName,
-    version: &str,
+    version: &VersionId,
 ) -> Result<bool, StorageError> {
     let named = all_references(table, tenant, api_name)
         .await?
         .iter()
-        .any(|reference| reference.version == version && reference.names_a_readable_version());
+        .any(|reference| {
+            reference.version.as_ref() == Some(version) && reference.names_a_readable_version()
+        });
     let pointed_at = load(table, tenant, api_name)
         .await?
-        .is_some_and(|state| state.live_version == version || state.staging_version == version);
+        .is_some_and(|state| state.live_version == *version || state.staging_version == *version);
     Ok(named || pointed_at)
 }
 
@@ -103,14 +105,14 @@ pub async fn sweep_due(
                 .str(attribute::TENANT)
                 .and_then(|raw| TenantId::parse(raw).ok()),
             entry.str(attribute::API_NAME).and_then(ApiName::parse),
-            entry.str(attribute::VERSION),
+            entry.str(attribute::VERSION).and_then(VersionId::stored),
         ) else {
             table.delete(&Key::from(&entry), Condition::Always).await?;
             continue;
         };
-        if !in_use(table, &tenant, &api_name, version).await? {
+        if !in_use(table, &tenant, &api_name, &version).await? {
             for shard in 0..keys::DATASTORE_ROW_SHARDS {
-                let pk = keys::datastore_rows_pk(&tenant, &api_name, version, shard);
+                let pk = keys::datastore_rows_pk(&tenant, &api_name, &version, shard);
                 loop {
                     if report.rows_deleted >= row_budget {
                         report.more = true;
