@@ -60,7 +60,7 @@ async fn an_s3_event_imports_the_queued_body_once() {
         .expect("the update");
     assert_eq!((status.status, status.applied), (store::Status::Done, 3));
     let customer = customers::find(
-        &app,
+        app.customers(),
         &tenant,
         &CustomerRef {
             tid: None,

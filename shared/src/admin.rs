@@ -275,7 +275,7 @@ pub async fn execute(
                 tid: tid.flatten(),
                 identifiers,
             };
-            if customers::lift_suppression(app, &tenant, &named)
+            if customers::lift_suppression(app.customers(), &tenant, &named)
                 .await
                 .map_err(|error| AdminError::Invalid(error.to_string()))?
             {
@@ -365,7 +365,9 @@ pub async fn execute(
             let tenant = existing_tenant(app, &tenant).await?;
             // A string that is no tid names no customer, so nothing of it was erased.
             let status = match Tid::parse(&tid) {
-                Some(parsed) => customers::erasure_status(app, &tenant, &parsed).await?,
+                Some(parsed) => {
+                    customers::erasure_status(app.customers(), &tenant, &parsed).await?
+                }
                 None => None,
             };
             status.ok_or_else(|| AdminError::NotFound(format!("no erasure of tid {tid}")))

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::clock::{SharedClock, SystemClock};
+use crate::customers::CustomerStore;
 use crate::keys::secrets::{HASH_KEY_SECRET_ENV, SIGNING_KEYS_SECRET_ENV};
 use crate::keys::{HashKey, Keyring};
 use crate::storage::aws::AwsStores;
@@ -111,6 +112,14 @@ impl App {
     /// the deployment's hash key, so it can be kept where the value itself must not be.
     pub fn keyed_hash(&self, value: &str) -> String {
         self.hash_key.hash(value)
+    }
+
+    /// The customer store over this app's table and hash key.
+    pub fn customers(&self) -> CustomerStore<'_> {
+        CustomerStore {
+            table: self.table.as_ref(),
+            hash_key: &self.hash_key,
+        }
     }
 
     /// The same app over another item table: tests wrap the real one to inject faults.

@@ -288,7 +288,7 @@ pub async fn aixon_import(binary: &Path, rows: usize, kill_at: f64) -> ResumeRep
             tid: None,
             identifiers: vec![Identifier::customer_key(format!("crm{n:08}"))],
         };
-        let customer = customers::find(&app, &tenant, &named)
+        let customer = customers::find(app.customers(), &tenant, &named)
             .await
             .expect("a read")
             .expect("the row's customer");

@@ -199,7 +199,7 @@ impl<'a> Aixon<'a> {
 
     async fn customer(&self, customuid: &str) -> Option<customers::Customer> {
         customers::find(
-            &self.app.server.app,
+            self.app.server.app.customers(),
             &self.tenant,
             &CustomerRef {
                 tid: None,

@@ -91,7 +91,7 @@ fn dev_tenant(app: &TestApp) -> TenantId {
 /// The store's customer for a customer key.
 async fn customer_by_key(app: &TestApp, key: &str) -> Option<customers::Customer> {
     customers::find(
-        &app.server.app,
+        app.server.app.customers(),
         &dev_tenant(app),
         &CustomerRef {
             tid: None,

@@ -41,7 +41,7 @@ async fn seed(app: &TestApp) {
         .collect();
     let now = custdata::clock::Clock::now_millis(&app.clock);
     for chunk in upserts.chunks(250) {
-        customers::upsert_many(&app.server.app, &tenant, chunk, "test", now)
+        customers::upsert_many(app.server.app.customers(), &tenant, chunk, "test", now)
             .await
             .expect("customers");
     }

@@ -262,7 +262,7 @@ async fn a_post_is_logged_as_a_complete_upload_and_reaches_the_shared_customer_s
     assert_eq!(uploads["data"][0]["status"], "COMPLETE");
     assert_eq!(uploads["data"][0]["row_count"], 2);
     let customer = customers::find(
-        &app.server.app,
+        app.server.app.customers(),
         &client.tenant(),
         &CustomerRef {
             tid: None,

@@ -359,14 +359,14 @@ async fn a_structure_returns_only_its_pairs_as_its_rules_decide(app: TestApp) {
         tid: None,
         identifiers: vec![Identifier::customer_key("C-1")],
     };
-    let customer = customers::find(&app.server.app, &tenant, &named)
+    let customer = customers::find(app.server.app.customers(), &tenant, &named)
         .await
         .expect("find")
         .expect("customer");
     let attributes: BTreeMap<String, Value> =
         [("tier".to_string(), json!("gold"))].into_iter().collect();
     customers::set_attributes(
-        &app.server.app,
+        app.server.app.customers(),
         &tenant,
         &customer.tid,
         &attributes,
@@ -563,7 +563,7 @@ async fn erasure_by_tid_and_by_identifier_removes_the_customer_and_suppresses_it
         "suppressions hold keyed hashes only"
     );
     let lifted = customers::lift_suppression(
-        &app.server.app,
+        app.server.app.customers(),
         &tenant,
         &CustomerRef {
             tid: None,
@@ -640,10 +640,14 @@ async fn erasing_a_long_history_finishes_in_the_background_and_leaves_nothing(ap
         "the customer is gone at once"
     );
     let status_of = || async {
-        customers::erasure_status(&app.server.app, &tenant, &Tid::parse(&tid).expect("a tid"))
-            .await
-            .expect("status")
-            .expect("an erasure status")
+        customers::erasure_status(
+            app.server.app.customers(),
+            &tenant,
+            &Tid::parse(&tid).expect("a tid"),
+        )
+        .await
+        .expect("status")
+        .expect("an erasure status")
     };
     assert_eq!(status_of().await["status"], "removing-activity");
     for _ in 0..100 {
@@ -689,7 +693,7 @@ async fn another_tenant_touches_nothing_through_any_customer_route(app: TestApp)
     let attributes: BTreeMap<String, Value> =
         [("tier".to_string(), json!("gold"))].into_iter().collect();
     customers::set_attributes(
-        &app.server.app,
+        app.server.app.customers(),
         &tenant,
         &Tid::parse(&tid).expect("a tid"),
         &attributes,
@@ -782,7 +786,7 @@ async fn a_hundred_activities_are_stored_and_counted_in_one_go(app: TestApp) {
     assert_eq!(log["activities"].as_array().map(Vec::len), Some(100));
     let tenant = TenantId::parse("dev").expect("tenant");
     let customer = customers::find(
-        &app.server.app,
+        app.server.app.customers(),
         &tenant,
         &CustomerRef {
             tid: Some(Tid::parse(&tid).expect("a tid")),

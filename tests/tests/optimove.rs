@@ -675,7 +675,7 @@ async fn an_erased_customer_is_brought_back_by_neither_write(app: TestApp) {
         identifiers: vec![Identifier::customer_key("C2")],
     };
     let now = custdata::clock::Clock::now_millis(&app.clock);
-    customers::erase(&app.server.app, &tenant, &named, now)
+    customers::erase(app.server.app.customers(), &tenant, &named, now)
         .await
         .expect("erased")
         .expect("it existed");
@@ -821,7 +821,7 @@ async fn listed_customers(app: &TestApp) -> (Optimove<'_>, Auth, custdata::domai
         })
         .collect();
     let now = custdata::clock::Clock::now_millis(&app.clock);
-    customers::upsert_many(&app.server.app, &tenant, &upserts, "test", now)
+    customers::upsert_many(app.server.app.customers(), &tenant, &upserts, "test", now)
         .await
         .expect("customers");
     (client, key, tenant, now)
@@ -902,7 +902,7 @@ async fn an_erased_customer_leaves_the_listing_and_the_positions_after_it_move_u
     let list = LISTING;
     // An erased customer leaves the listing; positions after it move up by one.
     customers::erase(
-        &app.server.app,
+        app.server.app.customers(),
         &tenant,
         &CustomerRef {
             tid: None,
@@ -1132,7 +1132,7 @@ async fn an_erased_customers_attribute_history_is_erased_with_it(app: TestApp) {
         identifiers: vec![Identifier::customer_key("C3")],
     };
     let erased = customers::erase(
-        &app.server.app,
+        app.server.app.customers(),
         &tenant,
         &named,
         custdata::clock::Clock::now_millis(&app.clock),

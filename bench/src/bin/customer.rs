@@ -157,15 +157,21 @@ async fn main() {
             dynamic_proposition_code: Some(format!("atm-{n}")),
             timestamp: app.clock.now_millis(),
         };
-        customers::record_activities(&app, &tenant, &named, &[activity], app.clock.now_millis())
-            .await
-            .expect("record");
+        customers::record_activities(
+            app.customers(),
+            &tenant,
+            &named,
+            &[activity],
+            app.clock.now_millis(),
+        )
+        .await
+        .expect("record");
     }
     let direct_rate = args.activities as f64 / started.elapsed().as_secs_f64();
 
     // The structure.
     let c1 = customers::find(
-        &app,
+        app.customers(),
         &tenant,
         &CustomerRef {
             tid: None,
@@ -177,7 +183,7 @@ async fn main() {
     .expect("C-1");
     let tier: BTreeMap<String, Value> = [("tier".to_string(), json!("gold"))].into_iter().collect();
     customers::set_attributes(
-        &app,
+        app.customers(),
         &tenant,
         &c1.tid,
         &tier,
@@ -228,7 +234,7 @@ async fn main() {
     for _ in 0..args.structures {
         let started = Instant::now();
         let customer = customers::find(
-            &app,
+            app.customers(),
             &tenant,
             &CustomerRef {
                 tid: None,

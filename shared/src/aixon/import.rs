@@ -475,7 +475,7 @@ async fn import_update(
     }
     let attribute_columns = columns_of(app, object_key, &update).await?;
     customers::register_attributes(
-        app,
+        app.customers(),
         tenant,
         attribute_columns.iter().map(String::as_str),
         SURFACE,
@@ -681,7 +681,7 @@ async fn apply_rows(
         .iter()
         .map(|row| upsert_of(app, tenant, update, row, now))
         .collect();
-    let outcomes = customers::upsert_many(app, tenant, &upserts, SURFACE, now).await?;
+    let outcomes = customers::upsert_many(app.customers(), tenant, &upserts, SURFACE, now).await?;
     let mut applied = 0;
     let mut problems = Vec::new();
     for (row, outcome) in rows.iter().zip(outcomes) {

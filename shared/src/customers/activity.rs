@@ -8,9 +8,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::CustomerError;
+use super::CustomerStore;
 use super::Tid;
 use super::identity::{Customer, CustomerRef, Seed, find_or_create_seeded, profile};
-use crate::app::App;
 use crate::domain::TenantId;
 use crate::retry::{Attempt, optimistic};
 use crate::storage::{Condition, Item, Query, StorageError, TransactAction, Update, keys};
@@ -112,7 +112,7 @@ fn grouped(activities: &[Activity]) -> Vec<Vec<&Activity>> {
 /// (retried on a concurrent change), so counts and "latest" times stay exact. An erasure
 /// committing meanwhile makes it refuse.
 pub async fn record_activities(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     named: &CustomerRef,
     activities: &[Activity],
@@ -130,9 +130,10 @@ pub async fn record_activities(
             items: activity_items(tenant, tid, activities),
         })
     };
-    let (customer, created) = find_or_create_seeded(app, tenant, named, now_millis, &seed).await?;
+    let (customer, created) =
+        find_or_create_seeded(store, tenant, named, now_millis, &seed).await?;
     if !created {
-        add_activities(app, tenant, customer.clone(), activities).await?;
+        add_activities(store, tenant, customer.clone(), activities).await?;
     }
     Ok(customer)
 }
@@ -194,7 +195,7 @@ fn counters_update(profile: &Item, activities: &[Activity]) -> Update {
 /// Stores activities of a known customer with its counters; the first attempt uses the
 /// profile the caller read, later ones (after a concurrent change) read it again.
 async fn add_activities(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     customer: Customer,
     activities: &[Activity],
@@ -209,7 +210,7 @@ async fn add_activities(
         async move {
             let customer = match given {
                 Some(customer) => customer,
-                None => profile(app.table.as_ref(), tenant, tid)
+                None => profile(store.table, tenant, tid)
                     .await?
                     .ok_or_else(|| CustomerError::Suppressed("tid".into()))?,
             };
@@ -227,7 +228,7 @@ async fn add_activities(
                 update,
                 condition: Condition::equals("rev", rev),
             });
-            Ok(Attempt::of_write(app.table.transact(actions).await)?)
+            Ok(Attempt::of_write(store.table.transact(actions).await)?)
         }
     })
     .await
@@ -235,13 +236,13 @@ async fn add_activities(
 
 /// One page of a customer's activity, newest first.
 pub async fn activity_page(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     tid: &Tid,
     limit: usize,
     cursor: Option<String>,
 ) -> Result<(Vec<Activity>, Option<String>), StorageError> {
-    let page = app
+    let page = store
         .table
         .query(
             Query::partition(keys::customer_pk(tenant, tid))

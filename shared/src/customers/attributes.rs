@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::CustomerStore;
 use super::Tid;
 use super::identity::{Customer, profile};
-use crate::app::App;
 use crate::domain::TenantId;
 use crate::retry::{Attempt, optimistic};
 use crate::storage::{Condition, Item, Query, StorageError, TransactAction, Update, batch, keys};
@@ -75,7 +75,7 @@ pub(super) fn history_actions(
 /// Sets customer attributes (typed values, with the surface and time they came from) and
 /// registers their names in the tenant's attribute catalog.
 pub async fn set_attributes(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     tid: &Tid,
     values: &BTreeMap<String, Value>,
@@ -83,7 +83,7 @@ pub async fn set_attributes(
     now_millis: i64,
 ) -> Result<(), StorageError> {
     optimistic("customer-attributes", || async move {
-        let Some(customer) = profile(app.table.as_ref(), tenant, tid).await? else {
+        let Some(customer) = profile(store.table, tenant, tid).await? else {
             return Err(StorageError::ConditionFailed {
                 pk: keys::customer_pk(tenant, tid),
                 sk: "PROFILE".into(),
@@ -108,11 +108,11 @@ pub async fn set_attributes(
             condition: Condition::equals("rev", rev),
         }];
         actions.extend(history_actions(tenant, tid, &changed, now_millis));
-        Attempt::of_write(app.table.transact(actions).await)
+        Attempt::of_write(store.table.transact(actions).await)
     })
     .await?;
     register_attributes(
-        app,
+        store,
         tenant,
         values.keys().map(String::as_str),
         surface,
@@ -125,7 +125,7 @@ pub async fn set_attributes(
 /// The catalog is one partition per tenant, so it is read first (one batched read) and
 /// only names it lacks are written: a bulk path does not write it on every request.
 pub async fn register_attributes(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     names: impl IntoIterator<Item = &str>,
     surface: &str,
@@ -135,12 +135,12 @@ pub async fn register_attributes(
         .into_iter()
         .map(|name| keys::attribute_definition(tenant, name))
         .collect();
-    let known = batch::get_many(app.table.as_ref(), wanted.iter().cloned()).await?;
+    let known = batch::get_many(store.table, wanted.iter().cloned()).await?;
     for key in wanted.into_iter().filter(|key| !known.contains_key(key)) {
         let entry = Item::new(key.pk, key.sk)
             .with("surface", surface)
             .with("created", now_millis);
-        match app.table.put(entry, Condition::NotExists).await {
+        match store.table.put(entry, Condition::NotExists).await {
             Ok(()) | Err(StorageError::ConditionFailed { .. }) => {}
             Err(other) => return Err(other),
         }
@@ -160,14 +160,14 @@ pub struct AttributeChange {
 /// A customer's attribute changes of the last [`HISTORY_DAYS`], oldest first: when, and
 /// each changed attribute's `[old, new]` value.
 pub async fn attribute_history(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     tid: &Tid,
 ) -> Result<Vec<Value>, StorageError> {
     let query = Query::partition(keys::customer_pk(tenant, tid))
         .prefix(keys::HISTORY_PREFIX)
         .limit(1000);
-    let items = crate::storage::read_all(app.table.as_ref(), query).await?;
+    let items = crate::storage::read_all(store.table, query).await?;
     Ok(items
         .iter()
         .map(|item| {
@@ -183,7 +183,7 @@ pub async fn attribute_history(
 /// (exclusive), found through the per-day index of the `days` the period covers (UTC
 /// dates); erased customers are left out. Costs what the changers of those days cost.
 pub async fn attribute_changers(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     attribute: &str,
     days: &[String],
@@ -200,7 +200,7 @@ pub async fn attribute_changers(
         }
     }
     let pages: Vec<Vec<Item>> = futures::stream::iter(shards)
-        .map(|query| crate::storage::read_all(app.table.as_ref(), query))
+        .map(|query| crate::storage::read_all(store.table, query))
         .buffer_unordered(16)
         .collect::<Vec<_>>()
         .await
@@ -218,7 +218,7 @@ pub async fn attribute_changers(
                     format!("{}{:013}", keys::HISTORY_PREFIX, to_millis - 1) + "~",
                 )
                 .limit(1000);
-            let history = crate::storage::read_all(app.table.as_ref(), query).await?;
+            let history = crate::storage::read_all(store.table, query).await?;
             let values: Vec<(Value, Value)> = history
                 .iter()
                 .filter_map(|item| {
@@ -230,7 +230,7 @@ pub async fn attribute_changers(
                 return Ok(None);
             };
             let (initial, last) = (initial.clone(), last.clone());
-            Ok(profile(app.table.as_ref(), tenant, &tid)
+            Ok(profile(store.table, tenant, &tid)
                 .await?
                 .map(|customer| AttributeChange {
                     customer,
@@ -248,11 +248,11 @@ pub async fn attribute_changers(
 
 /// Whether the tenant's catalog has an attribute of this name.
 pub async fn attribute_known(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     name: &str,
 ) -> Result<bool, StorageError> {
-    Ok(app
+    Ok(store
         .table
         .get(&keys::attribute_definition(tenant, name))
         .await?

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::CustomerStore;
 use super::Tid;
 use super::identity::{Identifier, SUPPRESSED, find, tid_hash};
 use super::{CustomerError, CustomerRef, listing};
-use crate::app::App;
 use crate::domain::TenantId;
 use crate::retry::{Attempt, optimistic};
 use crate::storage::{
@@ -42,25 +42,25 @@ fn erasure_work(tenant: &TenantId, tid: &Tid) -> Key {
 /// work item; then as much activity as fits in the request (the sweep removes the rest).
 /// `None` when no such customer exists.
 pub async fn erase(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     named: &CustomerRef,
     now_millis: i64,
 ) -> Result<Option<Erased>, CustomerError> {
-    erase_noting(app, tenant, named, now_millis, &BTreeMap::new()).await
+    erase_noting(store, tenant, named, now_millis, &BTreeMap::new()).await
 }
 
 /// [`erase`], recording on the erasure status, in the same transaction, how many rows each
 /// other surface removed before it.
 pub async fn erase_noting(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     named: &CustomerRef,
     now_millis: i64,
     surface_rows: &BTreeMap<&'static str, usize>,
 ) -> Result<Option<Erased>, CustomerError> {
     let marked = optimistic::<_, CustomerError, _>("customer-erasure", || async move {
-        let Some(customer) = find(app, tenant, named).await? else {
+        let Some(customer) = find(store, tenant, named).await? else {
             return Ok(Attempt::Done(None));
         };
         let rev = customer.rev();
@@ -79,13 +79,13 @@ pub async fn erase_noting(
                 1,
             ));
         }
-        let status_hash = tid_hash(app, &customer.tid);
+        let status_hash = tid_hash(store, &customer.tid);
         let mut hashes = vec![status_hash.clone()];
         hashes.extend(
             customer
                 .identifiers
                 .iter()
-                .map(|identifier| identifier.hash(app)),
+                .map(|identifier| identifier.hash(store)),
         );
         for hash in &hashes {
             let entry = keys::customer_identifier(tenant, hash);
@@ -117,23 +117,19 @@ pub async fn erase_noting(
             condition: Condition::Always,
         });
         // Changed or erased meanwhile: look again (a second erasure then finds nothing).
-        Ok(Attempt::of_write(app.table.transact(actions).await)?
+        Ok(Attempt::of_write(store.table.transact(actions).await)?
             .map(|()| Some((customer, status_hash))))
     })
     .await?;
     let Some((customer, status_hash)) = marked else {
         return Ok(None);
     };
-    let (complete, _) = remove_customer_partition(
-        app.table.as_ref(),
-        tenant,
-        &customer.tid,
-        INLINE_ERASURE_ROWS,
-    )
-    .await?;
+    let (complete, _) =
+        remove_customer_partition(store.table, tenant, &customer.tid, INLINE_ERASURE_ROWS).await?;
     if complete {
-        finish_erasure(app.table.as_ref(), tenant, &status_hash, now_millis).await?;
-        app.table
+        finish_erasure(store.table, tenant, &status_hash, now_millis).await?;
+        store
+            .table
             .delete(&erasure_work(tenant, &customer.tid), Condition::Always)
             .await?;
     }
@@ -227,13 +223,13 @@ pub async fn continue_erasure(
 
 /// The status of an erasure, for the admin: `removing-activity` or `done`.
 pub async fn erasure_status(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     tid: &Tid,
 ) -> Result<Option<Value>, StorageError> {
-    let item = app
+    let item = store
         .table
-        .get(&keys::erasure(tenant, &tid_hash(app, tid)))
+        .get(&keys::erasure(tenant, &tid_hash(store, tid)))
         .await?;
     Ok(item.map(|item| {
         let done = item.str("status") == Some("done");
@@ -253,14 +249,15 @@ const SURFACE_ROWS: &str = "surface_rows";
 /// Records on a customer's erasure status how many rows each other surface removed (they
 /// are removed within the erasure request, so each of them is complete).
 pub async fn record_surface_rows(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     tid: &Tid,
     rows: &BTreeMap<&'static str, usize>,
 ) -> Result<(), StorageError> {
-    app.table
+    store
+        .table
         .update(
-            &keys::erasure(tenant, &tid_hash(app, tid)),
+            &keys::erasure(tenant, &tid_hash(store, tid)),
             Update::default().set(SURFACE_ROWS, json!(rows)),
             Condition::Always,
         )
@@ -269,9 +266,12 @@ pub async fn record_surface_rows(
 }
 
 /// A tenant's suppressions: each a keyed hash (of a tid or an identifier) and its date.
-pub async fn suppressions(app: &App, tenant: &TenantId) -> Result<Vec<Value>, StorageError> {
+pub async fn suppressions(
+    store: CustomerStore<'_>,
+    tenant: &TenantId,
+) -> Result<Vec<Value>, StorageError> {
     let items = crate::storage::read_all(
-        app.table.as_ref(),
+        store.table,
         Query::partition(keys::suppressions_pk(tenant)).limit(1000),
     )
     .await?;
@@ -285,12 +285,12 @@ pub async fn suppressions(app: &App, tenant: &TenantId) -> Result<Vec<Value>, St
 /// the erasure of that tid is still removing activity (a customer re-created with it would
 /// be emptied by the sweep).
 pub async fn lift_suppression(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     named: &CustomerRef,
 ) -> Result<bool, CustomerError> {
     if let Some(tid) = &named.tid
-        && erasure_status(app, tenant, tid)
+        && erasure_status(store, tenant, tid)
             .await?
             .is_some_and(|status| status["status"] == "removing-activity")
     {
@@ -298,18 +298,18 @@ pub async fn lift_suppression(
             "the erasure of tid {tid} is still removing activity; lift it when it is done"
         )));
     }
-    let mut hashes: Vec<String> = named.tid.iter().map(|tid| tid_hash(app, tid)).collect();
+    let mut hashes: Vec<String> = named.tid.iter().map(|tid| tid_hash(store, tid)).collect();
     hashes.extend(
         named
             .identifiers
             .iter()
-            .map(|identifier| identifier.hash(app)),
+            .map(|identifier| identifier.hash(store)),
     );
     let mut lifted = false;
     for hash in hashes {
         let entry = keys::customer_identifier(tenant, &hash);
         // Only a tombstone goes: an entry that names a customer again stays.
-        match app
+        match store
             .table
             .delete(&entry, Condition::HasAttribute(SUPPRESSED.into()))
             .await
@@ -318,7 +318,7 @@ pub async fn lift_suppression(
             Err(StorageError::ConditionFailed { .. }) => {}
             Err(other) => return Err(other.into()),
         }
-        lifted |= app
+        lifted |= store
             .table
             .delete(&keys::suppression(tenant, &hash), Condition::Always)
             .await?

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::CustomerStore;
 use super::Tid;
 use super::{CustomerError, listing};
-use crate::app::App;
 use crate::domain::TenantId;
 use crate::retry::{Attempt, is_contention, optimistic};
 use crate::storage::{
@@ -41,24 +41,24 @@ impl Identifier {
         Identifier::new(CUSTOMER_KEY, value)
     }
 
-    pub(super) fn hash(&self, app: &App) -> String {
-        app.keyed_hash(&format!("id\u{0}{}\u{0}{}", self.api_name, self.value))
+    pub(super) fn hash(&self, store: CustomerStore<'_>) -> String {
+        store.keyed_hash(&format!("id\u{0}{}\u{0}{}", self.api_name, self.value))
     }
 
     /// The key of this identifier's index entry (or tombstone).
-    pub(super) fn entry_key(&self, app: &App, tenant: &TenantId) -> Key {
-        keys::customer_identifier(tenant, &self.hash(app))
+    pub(super) fn entry_key(&self, store: CustomerStore<'_>, tenant: &TenantId) -> Key {
+        keys::customer_identifier(tenant, &self.hash(store))
     }
 }
 
-pub(super) fn tid_hash(app: &App, tid: &Tid) -> String {
-    app.keyed_hash(&format!("tid\u{0}{tid}"))
+pub(super) fn tid_hash(store: CustomerStore<'_>, tid: &Tid) -> String {
+    store.keyed_hash(&format!("tid\u{0}{tid}"))
 }
 
 /// The key of a tid's tombstone: the identifier index holds it beside the identifiers' own
 /// (its hash input differs from every identifier's, so the two never meet).
-pub(super) fn tid_entry_key(app: &App, tenant: &TenantId, tid: &Tid) -> Key {
-    keys::customer_identifier(tenant, &tid_hash(app, tid))
+pub(super) fn tid_entry_key(store: CustomerStore<'_>, tenant: &TenantId, tid: &Tid) -> Key {
+    keys::customer_identifier(tenant, &tid_hash(store, tid))
 }
 
 /// What an identifier's index entry says.
@@ -151,21 +151,21 @@ pub(super) async fn profile(
 
 /// A customer's profile by tid.
 pub async fn by_tid(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     tid: &Tid,
 ) -> Result<Option<Customer>, StorageError> {
-    profile(app.table.as_ref(), tenant, tid).await
+    profile(store.table, tenant, tid).await
 }
 
 /// Customers' profiles by tid, in batched reads; tids without a customer are left out.
 pub async fn by_tids(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     tids: &[&Tid],
 ) -> Result<HashMap<Tid, Customer>, StorageError> {
     let keys = tids.iter().map(|tid| keys::customer_profile(tenant, tid));
-    Ok(batch::get_many(app.table.as_ref(), keys)
+    Ok(batch::get_many(store.table, keys)
         .await?
         .into_values()
         .filter_map(Customer::from_item)
@@ -175,74 +175,70 @@ pub async fn by_tids(
 
 /// The index entries of the tid and identifiers a request names, in one batched read.
 async fn entries_of(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     named: &CustomerRef,
 ) -> Result<HashMap<Key, Item>, StorageError> {
     let tid_key = named
         .tid
         .as_ref()
-        .map(|tid| tid_entry_key(app, tenant, tid));
+        .map(|tid| tid_entry_key(store, tenant, tid));
     let identifier_keys = named
         .identifiers
         .iter()
-        .map(|identifier| identifier.entry_key(app, tenant));
-    batch::get_many(
-        app.table.as_ref(),
-        tid_key.into_iter().chain(identifier_keys),
-    )
-    .await
+        .map(|identifier| identifier.entry_key(store, tenant));
+    batch::get_many(store.table, tid_key.into_iter().chain(identifier_keys)).await
 }
 
 /// Which of the named tid and identifiers is suppressed, if any (the tid first).
 fn first_suppressed(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     named: &CustomerRef,
     entries: &HashMap<Key, Item>,
 ) -> Option<String> {
     let suppressed = |key: &Key| entries.get(key).and_then(Entry::of) == Some(Entry::Suppressed);
     if let Some(tid) = &named.tid
-        && suppressed(&tid_entry_key(app, tenant, tid))
+        && suppressed(&tid_entry_key(store, tenant, tid))
     {
         return Some("tid".into());
     }
     named
         .identifiers
         .iter()
-        .find(|identifier| suppressed(&identifier.entry_key(app, tenant)))
+        .find(|identifier| suppressed(&identifier.entry_key(store, tenant)))
         .map(|identifier| format!("identifier {}", identifier.api_name))
 }
 
 /// The first suppression that matches what the request names, if any.
 pub async fn suppressed(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     named: &CustomerRef,
 ) -> Result<Option<String>, StorageError> {
-    let entries = entries_of(app, tenant, named).await?;
-    Ok(first_suppressed(app, tenant, named, &entries))
+    let entries = entries_of(store, tenant, named).await?;
+    Ok(first_suppressed(store, tenant, named, &entries))
 }
 
 /// The customer a request names, given its index entries: by tid, else by the first
 /// identifier that is known.
 async fn find_with(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     named: &CustomerRef,
     entries: &HashMap<Key, Item>,
 ) -> Result<Option<Customer>, StorageError> {
     if let Some(tid) = &named.tid
-        && let Some(customer) = profile(app.table.as_ref(), tenant, tid).await?
+        && let Some(customer) = profile(store.table, tenant, tid).await?
     {
         return Ok(Some(customer));
     }
     for identifier in &named.identifiers {
         let owner = entries
-            .get(&identifier.entry_key(app, tenant))
+            .get(&identifier.entry_key(store, tenant))
             .and_then(Entry::of);
         if let Some(Entry::Owner(tid)) = owner
-            && let Some(customer) = profile(app.table.as_ref(), tenant, &tid).await?
+            && let Some(customer) = profile(store.table, tenant, &tid).await?
         {
             return Ok(Some(customer));
         }
@@ -252,17 +248,22 @@ async fn find_with(
 
 /// The customer a request names: by tid, else by the first identifier that is known.
 pub async fn find(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     named: &CustomerRef,
 ) -> Result<Option<Customer>, StorageError> {
-    let entries = entries_of(app, tenant, named).await?;
-    find_with(app, tenant, named, &entries).await
+    let entries = entries_of(store, tenant, named).await?;
+    find_with(store, tenant, named, &entries).await
 }
 
 /// An identifier's index entry naming its customer.
-pub(super) fn index_item(app: &App, tenant: &TenantId, identifier: &Identifier, tid: &Tid) -> Item {
-    let key = identifier.entry_key(app, tenant);
+pub(super) fn index_item(
+    store: CustomerStore<'_>,
+    tenant: &TenantId,
+    identifier: &Identifier,
+    tid: &Tid,
+) -> Item {
+    let key = identifier.entry_key(store, tenant);
     Item::new(key.pk, key.sk)
         .with("tid", tid)
         .with("api_name", identifier.api_name.as_str())
@@ -282,12 +283,12 @@ pub(super) fn customer_key_of(identifiers: &[Identifier]) -> Option<String> {
 /// commits during this request: every write of an identifier's entry requires it absent
 /// (or its own), which a tombstone is not.
 pub async fn find_or_create(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     named: &CustomerRef,
     now_millis: i64,
 ) -> Result<(Customer, bool), CustomerError> {
-    find_or_create_seeded(app, tenant, named, now_millis, &|_| Ok(Seed::default())).await
+    find_or_create_seeded(store, tenant, named, now_millis, &|_| Ok(Seed::default())).await
 }
 
 /// What a creation commits besides the customer: a change to the new profile and further
@@ -302,20 +303,20 @@ pub(super) struct Seed {
 /// [`find_or_create`], committing `seed` with the customer when it creates one (the
 /// `bool` says it did).
 pub(super) async fn find_or_create_seeded(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     named: &CustomerRef,
     now_millis: i64,
     seed: &(dyn Fn(&Tid) -> Result<Seed, CustomerError> + Sync),
 ) -> Result<(Customer, bool), CustomerError> {
     optimistic("customer-identity", || async move {
-        let entries = entries_of(app, tenant, named).await?;
-        if let Some(what) = first_suppressed(app, tenant, named, &entries) {
+        let entries = entries_of(store, tenant, named).await?;
+        if let Some(what) = first_suppressed(store, tenant, named, &entries) {
             return Err(CustomerError::Suppressed(what));
         }
-        let attempt = match find_with(app, tenant, named, &entries).await? {
+        let attempt = match find_with(store, tenant, named, &entries).await? {
             Some(customer) => link(
-                app,
+                store,
                 tenant,
                 customer,
                 &named.identifiers,
@@ -324,7 +325,7 @@ pub(super) async fn find_or_create_seeded(
             )
             .await
             .map(|customer| (customer, false)),
-            None => create(app, tenant, named, now_millis, seed)
+            None => create(store, tenant, named, now_millis, seed)
                 .await
                 .map(|customer| (customer, true)),
         };
@@ -338,7 +339,7 @@ pub(super) async fn find_or_create_seeded(
 
 /// Creates the customer a request names, with a listing ordinal reserved beforehand.
 async fn create(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     named: &CustomerRef,
     now_millis: i64,
@@ -346,7 +347,7 @@ async fn create(
 ) -> Result<Customer, CustomerError> {
     let tid = named.tid.clone().unwrap_or_else(Tid::generate);
     let seed = seed(&tid)?;
-    let ordinal = listing::reserve(app, tenant, 1).await?;
+    let ordinal = listing::reserve(store, tenant, 1).await?;
     let key = keys::customer_profile(tenant, &tid);
     let mut item = Item::new(key.pk, key.sk)
         .with("tid", tid.as_str())
@@ -369,14 +370,14 @@ async fn create(
             .identifiers
             .iter()
             .map(|identifier| TransactAction::Put {
-                item: index_item(app, tenant, identifier, &tid),
+                item: index_item(store, tenant, identifier, &tid),
                 condition: Condition::NotExists,
             }),
     );
     // A tid the client chose may be an erased one; a new UUID cannot be.
     if named.tid.is_some() {
         actions.push(TransactAction::Check {
-            key: tid_entry_key(app, tenant, &tid),
+            key: tid_entry_key(store, tenant, &tid),
             condition: Condition::NotExists,
         });
     }
@@ -384,8 +385,8 @@ async fn create(
         item,
         condition: Condition::NotExists,
     }));
-    if let Err(error) = app.table.transact(actions).await {
-        listing::abandon(app, tenant, &[ordinal]).await?;
+    if let Err(error) = store.table.transact(actions).await {
+        listing::abandon(store, tenant, &[ordinal]).await?;
         return Err(error.into());
     }
     Ok(Customer::from_item(item)
@@ -395,7 +396,7 @@ async fn create(
 /// Links identifiers the customer does not have yet; one that belongs to another customer
 /// is refused.
 async fn link(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     customer: Customer,
     identifiers: &[Identifier],
@@ -411,7 +412,7 @@ async fn link(
     }
     for identifier in &new {
         let owner = entries
-            .get(&identifier.entry_key(app, tenant))
+            .get(&identifier.entry_key(store, tenant))
             .and_then(Entry::of);
         if owner.is_some_and(|owner| owner != Entry::Owner(customer.tid.clone())) {
             return Err(CustomerError::Conflict(format!(
@@ -439,11 +440,11 @@ async fn link(
         condition: Condition::equals("rev", rev),
     }];
     actions.extend(new.iter().map(|identifier| TransactAction::Put {
-        item: index_item(app, tenant, identifier, &customer.tid),
+        item: index_item(store, tenant, identifier, &customer.tid),
         condition: owned_or_absent(&customer.tid),
     }));
-    app.table.transact(actions).await?;
-    Ok(profile(app.table.as_ref(), tenant, &customer.tid)
+    store.table.transact(actions).await?;
+    Ok(profile(store.table, tenant, &customer.tid)
         .await?
         .ok_or_else(|| StorageError::Unavailable("profile vanished".into()))?)
 }

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use futures::StreamExt;
 
+use super::CustomerStore;
 use super::Tid;
-use crate::app::App;
 use crate::domain::TenantId;
 use crate::storage::{
     Condition, Item, Query, StorageError, TransactAction, Update, keys, read_all,
@@ -20,12 +20,12 @@ use crate::storage::{
 
 /// Reserves `count` consecutive ordinals; returns the first.
 pub(super) async fn reserve(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     count: usize,
 ) -> Result<i64, StorageError> {
     let count = count as i64;
-    let counter = app
+    let counter = store
         .table
         .update(
             &keys::customer_list_counter(tenant),
@@ -41,7 +41,7 @@ pub(super) async fn reserve(
 
 /// Records reserved ordinals that will never be used as holes of their blocks.
 pub(super) async fn abandon(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     ordinals: &[i64],
 ) -> Result<(), StorageError> {
@@ -52,7 +52,7 @@ pub(super) async fn abandon(
             .or_default() += 1;
     }
     for (block, holes) in per_block {
-        add_holes(app.table.as_ref(), tenant, block, holes).await?;
+        add_holes(store.table, tenant, block, holes).await?;
     }
     Ok(())
 }
@@ -102,8 +102,11 @@ pub(super) fn entry_action(
 }
 
 /// The next ordinal to be reserved (0 before the first customer).
-async fn next_ordinal(app: &App, tenant: &TenantId) -> Result<i64, StorageError> {
-    let counter = app.table.get(&keys::customer_list_counter(tenant)).await?;
+async fn next_ordinal(store: CustomerStore<'_>, tenant: &TenantId) -> Result<i64, StorageError> {
+    let counter = store
+        .table
+        .get(&keys::customer_list_counter(tenant))
+        .await?;
     Ok(counter.and_then(|item| item.i64("next")).unwrap_or(0))
 }
 
@@ -134,7 +137,7 @@ fn locate(next: i64, holes: &BTreeMap<i64, i64>, skip: i64) -> Option<(i64, i64)
 /// The live entries with ordinals `first..=last` (one block), in ordinal order: one query
 /// per stripe the range touches, several in flight.
 async fn read_range(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     first: i64,
     last: i64,
@@ -148,7 +151,7 @@ async fn read_range(
             .limit(1000)
     });
     let mut items: Vec<Item> = futures::stream::iter(queries)
-        .map(|query| read_all(app.table.as_ref(), query))
+        .map(|query| read_all(store.table, query))
         .buffer_unordered(16)
         .collect::<Vec<_>>()
         .await
@@ -167,14 +170,14 @@ async fn read_range(
 /// page starts at its ordinal directly when the block has no holes, or after reading past
 /// the remainder when it has.
 pub async fn list_page(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     skip: usize,
     top: usize,
 ) -> Result<Vec<Listed>, StorageError> {
-    let next = next_ordinal(app, tenant).await?;
+    let next = next_ordinal(store, tenant).await?;
     let hole_items = read_all(
-        app.table.as_ref(),
+        store.table,
         Query::partition(keys::customer_list_holes_pk(tenant)).limit(1000),
     )
     .await?;
@@ -197,7 +200,7 @@ pub async fn list_page(
         let last = block_end
             .min(next - 1)
             .min(start + wanted.max(keys::LIST_STRIPES) - 1);
-        for item in read_range(app, tenant, start, last).await? {
+        for item in read_range(store, tenant, start, last).await? {
             if to_pass > 0 {
                 to_pass -= 1;
                 continue;

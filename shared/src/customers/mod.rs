@@ -47,7 +47,26 @@ pub use listing::{Listed, list_page};
 pub use tid::{MAX_TID_CHARS, Tid};
 pub use upsert::{Upsert, UpsertOutcome, upsert_many};
 
-use crate::storage::StorageError;
+use crate::keys::HashKey;
+use crate::storage::{ItemTable, StorageError};
+
+/// What the customer store works with: the item table, and the key of the keyed hash its
+/// identifier index is built on (identifiers and tids are indexed by hash, never stored as
+/// keys). Every function here takes this rather than the whole [`crate::app::App`], so it is
+/// plain what a customer write can touch: no blob store, clock or signing keys (the time is a
+/// parameter). `App::customers` hands one out.
+#[derive(Clone, Copy)]
+pub struct CustomerStore<'a> {
+    pub table: &'a dyn ItemTable,
+    pub hash_key: &'a HashKey,
+}
+
+impl CustomerStore<'_> {
+    /// The keyed hash of a value (see [`HashKey`]).
+    pub fn keyed_hash(&self, value: &str) -> String {
+        self.hash_key.hash(value)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CustomerError {

@@ -13,11 +13,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+use super::CustomerStore;
 use super::Tid;
 use super::attributes::{changes, history_actions};
 use super::identity::{Customer, Entry, Identifier, MAX_IDENTIFIERS, index_item};
 use super::{CustomerError, listing};
-use crate::app::App;
 use crate::domain::TenantId;
 use crate::retry::{contention_backoff, is_contention};
 use crate::storage::{
@@ -80,7 +80,7 @@ struct Known {
 
 impl Known {
     async fn read(
-        app: &App,
+        store: CustomerStore<'_>,
         tenant: &TenantId,
         upserts: &[&Upsert],
     ) -> Result<Known, StorageError> {
@@ -88,9 +88,9 @@ impl Known {
         let keyed: HashMap<Key, &Identifier> = upserts
             .iter()
             .flat_map(|upsert| upsert.named())
-            .map(|identifier| (identifier.entry_key(app, tenant), identifier))
+            .map(|identifier| (identifier.entry_key(store, tenant), identifier))
             .collect();
-        let found = batch::get_many(app.table.as_ref(), keyed.keys().cloned()).await?;
+        let found = batch::get_many(store.table, keyed.keys().cloned()).await?;
         let entries: HashMap<Identifier, Entry> = found
             .iter()
             .filter_map(|(key, item)| Some(((*keyed.get(key)?).clone(), Entry::of(item)?)))
@@ -102,7 +102,7 @@ impl Known {
                 _ => None,
             })
             .collect();
-        let profiles = batch::get_many(app.table.as_ref(), owners).await?;
+        let profiles = batch::get_many(store.table, owners).await?;
         Ok(Known { entries, profiles })
     }
 
@@ -123,7 +123,7 @@ impl Known {
 
 /// Plans one upsert from what the round read.
 fn plan_upsert(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     upsert: &Upsert,
     known: &Known,
@@ -203,7 +203,7 @@ fn plan_upsert(
     }];
     // `NotExists` also refuses a tombstone: an erasure committing meanwhile wins.
     actions.extend(to_link.iter().map(|identifier| TransactAction::Put {
-        item: index_item(app, tenant, identifier, &tid),
+        item: index_item(store, tenant, identifier, &tid),
         condition: Condition::NotExists,
     }));
     actions.extend(history_actions(tenant, &tid, &changed, now_millis));
@@ -307,7 +307,7 @@ fn take_round(upserts: &[Upsert], pending: &mut Vec<usize>) -> Vec<usize> {
 /// Applies many customers' upserts with few requests (see the module's description).
 /// Outcomes are in the order of `upserts`.
 pub async fn upsert_many(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     upserts: &[Upsert],
     surface: &str,
@@ -323,17 +323,17 @@ pub async fn upsert_many(
     while !pending.is_empty() {
         let round = take_round(upserts, &mut pending);
         let taken: Vec<&Upsert> = round.iter().map(|&index| &upserts[index]).collect();
-        let known = Known::read(app, tenant, &taken).await?;
+        let known = Known::read(store, tenant, &taken).await?;
         let mut plans: Vec<(usize, Planned)> = round
             .iter()
             .map(|&index| {
-                let plan = plan_upsert(app, tenant, &upserts[index], &known, surface, now_millis);
+                let plan = plan_upsert(store, tenant, &upserts[index], &known, surface, now_millis);
                 (index, plan)
             })
             .collect();
         let creating = plans.iter().filter(|(_, plan)| plan.creates).count();
         let mut next_ordinal = if creating > 0 {
-            listing::reserve(app, tenant, creating).await?
+            listing::reserve(store, tenant, creating).await?
         } else {
             0
         };
@@ -362,7 +362,7 @@ pub async fn upsert_many(
             futures::stream::iter(groups.into_iter().filter(|group| !group.indices.is_empty()))
                 .map(|mut group| async move {
                     let actions = std::mem::take(&mut group.actions);
-                    let result = app.table.transact(actions).await;
+                    let result = store.table.transact(actions).await;
                     (group, result)
                 })
                 .buffer_unordered(TRANSACTIONS_IN_FLIGHT)
@@ -398,7 +398,7 @@ pub async fn upsert_many(
             }
         }
         if !abandoned.is_empty() {
-            listing::abandon(app, tenant, &abandoned).await?;
+            listing::abandon(store, tenant, &abandoned).await?;
         }
         pending.sort_unstable();
         if contended {

@@ -274,14 +274,18 @@ pub async fn apply(
             tid: None,
             identifiers: vec![upsert.key.clone()],
         };
-        if only_existing && customers::find(app, tenant, &named).await?.is_none() {
+        if only_existing
+            && customers::find(app.customers(), tenant, &named)
+                .await?
+                .is_none()
+        {
             errors.push(write_error("INVALID_CUSTOMER", &upsert.key.value, None));
         } else {
             kept.push(upsert);
         }
     }
     let now = app.clock.now_millis();
-    let outcomes = customers::upsert_many(app, tenant, &kept, SURFACE, now).await?;
+    let outcomes = customers::upsert_many(app.customers(), tenant, &kept, SURFACE, now).await?;
     for (upsert, outcome) in kept.iter().zip(outcomes) {
         if let UpsertOutcome::Refused(_) = outcome {
             errors.push(write_error("INVALID_CUSTOMER", &upsert.key.value, None));

@@ -215,13 +215,15 @@ pub(super) async fn customer_attributes(
         tid: None,
         identifiers: vec![Identifier::customer_key(customer_id)],
     };
-    let customer = customers::find(app, tenant, &named).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            CustdataCode::NotFound,
-            "no customer with this CustomerID",
-        )
-    })?;
+    let customer = customers::find(app.customers(), tenant, &named)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                CustdataCode::NotFound,
+                "no customer with this CustomerID",
+            )
+        })?;
     let names = if names.is_empty() {
         catalog
             .iter()
@@ -281,14 +283,14 @@ pub(super) async fn list_customers(
     let (top, skip) = paging(request)?;
     let catalog = attributes::catalog(app, tenant).await?;
     let (names, delimiter) = requested_attributes(request, &catalog)?;
-    let page = customers::list_page(app, tenant, skip, top).await?;
+    let page = customers::list_page(app.customers(), tenant, skip, top).await?;
     // Profiles are read only where the page needs them, in batched reads.
     let wanted: Vec<&Tid> = page
         .iter()
         .filter(|listed| !names.is_empty() || listed.customer_key.is_none())
         .map(|listed| &listed.tid)
         .collect();
-    let profiles = customers::by_tids(app, tenant, &wanted).await?;
+    let profiles = customers::by_tids(app.customers(), tenant, &wanted).await?;
     let entries: Vec<Value> = page
         .iter()
         .map(|listed| {
@@ -389,7 +391,8 @@ pub(super) async fn attribute_changers(
     let from = millis(start);
     let to = millis(end) + 86_400_000;
     let mut changes =
-        customers::attribute_changers(app, tenant, &attribute.name, &days, from, to).await?;
+        customers::attribute_changers(app.customers(), tenant, &attribute.name, &days, from, to)
+            .await?;
     changes.sort_by(|a, b| {
         a.customer
             .identifier(customers::CUSTOMER_KEY)

@@ -167,7 +167,7 @@ async fn erase_everywhere(
     named: &CustomerRef,
     now_millis: i64,
 ) -> Result<Option<Erasure>, CustomerError> {
-    let (tids, identifiers) = match customers::find(app, tenant, named).await? {
+    let (tids, identifiers) = match customers::find(app.customers(), tenant, named).await? {
         Some(customer) => (vec![customer.tid], customer.identifiers),
         None => (
             named.tid.iter().cloned().collect(),
@@ -175,7 +175,7 @@ async fn erase_everywhere(
         ),
     };
     let mut rows = remove_surface_rows(app, tenant, &tids, &identifiers).await?;
-    let erased = customers::erase_noting(app, tenant, named, now_millis, &rows).await?;
+    let erased = customers::erase_noting(app.customers(), tenant, named, now_millis, &rows).await?;
     let Some(erased) = erased else {
         if rows.values().all(|count| *count == 0) {
             return Ok(None);
@@ -194,7 +194,7 @@ async fn erase_everywhere(
             *rows.entry(surface).or_default() += count;
         }
         for tid in &erased.tids {
-            customers::record_surface_rows(app, tenant, tid, &rows).await?;
+            customers::record_surface_rows(app.customers(), tenant, tid, &rows).await?;
         }
     }
     if erased.complete {
@@ -255,7 +255,7 @@ pub async fn export(
     tenant: &TenantId,
     named: &CustomerRef,
 ) -> Result<Option<Value>, CustomerError> {
-    let customer = customers::find(app, tenant, named).await?;
+    let customer = customers::find(app.customers(), tenant, named).await?;
     let (tids, identifiers) = match &customer {
         Some(customer) => (vec![customer.tid.clone()], customer.identifiers.clone()),
         None => (
@@ -277,7 +277,8 @@ pub async fn export(
             let mut cursor = None;
             loop {
                 let (page, next) =
-                    customers::activity_page(app, tenant, &customer.tid, 1000, cursor).await?;
+                    customers::activity_page(app.customers(), tenant, &customer.tid, 1000, cursor)
+                        .await?;
                 activities.extend(page);
                 cursor = next;
                 if cursor.is_none() || activities.len() >= MAX_EXPORT_ACTIVITIES {
@@ -289,7 +290,7 @@ pub async fn export(
                 "identifiers": customer.identifiers,
                 "attributes": customer.attributes,
                 "attributeHistory":
-                    customers::attribute_history(app, tenant, &customer.tid).await?,
+                    customers::attribute_history(app.customers(), tenant, &customer.tid).await?,
                 "activities": activities,
             })
         }

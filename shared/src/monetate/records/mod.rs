@@ -142,7 +142,7 @@ pub async fn post(
             .map(String::as_str)
             .filter(|name| *name != schema.identifier())
             .collect();
-        customers::register_attributes(app, tenant, names, SURFACE, now).await?;
+        customers::register_attributes(app.customers(), tenant, names, SURFACE, now).await?;
     }
     let item_of = |row: &CheckedRow| {
         let key = row_key(
@@ -191,7 +191,7 @@ pub async fn post(
             }
         })
         .collect();
-    let outcomes = customers::upsert_many(app, tenant, &upserts, SURFACE, now).await?;
+    let outcomes = customers::upsert_many(app.customers(), tenant, &upserts, SURFACE, now).await?;
     let mut refused: HashMap<&str, String> = HashMap::new();
     for (rows, outcome) in by_customer.values().zip(&outcomes) {
         if let UpsertOutcome::Refused(why) = outcome {

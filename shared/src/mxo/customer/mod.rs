@@ -327,7 +327,7 @@ async fn record_activity(
         .iter()
         .map(|activity| parse_activity(activity, now))
         .collect::<Result<Vec<_>, _>>()?;
-    let customer = customers::record_activities(app, tenant, &named, &activities, now)
+    let customer = customers::record_activities(app.customers(), tenant, &named, &activities, now)
         .await
         .map_err(customer_error)?;
     Ok(json_response(
@@ -363,15 +363,24 @@ async fn activity_log(
         tid: Some(tid.clone()),
         identifiers: Vec::new(),
     };
-    if customers::find(app, tenant, &named).await?.is_none() {
+    if customers::find(app.customers(), tenant, &named)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             MxoCode::CustomerNotFound,
             format!("no customer with tid {tid}"),
         ));
     }
-    let (activities, next) =
-        customers::activity_page(app, tenant, &tid, limit, query.get("cursor").cloned()).await?;
+    let (activities, next) = customers::activity_page(
+        app.customers(),
+        tenant,
+        &tid,
+        limit,
+        query.get("cursor").cloned(),
+    )
+    .await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"activities": activities, "next": next}),
@@ -473,7 +482,7 @@ async fn evaluate_structure(
             }
         }
     }
-    let customer = customers::find(app, tenant, &named).await?;
+    let customer = customers::find(app.customers(), tenant, &named).await?;
     let subject = Subject {
         tenant,
         customer: customer.as_ref(),
@@ -571,7 +580,7 @@ async fn erase_customer(
 ) -> Result<Response, ApiError> {
     if route == SiteDeleteRoute::Suppressions {
         // `GET /custdata/v1/mxo/{sk}/suppressions`: keyed hashes and dates, no personal data.
-        let suppressions = customers::suppressions(app, tenant).await?;
+        let suppressions = customers::suppressions(app.customers(), tenant).await?;
         return Ok(json_response(
             StatusCode::OK,
             &json!({"suppressions": suppressions}),

@@ -178,7 +178,7 @@ impl Structure {
                 problems.push(problem(path, "an attribute name is 1 to 200 characters"));
                 continue;
             }
-            if !customers::attribute_known(app, tenant, &name).await? {
+            if !customers::attribute_known(app.customers(), tenant, &name).await? {
                 problems.push(problem(
                     path,
                     format!("unknown customer attribute {name:?}"),
