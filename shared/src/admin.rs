@@ -219,7 +219,15 @@ pub async fn execute(
             definition,
         } => {
             let tenant = existing_tenant(app, &tenant).await?;
-            match structures::save(app, &tenant, &name, &definition).await {
+            match structures::save(
+                app.customers(),
+                &tenant,
+                &name,
+                &definition,
+                app.clock.now_millis(),
+            )
+            .await
+            {
                 Ok(saved) => Ok(json!(saved)),
                 Err(SaveError::Invalid(problems)) => Err(AdminError::Invalid(
                     problems
@@ -233,11 +241,11 @@ pub async fn execute(
         }
         AdminCommand::ListStructures { tenant } => {
             let tenant = existing_tenant(app, &tenant).await?;
-            Ok(json!(structures::list(app, &tenant).await?))
+            Ok(json!(structures::list(app.table.as_ref(), &tenant).await?))
         }
         AdminCommand::DeleteStructure { tenant, name } => {
             let tenant = existing_tenant(app, &tenant).await?;
-            if structures::remove(app, &tenant, &name).await? {
+            if structures::remove(app.table.as_ref(), &tenant, &name).await? {
                 Ok(json!({"deleted": name}))
             } else {
                 Err(AdminError::NotFound(format!(

@@ -850,7 +850,7 @@ async fn a_structure_name_with_dot_segments_slashes_or_control_characters_is_ref
         }
     }
     let tenant = TenantId::parse(&app.server.credentials.tenant).expect("tenant");
-    let stored = custdata::mxo::customer::structures::list(&app.server.app, &tenant)
+    let stored = custdata::mxo::customer::structures::list(app.server.app.table.as_ref(), &tenant)
         .await
         .expect("structures");
     assert_eq!(stored, Vec::<String>::new(), "nothing was stored");

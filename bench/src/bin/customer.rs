@@ -193,9 +193,15 @@ async fn main() {
     .await
     .expect("attributes");
     let definition: Value = serde_json::from_str(STRUCTURE).expect("json");
-    structures::save(&app, &tenant, "offers", &definition)
-        .await
-        .expect("structure");
+    structures::save(
+        app.customers(),
+        &tenant,
+        "offers",
+        &definition,
+        app.clock.now_millis(),
+    )
+    .await
+    .expect("structure");
 
     let structure_url = format!(
         "{}/one/oauth2/rt/api/3.1.0/customer/{}/structure",
@@ -219,7 +225,7 @@ async fn main() {
     assert_eq!(last["structure"]["profile"]["tier"], "gold", "{last}");
 
     // Baseline: evaluation in-process.
-    let stored = structures::load(&app, &tenant, "offers")
+    let stored = structures::load(app.table.as_ref(), &tenant, "offers")
         .await
         .expect("load")
         .expect("offers");

@@ -170,7 +170,7 @@ async fn main() {
     );
 
     // Baselines: checking alone, and checking + posting in-process.
-    let (crm, _) = schemas::get(&app, &tenant, "crm")
+    let (crm, _) = schemas::get(app.table.as_ref(), &tenant, "crm")
         .await
         .expect("read")
         .expect("crm");

@@ -3,10 +3,11 @@
 use serde_json::{Value, json};
 
 use super::schemas;
-use crate::app::App;
 use crate::domain::Problem;
 use crate::domain::TenantId;
-use crate::storage::{Condition, Item, Key, Query, StorageError, TransactAction, keys, read_all};
+use crate::storage::{
+    Condition, Item, ItemTable, Key, Query, StorageError, TransactAction, keys, read_all,
+};
 
 /// Entries in one bulk call (one transaction).
 pub const MAX_BULK: usize = 100;
@@ -57,11 +58,11 @@ pub fn parse_entry(value: &Value, row: Option<usize>) -> Result<DefaultCatalog, 
 
 /// The schema ids among `entries` that name none of the tenant's schemas.
 pub async fn unknown_schemas(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     entries: &[DefaultCatalog],
 ) -> Result<Vec<String>, StorageError> {
-    let known: Vec<String> = schemas::list(app, tenant)
+    let known: Vec<String> = schemas::list(table, tenant)
         .await?
         .iter()
         .map(|schema| schema.id.to_string())
@@ -82,7 +83,7 @@ fn item(tenant: &TenantId, entry: &DefaultCatalog) -> Item {
 
 /// Stores the entries in one transaction: all or none.
 pub async fn save(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     entries: &[DefaultCatalog],
 ) -> Result<(), StorageError> {
@@ -93,12 +94,12 @@ pub async fn save(
             condition: Condition::Always,
         })
         .collect();
-    app.table.transact(actions).await
+    table.transact(actions).await
 }
 
-pub async fn list(app: &App, tenant: &TenantId) -> Result<Vec<Value>, StorageError> {
+pub async fn list(table: &dyn ItemTable, tenant: &TenantId) -> Result<Vec<Value>, StorageError> {
     let items = read_all(
-        app.table.as_ref(),
+        table,
         Query::partition(keys::monetate_catalogs_pk(tenant)).limit(1000),
     )
     .await?;

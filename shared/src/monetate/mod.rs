@@ -253,7 +253,7 @@ async fn resolve(
         .await?
         .is_some_and(|profile| profile.monetate_retailer == retailer);
     if let Route::SpotCheckAlias = route {
-        if schemas::get(app, &caller.tenant, &retailer)
+        if schemas::get(app.table.as_ref(), &caller.tenant, &retailer)
             .await?
             .is_some()
         {
@@ -302,7 +302,8 @@ async fn serve(
             let schema = schemas::parse_new_schema(&json_body(request)?).map_err(|problems| {
                 with_problems(bad_request("the schema is not valid"), problems)
             })?;
-            let schema = schemas::create(app, tenant, schema).await?;
+            let schema =
+                schemas::create(app.table.as_ref(), tenant, schema, app.clock.now_millis()).await?;
             Ok(envelope(StatusCode::CREATED, json!(schema)))
         }
         Route::GetSchema(name) => {
@@ -315,7 +316,7 @@ async fn serve(
             let updated = schemas::patched(&schema, &json_body(request)?).map_err(|problems| {
                 with_problems(bad_request("the change is not valid"), problems)
             })?;
-            schemas::replace(app, tenant, &updated, version).await?;
+            schemas::replace(app.table.as_ref(), tenant, &updated, version).await?;
             Ok(envelope(StatusCode::OK, json!(updated)))
         }
         Route::ListSchemaTypes => Ok(list_envelope(schemas::schema_types())),
@@ -326,13 +327,16 @@ async fn serve(
             .ok_or_else(|| not_found(format!("no schema type {name:?}"))),
         Route::ListUploads(name) => {
             schema(app, tenant, &name).await?;
-            let uploads = records::uploads(app, tenant, &name, MAX_LISTED_UPLOADS).await?;
+            let uploads =
+                records::uploads(app.table.as_ref(), tenant, &name, MAX_LISTED_UPLOADS).await?;
             Ok(list_envelope(uploads.iter().map(|u| json!(u)).collect()))
         }
         Route::PostRows(name) => post_rows(app, tenant, &name, request).await,
         Route::SpotCheck(name) => spot_check(app, caller, &name, request).await,
         Route::SpotCheckAlias => Err(not_found("no such schema")),
-        Route::ListCatalogs => Ok(list_envelope(catalog::list(app, tenant).await?)),
+        Route::ListCatalogs => Ok(list_envelope(
+            catalog::list(app.table.as_ref(), tenant).await?,
+        )),
         Route::AddCatalog => {
             let entry = catalog::parse_entry(&json_body(request)?, None).map_err(|problems| {
                 with_problems(bad_request("the entry is not valid"), problems)
@@ -389,7 +393,7 @@ async fn serve(
 }
 
 async fn schema(app: &App, tenant: &TenantId, name: &str) -> Result<(Schema, i64), ApiError> {
-    schemas::get(app, tenant, name)
+    schemas::get(app.table.as_ref(), tenant, name)
         .await?
         .ok_or_else(|| not_found(format!("no schema {name:?}")))
 }
@@ -444,7 +448,9 @@ async fn schema_extras(
         extras.insert("row_count".into(), json!(count));
     }
     if asked.latest_upload {
-        let last = records::uploads(app, tenant, &schema.name, 1).await?.pop();
+        let last = records::uploads(app.table.as_ref(), tenant, &schema.name, 1)
+            .await?
+            .pop();
         // Both spellings the vendor documents (contract decision 7).
         let shown = last.map(|upload| {
             let mut value = json!(upload);
@@ -463,7 +469,7 @@ async fn list_schemas(
 ) -> Result<Response, ApiError> {
     let asked = ExtrasAsked::of(request)?;
     let mut shown = Vec::new();
-    for schema in schemas::list(app, tenant).await? {
+    for schema in schemas::list(app.table.as_ref(), tenant).await? {
         let extras = schema_extras(app, tenant, &schema, asked).await?;
         shown.push(schemas::shown(&schema, extras));
     }
@@ -496,7 +502,14 @@ async fn post_rows(
     let rows = match records::check_body(&schema, &body) {
         Ok(rows) => rows,
         Err(refusal) => {
-            records::log_refusal(app, tenant, &schema, &refusal).await?;
+            records::log_refusal(
+                app.table.as_ref(),
+                tenant,
+                &schema,
+                &refusal,
+                app.clock.now_millis(),
+            )
+            .await?;
             return Err(refused(refusal));
         }
     };
@@ -633,7 +646,7 @@ async fn save_catalogs(
     tenant: &TenantId,
     entries: Vec<catalog::DefaultCatalog>,
 ) -> Result<Vec<Value>, ApiError> {
-    let unknown = catalog::unknown_schemas(app, tenant, &entries).await?;
+    let unknown = catalog::unknown_schemas(app.table.as_ref(), tenant, &entries).await?;
     if let Some(first) = unknown.first() {
         return Err(
             not_found(format!("no schema with id {first}")).with_problem(
@@ -643,7 +656,7 @@ async fn save_catalogs(
             ),
         );
     }
-    catalog::save(app, tenant, &entries).await?;
+    catalog::save(app.table.as_ref(), tenant, &entries).await?;
     Ok(entries
         .iter()
         .map(|entry| json!({"account": entry.account, "schema": entry.schema}))

@@ -216,10 +216,11 @@ pub async fn post(
             None => written.push(Value::Object(row.values.clone())),
         }
     }
-    let mut upload = new_upload(app, "COMPLETE", written.len());
-    upload.import_end_time = Some(crate::clock::iso8601_millis(app.clock.now_millis()));
+    let now = app.clock.now_millis();
+    let mut upload = new_upload(now, "COMPLETE", written.len());
+    upload.import_end_time = Some(crate::clock::iso8601_millis(now));
     upload.validation_warnings = warnings.iter().map(describe).collect();
-    log_upload(app, tenant, schema, &upload).await?;
+    log_upload(app.table.as_ref(), tenant, schema, &upload, now).await?;
     Ok(Posted {
         rows: written,
         warnings,
@@ -265,7 +266,7 @@ pub async fn customer_rows(
 ) -> Result<Vec<(String, Item)>, StorageError> {
     let hash = row_hash(app, customer_key);
     let mut found = Vec::new();
-    for schema in crate::monetate::schemas::list(app, tenant).await? {
+    for schema in crate::monetate::schemas::list(app.table.as_ref(), tenant).await? {
         let rows = match schema.unique_key() {
             Some(unique) if unique == schema.identifier() => {
                 let key = keys::monetate_row(tenant, &schema.name, format!("U{hash}"));

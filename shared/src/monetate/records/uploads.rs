@@ -5,11 +5,10 @@ use serde_json::json;
 
 use super::UPLOAD_RETENTION_SECONDS;
 use super::check::Refusal;
-use crate::app::App;
 use crate::domain::Problem;
 use crate::domain::TenantId;
 use crate::monetate::schemas::Schema;
-use crate::storage::{Condition, Item, Key, Query, StorageError, keys};
+use crate::storage::{Condition, Item, ItemTable, Key, Query, StorageError, keys};
 
 /// One entry of the upload log (Monetate's FileUpload).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,22 +35,23 @@ pub(super) fn describe(problem: &Problem) -> String {
     text
 }
 
+/// Logs an upload made at `now_millis` (it is kept for [`UPLOAD_RETENTION_SECONDS`] from then).
 pub(super) async fn log_upload(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     schema: &Schema,
     upload: &FileUpload,
+    now_millis: i64,
 ) -> Result<(), StorageError> {
     let key = Key::new(keys::monetate_uploads_pk(tenant, &schema.name), &upload.id);
-    let now = app.clock.now_seconds();
     let item = Item::new(key.pk, key.sk)
         .with("upload", json!(upload))
-        .expiring_at(now + UPLOAD_RETENTION_SECONDS);
-    app.table.put(item, Condition::Always).await
+        .expiring_at(now_millis / 1000 + UPLOAD_RETENTION_SECONDS);
+    table.put(item, Condition::Always).await
 }
 
-pub(super) fn new_upload(app: &App, status: &str, rows: usize) -> FileUpload {
-    let now = app.clock.now_millis();
+/// A new upload log entry, made at `now`.
+pub(super) fn new_upload(now: i64, status: &str, rows: usize) -> FileUpload {
     let time = crate::clock::iso8601_millis(now);
     FileUpload {
         id: format!("{now:013}{}", &crate::tenancy::new_id("")[..8]),
@@ -67,7 +67,7 @@ pub(super) fn new_upload(app: &App, status: &str, rows: usize) -> FileUpload {
 
 /// The upload log of a schema, newest first.
 pub async fn uploads(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     schema: &str,
     limit: usize,
@@ -75,8 +75,7 @@ pub async fn uploads(
     let query = Query::partition(keys::monetate_uploads_pk(tenant, schema))
         .descending()
         .limit(limit);
-    Ok(app
-        .table
+    Ok(table
         .query(query)
         .await?
         .items
@@ -87,13 +86,14 @@ pub async fn uploads(
 
 /// Logs a refused body as a VALIDATION_ERROR upload.
 pub async fn log_refusal(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     schema: &Schema,
     refusal: &Refusal,
+    now_millis: i64,
 ) -> Result<(), StorageError> {
-    let mut upload = new_upload(app, "VALIDATION_ERROR", 0);
+    let mut upload = new_upload(now_millis, "VALIDATION_ERROR", 0);
     upload.validation_errors = refusal.problems.iter().map(describe).collect();
     upload.import_end_time = upload.import_start_time.clone();
-    log_upload(app, tenant, schema, &upload).await
+    log_upload(table, tenant, schema, &upload, now_millis).await
 }

@@ -4,9 +4,10 @@
 use serde_json::json;
 
 use super::{MAX_SCHEMAS, Schema, valid_schema_name};
-use crate::app::App;
 use crate::domain::TenantId;
-use crate::storage::{Comparison, Condition, Item, Query, StorageError, Update, keys, read_all};
+use crate::storage::{
+    Comparison, Condition, Item, ItemTable, Query, StorageError, Update, keys, read_all,
+};
 
 fn schema_of(item: &Item) -> Option<(Schema, i64)> {
     let schema = serde_json::from_value(item.get("schema")?.clone()).ok()?;
@@ -15,21 +16,21 @@ fn schema_of(item: &Item) -> Option<(Schema, i64)> {
 
 /// One schema by name, with its version (for a conditional update).
 pub async fn get(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     name: &str,
 ) -> Result<Option<(Schema, i64)>, StorageError> {
     if !valid_schema_name(name) {
         return Ok(None);
     }
-    let item = app.table.get(&keys::monetate_schema(tenant, name)).await?;
+    let item = table.get(&keys::monetate_schema(tenant, name)).await?;
     Ok(item.as_ref().and_then(schema_of))
 }
 
 /// Every schema of the tenant, by name.
-pub async fn list(app: &App, tenant: &TenantId) -> Result<Vec<Schema>, StorageError> {
+pub async fn list(table: &dyn ItemTable, tenant: &TenantId) -> Result<Vec<Schema>, StorageError> {
     let items = read_all(
-        app.table.as_ref(),
+        table,
         Query::partition(keys::monetate_schemas_pk(tenant)).limit(1000),
     )
     .await?;
@@ -51,20 +52,24 @@ pub enum SaveError {
 }
 
 /// Stores a new schema with the next id; refuses a taken name.
-pub async fn create(app: &App, tenant: &TenantId, mut schema: Schema) -> Result<Schema, SaveError> {
-    if list(app, tenant).await?.len() >= MAX_SCHEMAS {
+pub async fn create(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    mut schema: Schema,
+    now_millis: i64,
+) -> Result<Schema, SaveError> {
+    if list(table, tenant).await?.len() >= MAX_SCHEMAS {
         return Err(SaveError::Refused(format!(
             "a retailer has at most {MAX_SCHEMAS} schemas"
         )));
     }
-    if get(app, tenant, &schema.name).await?.is_some() {
+    if get(table, tenant, &schema.name).await?.is_some() {
         return Err(SaveError::Refused(format!(
             "a schema named {:?} already exists",
             schema.name
         )));
     }
-    let sequence = app
-        .table
+    let sequence = table
         .update(
             &keys::monetate_schema_sequence(tenant),
             Update::default().add("seq", 1),
@@ -72,12 +77,12 @@ pub async fn create(app: &App, tenant: &TenantId, mut schema: Schema) -> Result<
         )
         .await?;
     schema.id = sequence.i64("seq").unwrap_or(1);
-    schema.created_date = crate::clock::iso8601_millis(app.clock.now_millis());
+    schema.created_date = crate::clock::iso8601_millis(now_millis);
     let key = keys::monetate_schema(tenant, &schema.name);
     let item = Item::new(key.pk, key.sk)
         .with("schema", json!(schema))
         .with("version", 1);
-    match app.table.put(item, Condition::NotExists).await {
+    match table.put(item, Condition::NotExists).await {
         Ok(()) => Ok(schema),
         Err(StorageError::ConditionFailed { .. }) => Err(SaveError::Refused(format!(
             "a schema named {:?} already exists",
@@ -89,7 +94,7 @@ pub async fn create(app: &App, tenant: &TenantId, mut schema: Schema) -> Result<
 
 /// Replaces a schema if nobody changed it since it was read at `version`.
 pub async fn replace(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     schema: &Schema,
     version: i64,
@@ -97,8 +102,7 @@ pub async fn replace(
     let update = Update::default()
         .set("schema", json!(schema))
         .set("version", version + 1);
-    match app
-        .table
+    match table
         .update(
             &keys::monetate_schema(tenant, &schema.name),
             update,

@@ -451,7 +451,7 @@ async fn evaluate_structure(
                 "structureApiName is required",
             )
         })?;
-    let definition = structures::load(app, tenant, api_name)
+    let definition = structures::load(app.table.as_ref(), tenant, api_name)
         .await?
         .ok_or_else(|| no_structure(api_name))?;
     let (context, named) = customer_context(&body)?;
@@ -523,7 +523,15 @@ async fn structure_admin(
 ) -> Result<Response, ApiError> {
     match admin {
         StructureAdmin::Save => {
-            match structures::save(app, tenant, api_name, &json_body(request)?).await {
+            match structures::save(
+                app.customers(),
+                tenant,
+                api_name,
+                &json_body(request)?,
+                app.clock.now_millis(),
+            )
+            .await
+            {
                 Ok(definition) => Ok(json_response(StatusCode::OK, &definition)),
                 Err(SaveError::Invalid(problems)) => {
                     let summary = problems
@@ -538,14 +546,18 @@ async fn structure_admin(
                 Err(SaveError::Storage(error)) => Err(error.into()),
             }
         }
-        StructureAdmin::Get => match structures::load(app, tenant, api_name).await? {
-            Some(definition) => Ok(json_response(StatusCode::OK, &definition)),
-            None => Err(no_structure(api_name)),
-        },
-        StructureAdmin::Remove => match structures::remove(app, tenant, api_name).await? {
-            true => Ok(empty_response(StatusCode::OK)),
-            false => Err(no_structure(api_name)),
-        },
+        StructureAdmin::Get => {
+            match structures::load(app.table.as_ref(), tenant, api_name).await? {
+                Some(definition) => Ok(json_response(StatusCode::OK, &definition)),
+                None => Err(no_structure(api_name)),
+            }
+        }
+        StructureAdmin::Remove => {
+            match structures::remove(app.table.as_ref(), tenant, api_name).await? {
+                true => Ok(empty_response(StatusCode::OK)),
+                false => Err(no_structure(api_name)),
+            }
+        }
     }
 }
 

@@ -27,7 +27,7 @@ pub use store::{SaveError, list, load, remove, save, valid_name};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::app::App;
+use crate::customers::CustomerStore;
 use crate::customers::{self, ActivityFilter};
 use crate::domain::Problem;
 use crate::domain::TenantId;
@@ -165,7 +165,7 @@ impl Structure {
     /// Refuses a structure that names an unknown attribute, datastore or column.
     pub async fn validate(
         &self,
-        app: &App,
+        store: CustomerStore<'_>,
         tenant: &TenantId,
     ) -> Result<Vec<Problem>, StorageError> {
         let mut references = References::default();
@@ -178,7 +178,7 @@ impl Structure {
                 problems.push(problem(path, "an attribute name is 1 to 200 characters"));
                 continue;
             }
-            if !customers::attribute_known(app.customers(), tenant, &name).await? {
+            if !customers::attribute_known(store, tenant, &name).await? {
                 problems.push(problem(
                     path,
                     format!("unknown customer attribute {name:?}"),
@@ -190,7 +190,7 @@ impl Structure {
                 problems.push(problem(path, format!("unknown datastore {api_name:?}")));
                 continue;
             };
-            match datastores::load(app.table.as_ref(), tenant, &api_name).await? {
+            match datastores::load(store.table, tenant, &api_name).await? {
                 None => problems.push(problem(path, format!("unknown datastore {api_name:?}"))),
                 Some(state)
                     if !state

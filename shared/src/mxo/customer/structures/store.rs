@@ -3,10 +3,10 @@
 use serde_json::Value;
 
 use super::{Structure, problem};
-use crate::app::App;
+use crate::customers::CustomerStore;
 use crate::domain::Problem;
 use crate::domain::TenantId;
-use crate::storage::{Condition, Item, Query, StorageError, keys, read_all};
+use crate::storage::{Condition, Item, ItemTable, Query, StorageError, keys, read_all};
 
 /// A structureApiName: 1 to 100 letters, digits, `_`, `-` or `.`, starting with a letter
 /// or digit (so never `.` or `..`).
@@ -22,12 +22,14 @@ pub enum SaveError {
     Storage(#[from] StorageError),
 }
 
-/// Parses, checks and stores a structure definition (the admin route and the admin CLI).
+/// Parses, checks (its attributes against the customer store's catalogue) and stores a
+/// structure definition, saved at `now_millis` (the admin route and the admin CLI).
 pub async fn save(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     name: &str,
     body: &Value,
+    now_millis: i64,
 ) -> Result<Structure, SaveError> {
     if !valid_name(name) {
         return Err(SaveError::Invalid(vec![problem(
@@ -36,48 +38,51 @@ pub async fn save(
         )]));
     }
     let definition = Structure::parse(body).map_err(SaveError::Invalid)?;
-    let problems = definition.validate(app, tenant).await?;
+    let problems = definition.validate(store, tenant).await?;
     if !problems.is_empty() {
         return Err(SaveError::Invalid(problems));
     }
     let key = keys::structure(tenant, name);
     let item = Item::new(key.pk, key.sk)
         .with("definition", serde_json::json!(definition))
-        .with("updated", app.clock.now_millis());
-    app.table.put(item, Condition::Always).await?;
+        .with("updated", now_millis);
+    store.table.put(item, Condition::Always).await?;
     Ok(definition)
 }
 
 pub async fn load(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     name: &str,
 ) -> Result<Option<Structure>, StorageError> {
     if !valid_name(name) {
         return Ok(None);
     }
-    let item = app.table.get(&keys::structure(tenant, name)).await?;
+    let item = table.get(&keys::structure(tenant, name)).await?;
     Ok(item
         .and_then(|item| item.get("definition").cloned())
         .and_then(|definition| serde_json::from_value(definition).ok()))
 }
 
 /// Deletes a structure; false if there was none.
-pub async fn remove(app: &App, tenant: &TenantId, name: &str) -> Result<bool, StorageError> {
+pub async fn remove(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    name: &str,
+) -> Result<bool, StorageError> {
     if !valid_name(name) {
         return Ok(false);
     }
-    Ok(app
-        .table
+    Ok(table
         .delete(&keys::structure(tenant, name), Condition::Always)
         .await?
         .is_some())
 }
 
 /// Every structure of a tenant, by name.
-pub async fn list(app: &App, tenant: &TenantId) -> Result<Vec<String>, StorageError> {
+pub async fn list(table: &dyn ItemTable, tenant: &TenantId) -> Result<Vec<String>, StorageError> {
     let items = read_all(
-        app.table.as_ref(),
+        table,
         Query::partition(keys::structures_pk(tenant)).limit(1000),
     )
     .await?;
