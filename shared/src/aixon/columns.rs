@@ -1,4 +1,5 @@
-//! AIXON data-cell columns: what each prefix allows, and a streamed check of CSV bodies
+//! AIXON data-cell columns: what each kind of column takes (which names a column may have,
+//! and the kind each name makes it, are in `column_name`), and a streamed check of CSV bodies
 //! (RFC 4180, through the `csv` crate) that yields one parsed row at a time — a body is never
 //! held as a list of rows.
 
@@ -9,6 +10,7 @@ use std::io::Read;
 use serde::Serialize;
 
 use super::body::{Format, Record, read_records};
+pub use super::column_name::{ColumnKind, ColumnName};
 use super::customuid::CustomUid;
 use super::store::Mode;
 use crate::domain::Problem;
@@ -22,74 +24,6 @@ pub const MAX_NAME_CHARS: usize = 128;
 /// Characters of one value (a multi-value counts as one value).
 pub const MAX_VALUE_CHARS: usize = 1_000;
 pub use super::customuid::MAX_CUSTOMUID_CHARS;
-
-/// The goal names a `goal_` column may carry.
-const GOALS: [&str; 8] = [
-    "no_visit",
-    "churn",
-    "loyal",
-    "action",
-    "click",
-    "pageview",
-    "conversion",
-    "purchase",
-];
-
-/// What a column holds, by its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum ColumnKind {
-    /// `customuid`: the tenant's customer key; one row per customer.
-    CustomUid,
-    /// `emailsha256`, `email`, `idfa`: identifiers, comma-separated multi-values.
-    MultiIdentifier,
-    /// `dmpid`: one identifier.
-    Identifier,
-    /// `txt_*`: a string.
-    Text,
-    /// `num_*`: a number (numeric strings too).
-    Number,
-    /// `attr_*`: comma-separated strings.
-    Attributes,
-    /// `goal_{goal}_*`: `1` or `0`.
-    Goal,
-    /// `goal_{goal}_*_timestamp`: whole Unix seconds, or `0`.
-    GoalTimestamp,
-}
-
-impl ColumnKind {
-    /// The kind of a column name, or why the name is not allowed.
-    pub fn of(name: &str) -> Result<ColumnKind, String> {
-        Ok(match name {
-            "customuid" => ColumnKind::CustomUid,
-            "emailsha256" | "email" | "idfa" => ColumnKind::MultiIdentifier,
-            "dmpid" => ColumnKind::Identifier,
-            _ if name.starts_with("txt_") && name.len() > 4 => ColumnKind::Text,
-            _ if name.starts_with("num_") && name.len() > 4 => ColumnKind::Number,
-            _ if name.starts_with("attr_") && name.len() > 5 => ColumnKind::Attributes,
-            _ if name.starts_with("goal_") => {
-                let rest = &name[5..];
-                let goal = GOALS.iter().find(|goal| {
-                    rest.starts_with(&format!("{goal}_")) && rest.len() > goal.len() + 1
-                });
-                match goal {
-                    Some(_) if name.ends_with("_timestamp") => ColumnKind::GoalTimestamp,
-                    Some(_) => ColumnKind::Goal,
-                    None => {
-                        return Err(format!(
-                            "goal_ columns are goal_{{{}}}_<name>",
-                            GOALS.join(",")
-                        ));
-                    }
-                }
-            }
-            _ => {
-                return Err(
-                    "not an AIXON column: customuid, emailsha256, email, idfa, dmpid, or a txt_, num_, attr_ or goal_ column".into(),
-                );
-            }
-        })
-    }
-}
 
 /// One checked value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
