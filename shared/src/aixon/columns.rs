@@ -42,13 +42,13 @@ pub struct Row {
     /// 1-based, counting the header as row 1 (the line a spreadsheet shows).
     pub number: usize,
     pub customuid: CustomUid,
-    pub cells: BTreeMap<String, Cell>,
+    pub cells: BTreeMap<ColumnName, Cell>,
 }
 
-/// A data cell's header: its columns in order.
+/// A data cell's header: its columns in order, each name with its kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Header {
-    pub columns: Vec<(String, ColumnKind)>,
+    pub columns: Vec<ColumnName>,
 }
 
 fn problem(row: Option<usize>, column: Option<&str>, rule: impl Into<String>) -> Problem {
@@ -61,10 +61,12 @@ fn problem(row: Option<usize>, column: Option<&str>, rule: impl Into<String>) ->
 
 impl Header {
     pub fn names(&self) -> Vec<String> {
-        self.columns.iter().map(|(name, _)| name.clone()).collect()
+        self.columns.iter().map(|name| name.to_string()).collect()
     }
 
-    /// Checks a header: names trimmed, every name allowed, none twice, `customuid` present.
+    /// Checks a header: names trimmed, none longer than [`MAX_NAME_CHARS`] characters, none
+    /// twice, every name a [`ColumnName`], `customuid` present. This is where a body's column
+    /// names enter.
     pub fn parse<'a>(
         row: Option<usize>,
         names: impl IntoIterator<Item = &'a str>,
@@ -86,8 +88,8 @@ impl Header {
                 problems.push(problem(row, Some(name), "appears twice in the header"));
                 continue;
             }
-            match ColumnKind::of(name) {
-                Ok(kind) => columns.push((name.to_string(), kind)),
+            match ColumnName::parse(name) {
+                Ok(name) => columns.push(name),
                 Err(rule) => problems.push(problem(row, Some(name), rule)),
             }
         }
@@ -103,7 +105,7 @@ impl Header {
         }
         if !columns
             .iter()
-            .any(|(_, kind)| *kind == ColumnKind::CustomUid)
+            .any(|name| name.kind() == ColumnKind::CustomUid)
         {
             problems.push(problem(
                 row,
@@ -136,15 +138,16 @@ impl Header {
         }
         let mut cells = BTreeMap::new();
         let mut customuid = None;
-        for ((name, kind), raw) in self.columns.iter().zip(values) {
+        for (name, raw) in self.columns.iter().zip(values) {
+            let kind = name.kind();
             let value = raw.trim();
             if value.is_empty() {
-                if *kind == ColumnKind::CustomUid {
+                if kind == ColumnKind::CustomUid {
                     problems.push(problem(Some(number), Some(name), "customuid is required"));
                 }
                 continue;
             }
-            let limit = if *kind == ColumnKind::CustomUid {
+            let limit = if kind == ColumnKind::CustomUid {
                 MAX_CUSTOMUID_CHARS
             } else {
                 MAX_VALUE_CHARS
@@ -157,9 +160,9 @@ impl Header {
                 ));
                 continue;
             }
-            match check_value(*kind, value) {
+            match check_value(kind, value) {
                 Ok(cell) => {
-                    if *kind == ColumnKind::CustomUid {
+                    if kind == ColumnKind::CustomUid {
                         customuid = CustomUid::parse(value);
                     }
                     cells.insert(name.clone(), cell);
@@ -344,7 +347,7 @@ pub fn check_body(
                         customuid_column = parsed
                             .columns
                             .iter()
-                            .position(|(_, kind)| *kind == ColumnKind::CustomUid)
+                            .position(|name| name.kind() == ColumnKind::CustomUid)
                             .unwrap_or(0);
                         header = Some(parsed);
                     }

@@ -638,18 +638,18 @@ fn upsert_of(app: &App, tenant: &TenantId, update: &UpdateRecord, row: &Row, now
     let mut identifiers = Vec::new();
     let mut attributes = BTreeMap::new();
     for (column, value) in &row.cells {
-        match (ColumnKind::of(column), value) {
-            (Ok(ColumnKind::CustomUid), _) => {}
-            (Ok(ColumnKind::MultiIdentifier), Cell::Many(values)) => identifiers.extend(
+        match (column.kind(), value) {
+            (ColumnKind::CustomUid, _) => {}
+            (ColumnKind::MultiIdentifier, Cell::Many(values)) => identifiers.extend(
                 values
                     .iter()
                     .map(|value| Identifier::new(column.as_str(), value.as_str())),
             ),
-            (Ok(ColumnKind::Identifier), Cell::Text(value)) => {
+            (ColumnKind::Identifier, Cell::Text(value)) => {
                 identifiers.push(Identifier::new(column.as_str(), value.as_str()));
             }
             _ => {
-                attributes.insert(column.clone(), json!(value));
+                attributes.insert(column.to_string(), json!(value));
             }
         }
     }
