@@ -60,8 +60,8 @@ fn problem(row: Option<usize>, column: Option<&str>, rule: impl Into<String>) ->
 }
 
 impl Header {
-    pub fn names(&self) -> Vec<String> {
-        self.columns.iter().map(|name| name.to_string()).collect()
+    pub fn names(&self) -> &[ColumnName] {
+        &self.columns
     }
 
     /// Checks a header: names trimmed, none longer than [`MAX_NAME_CHARS`] characters, none
@@ -190,13 +190,13 @@ impl Header {
 /// The header a cell has after an update with `new`: PATCH and the rows of a new cell keep
 /// it exactly (same names, same order); PUT keeps every existing column and may add more.
 pub fn fit_header(
-    current: &[String],
+    current: &[ColumnName],
     new: &Header,
     mode: Mode,
-) -> Result<Vec<String>, Vec<Problem>> {
+) -> Result<Vec<ColumnName>, Vec<Problem>> {
     let names = new.names();
     match mode {
-        Mode::Create | Mode::Patch if names == current => Ok(names),
+        Mode::Create | Mode::Patch if names == current => Ok(names.to_vec()),
         Mode::Create | Mode::Patch => Err(vec![problem(
             None,
             None,
@@ -219,7 +219,7 @@ pub fn fit_header(
                 })
                 .collect();
             if missing.is_empty() {
-                Ok(names)
+                Ok(names.to_vec())
             } else {
                 Err(missing)
             }

@@ -282,7 +282,7 @@ async fn create(app: &App, tenant: &TenantId, request: &Request) -> Result<Respo
         app,
         tenant,
         description,
-        &checked.header.names(),
+        checked.header.names(),
         app.clock.now_millis(),
     )
     .await
