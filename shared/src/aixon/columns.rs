@@ -1,4 +1,5 @@
-//! AIXON data-cell columns: what each prefix allows, and a streamed check of CSV bodies
+//! AIXON data-cell columns: what each kind of column takes (which names a column may have,
+//! and the kind each name makes it, are in `column_name`), and a streamed check of CSV bodies
 //! (RFC 4180, through the `csv` crate) that yields one parsed row at a time — a body is never
 //! held as a list of rows.
 
@@ -9,6 +10,7 @@ use std::io::Read;
 use serde::Serialize;
 
 use super::body::{Format, Record, read_records};
+pub use super::column_name::{ColumnKind, ColumnName};
 use super::customuid::CustomUid;
 use super::store::Mode;
 use crate::domain::Problem;
@@ -22,74 +24,6 @@ pub const MAX_NAME_CHARS: usize = 128;
 /// Characters of one value (a multi-value counts as one value).
 pub const MAX_VALUE_CHARS: usize = 1_000;
 pub use super::customuid::MAX_CUSTOMUID_CHARS;
-
-/// The goal names a `goal_` column may carry.
-const GOALS: [&str; 8] = [
-    "no_visit",
-    "churn",
-    "loyal",
-    "action",
-    "click",
-    "pageview",
-    "conversion",
-    "purchase",
-];
-
-/// What a column holds, by its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum ColumnKind {
-    /// `customuid`: the tenant's customer key; one row per customer.
-    CustomUid,
-    /// `emailsha256`, `email`, `idfa`: identifiers, comma-separated multi-values.
-    MultiIdentifier,
-    /// `dmpid`: one identifier.
-    Identifier,
-    /// `txt_*`: a string.
-    Text,
-    /// `num_*`: a number (numeric strings too).
-    Number,
-    /// `attr_*`: comma-separated strings.
-    Attributes,
-    /// `goal_{goal}_*`: `1` or `0`.
-    Goal,
-    /// `goal_{goal}_*_timestamp`: whole Unix seconds, or `0`.
-    GoalTimestamp,
-}
-
-impl ColumnKind {
-    /// The kind of a column name, or why the name is not allowed.
-    pub fn of(name: &str) -> Result<ColumnKind, String> {
-        Ok(match name {
-            "customuid" => ColumnKind::CustomUid,
-            "emailsha256" | "email" | "idfa" => ColumnKind::MultiIdentifier,
-            "dmpid" => ColumnKind::Identifier,
-            _ if name.starts_with("txt_") && name.len() > 4 => ColumnKind::Text,
-            _ if name.starts_with("num_") && name.len() > 4 => ColumnKind::Number,
-            _ if name.starts_with("attr_") && name.len() > 5 => ColumnKind::Attributes,
-            _ if name.starts_with("goal_") => {
-                let rest = &name[5..];
-                let goal = GOALS.iter().find(|goal| {
-                    rest.starts_with(&format!("{goal}_")) && rest.len() > goal.len() + 1
-                });
-                match goal {
-                    Some(_) if name.ends_with("_timestamp") => ColumnKind::GoalTimestamp,
-                    Some(_) => ColumnKind::Goal,
-                    None => {
-                        return Err(format!(
-                            "goal_ columns are goal_{{{}}}_<name>",
-                            GOALS.join(",")
-                        ));
-                    }
-                }
-            }
-            _ => {
-                return Err(
-                    "not an AIXON column: customuid, emailsha256, email, idfa, dmpid, or a txt_, num_, attr_ or goal_ column".into(),
-                );
-            }
-        })
-    }
-}
 
 /// One checked value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -108,13 +42,13 @@ pub struct Row {
     /// 1-based, counting the header as row 1 (the line a spreadsheet shows).
     pub number: usize,
     pub customuid: CustomUid,
-    pub cells: BTreeMap<String, Cell>,
+    pub cells: BTreeMap<ColumnName, Cell>,
 }
 
-/// A data cell's header: its columns in order.
+/// A data cell's header: its columns in order, each name with its kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Header {
-    pub columns: Vec<(String, ColumnKind)>,
+    pub columns: Vec<ColumnName>,
 }
 
 fn problem(row: Option<usize>, column: Option<&str>, rule: impl Into<String>) -> Problem {
@@ -126,11 +60,13 @@ fn problem(row: Option<usize>, column: Option<&str>, rule: impl Into<String>) ->
 }
 
 impl Header {
-    pub fn names(&self) -> Vec<String> {
-        self.columns.iter().map(|(name, _)| name.clone()).collect()
+    pub fn names(&self) -> &[ColumnName] {
+        &self.columns
     }
 
-    /// Checks a header: names trimmed, every name allowed, none twice, `customuid` present.
+    /// Checks a header: names trimmed, none longer than [`MAX_NAME_CHARS`] characters, none
+    /// twice, every name a [`ColumnName`], `customuid` present. This is where a body's column
+    /// names enter.
     pub fn parse<'a>(
         row: Option<usize>,
         names: impl IntoIterator<Item = &'a str>,
@@ -152,8 +88,8 @@ impl Header {
                 problems.push(problem(row, Some(name), "appears twice in the header"));
                 continue;
             }
-            match ColumnKind::of(name) {
-                Ok(kind) => columns.push((name.to_string(), kind)),
+            match ColumnName::parse(name) {
+                Ok(name) => columns.push(name),
                 Err(rule) => problems.push(problem(row, Some(name), rule)),
             }
         }
@@ -169,7 +105,7 @@ impl Header {
         }
         if !columns
             .iter()
-            .any(|(_, kind)| *kind == ColumnKind::CustomUid)
+            .any(|name| name.kind() == ColumnKind::CustomUid)
         {
             problems.push(problem(
                 row,
@@ -202,15 +138,16 @@ impl Header {
         }
         let mut cells = BTreeMap::new();
         let mut customuid = None;
-        for ((name, kind), raw) in self.columns.iter().zip(values) {
+        for (name, raw) in self.columns.iter().zip(values) {
+            let kind = name.kind();
             let value = raw.trim();
             if value.is_empty() {
-                if *kind == ColumnKind::CustomUid {
+                if kind == ColumnKind::CustomUid {
                     problems.push(problem(Some(number), Some(name), "customuid is required"));
                 }
                 continue;
             }
-            let limit = if *kind == ColumnKind::CustomUid {
+            let limit = if kind == ColumnKind::CustomUid {
                 MAX_CUSTOMUID_CHARS
             } else {
                 MAX_VALUE_CHARS
@@ -223,9 +160,9 @@ impl Header {
                 ));
                 continue;
             }
-            match check_value(*kind, value) {
+            match check_value(kind, value) {
                 Ok(cell) => {
-                    if *kind == ColumnKind::CustomUid {
+                    if kind == ColumnKind::CustomUid {
                         customuid = CustomUid::parse(value);
                     }
                     cells.insert(name.clone(), cell);
@@ -253,13 +190,13 @@ impl Header {
 /// The header a cell has after an update with `new`: PATCH and the rows of a new cell keep
 /// it exactly (same names, same order); PUT keeps every existing column and may add more.
 pub fn fit_header(
-    current: &[String],
+    current: &[ColumnName],
     new: &Header,
     mode: Mode,
-) -> Result<Vec<String>, Vec<Problem>> {
+) -> Result<Vec<ColumnName>, Vec<Problem>> {
     let names = new.names();
     match mode {
-        Mode::Create | Mode::Patch if names == current => Ok(names),
+        Mode::Create | Mode::Patch if names == current => Ok(names.to_vec()),
         Mode::Create | Mode::Patch => Err(vec![problem(
             None,
             None,
@@ -282,7 +219,7 @@ pub fn fit_header(
                 })
                 .collect();
             if missing.is_empty() {
-                Ok(names)
+                Ok(names.to_vec())
             } else {
                 Err(missing)
             }
@@ -410,7 +347,7 @@ pub fn check_body(
                         customuid_column = parsed
                             .columns
                             .iter()
-                            .position(|(_, kind)| *kind == ColumnKind::CustomUid)
+                            .position(|name| name.kind() == ColumnKind::CustomUid)
                             .unwrap_or(0);
                         header = Some(parsed);
                     }

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tokio_util::io::SyncIoBridge;
 
 use super::body::{Record, read_records};
-use super::columns::{self, Cell, ColumnKind, Header, Row};
+use super::columns::{self, Cell, ColumnKind, ColumnName, Header, Row};
 use super::header::{self, HeaderFit};
 use super::order::{self, Turn};
 use super::store::{self, Status, UpdateRecord};
@@ -477,7 +477,7 @@ async fn import_update(
     customers::register_attributes(
         app.customers(),
         tenant,
-        attribute_columns.iter().map(String::as_str),
+        attribute_columns.iter().map(ColumnName::as_str),
         SURFACE,
         now,
     )
@@ -556,12 +556,14 @@ async fn check_upload(
     }
 }
 
-/// The body's columns that become customer attributes.
+/// The body's columns that become customer attributes. The body passed the column rules
+/// before its import began, so every name parses again; one that did not would be no
+/// attribute, as before.
 async fn columns_of(
     app: &App,
     object_key: &str,
     update: &UpdateRecord,
-) -> Result<Vec<String>, ImportError> {
+) -> Result<Vec<ColumnName>, ImportError> {
     let reader = open_blocking(app, object_key).await?;
     let format = update.format();
     let names = tokio::task::spawn_blocking(move || {
@@ -578,14 +580,12 @@ async fn columns_of(
     .map_err(|e| ImportError::Reader(e.to_string()))?;
     Ok(names
         .iter()
-        .map(|name| name.trim().to_string())
+        .filter_map(|name| ColumnName::parse(name.trim()).ok())
         .filter(|name| {
-            ColumnKind::of(name).is_ok_and(|kind| {
-                !matches!(
-                    kind,
-                    ColumnKind::CustomUid | ColumnKind::Identifier | ColumnKind::MultiIdentifier
-                )
-            })
+            !matches!(
+                name.kind(),
+                ColumnKind::CustomUid | ColumnKind::Identifier | ColumnKind::MultiIdentifier
+            )
         })
         .collect())
 }
@@ -638,18 +638,18 @@ fn upsert_of(app: &App, tenant: &TenantId, update: &UpdateRecord, row: &Row, now
     let mut identifiers = Vec::new();
     let mut attributes = BTreeMap::new();
     for (column, value) in &row.cells {
-        match (ColumnKind::of(column), value) {
-            (Ok(ColumnKind::CustomUid), _) => {}
-            (Ok(ColumnKind::MultiIdentifier), Cell::Many(values)) => identifiers.extend(
+        match (column.kind(), value) {
+            (ColumnKind::CustomUid, _) => {}
+            (ColumnKind::MultiIdentifier, Cell::Many(values)) => identifiers.extend(
                 values
                     .iter()
                     .map(|value| Identifier::new(column.as_str(), value.as_str())),
             ),
-            (Ok(ColumnKind::Identifier), Cell::Text(value)) => {
+            (ColumnKind::Identifier, Cell::Text(value)) => {
                 identifiers.push(Identifier::new(column.as_str(), value.as_str()));
             }
             _ => {
-                attributes.insert(column.clone(), json!(value));
+                attributes.insert(column.to_string(), json!(value));
             }
         }
     }

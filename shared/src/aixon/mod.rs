@@ -4,6 +4,7 @@
 //! cell and to the shared customer store (customuid is the tenant's customer key).
 
 pub mod body;
+mod column_name;
 pub mod columns;
 mod customuid;
 pub mod header;
@@ -11,6 +12,7 @@ pub mod import;
 pub mod order;
 pub mod store;
 
+pub use self::column_name::{ColumnKind, ColumnName};
 pub use self::customuid::{CustomUid, MAX_CUSTOMUID_CHARS};
 
 use std::sync::Arc;
@@ -280,7 +282,7 @@ async fn create(app: &App, tenant: &TenantId, request: &Request) -> Result<Respo
         app,
         tenant,
         description,
-        &checked.header.names(),
+        checked.header.names(),
         app.clock.now_millis(),
     )
     .await

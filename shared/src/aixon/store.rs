@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::body::Format;
+use super::column_name::ColumnName;
 use super::customuid::CustomUid;
 use crate::app::App;
 use crate::domain::Problem;
@@ -23,19 +24,46 @@ pub struct Cell {
     pub description: String,
     /// The header the next update must match (PATCH) or extend (PUT): the header of the
     /// last accepted update, applied or not, so a client may send updates back to back.
-    pub header: Vec<String>,
+    pub header: Vec<ColumnName>,
     pub rev: i64,
 }
 
 impl Cell {
+    /// The cell an item holds; `None` when the item is not a cell (no id, no description, or
+    /// a header that is not a list of strings).
     fn from_item(item: &Item) -> Option<Cell> {
+        let id = item.str("id")?.to_string();
+        let stored: Vec<String> = serde_json::from_value(item.get("header")?.clone()).ok()?;
+        let header = stored_header(&id, &stored);
         Some(Cell {
-            id: item.str("id")?.to_string(),
             description: item.str("description")?.to_string(),
-            header: serde_json::from_value(item.get("header")?.clone()).ok()?,
+            header,
             rev: item.i64("rev").unwrap_or(0),
+            id,
         })
     }
+}
+
+/// A stored header's names, where a cell's header enters from the table. Each was a
+/// [`ColumnName`] when it was stored, so each parses again unless the column grammar has
+/// narrowed since. A name that no longer parses names no column, as a stored name that no
+/// longer parses does elsewhere: it is left out, with a warning, and the cell stays readable
+/// and takes updates of its other columns. The stored header keeps the name until the cell's
+/// header is next written (a PUT that adds a column), which writes it without.
+fn stored_header(cell: &str, stored: &[String]) -> Vec<ColumnName> {
+    let header: Vec<ColumnName> = stored
+        .iter()
+        .filter_map(|name| ColumnName::parse(name).ok())
+        .collect();
+    if header.len() < stored.len() {
+        // Not the names themselves: a client chose them.
+        tracing::warn!(
+            cell,
+            left_out = stored.len() - header.len(),
+            "a data cell's stored header has names the column rules no longer allow; they are left out"
+        );
+    }
+    header
 }
 
 /// Why a data cell was not created.
@@ -52,7 +80,7 @@ pub async fn create_cell(
     app: &App,
     tenant: &TenantId,
     description: &str,
-    header: &[String],
+    header: &[ColumnName],
     now_millis: i64,
 ) -> Result<Cell, CreateCellError> {
     if list_cells(app, tenant).await?.len() >= MAX_CELLS {
@@ -132,7 +160,7 @@ pub async fn set_header(
     app: &App,
     tenant: &TenantId,
     cell: &Cell,
-    header: &[String],
+    header: &[ColumnName],
 ) -> Result<bool, StorageError> {
     match app
         .table
@@ -428,4 +456,61 @@ pub fn row_view(item: &Item) -> Value {
         "updateId": item.str("update"),
         "updated": item.i64("updated"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell_item(header: Value) -> Item {
+        Item::new("pk", "sk")
+            .with("id", "dc1")
+            .with("description", "the cell")
+            .with("header", header)
+            .with("created", 1)
+            .with("rev", 3)
+    }
+
+    fn names(cell: &Cell) -> Vec<&str> {
+        cell.header.iter().map(ColumnName::as_str).collect()
+    }
+
+    #[test]
+    fn a_stored_header_is_read_as_column_names_in_its_order() {
+        let cell =
+            Cell::from_item(&cell_item(json!(["txt_b", "customuid", "email"]))).expect("a cell");
+        assert_eq!(names(&cell), ["txt_b", "customuid", "email"]);
+        assert_eq!(
+            cell.header[2].kind(),
+            crate::aixon::ColumnKind::MultiIdentifier
+        );
+        assert_eq!((cell.id.as_str(), cell.rev), ("dc1", 3));
+        assert_eq!(
+            serde_json::to_value(&cell.header).expect("serializes"),
+            json!(["txt_b", "customuid", "email"]),
+            "written back as it was read"
+        );
+    }
+
+    #[test]
+    fn a_stored_name_that_no_longer_parses_is_left_out_and_the_cell_stays_readable() {
+        let cell = Cell::from_item(&cell_item(json!(["customuid", "goal_dance_x", "txt_a"])))
+            .expect("still a cell");
+        assert_eq!(names(&cell), ["customuid", "txt_a"]);
+        assert_eq!(cell.description, "the cell");
+    }
+
+    #[test]
+    fn a_stored_header_that_is_no_list_of_strings_is_no_cell_as_before() {
+        assert_eq!(Cell::from_item(&cell_item(json!(["customuid", 7]))), None);
+        assert_eq!(Cell::from_item(&cell_item(json!("customuid"))), None);
+        assert_eq!(
+            Cell::from_item(
+                &Item::new("pk", "sk")
+                    .with("id", "dc1")
+                    .with("description", "d")
+            ),
+            None
+        );
+    }
 }
