@@ -54,7 +54,7 @@ async fn an_s3_event_imports_the_queued_body_once() {
     let again = lambda.invoke(&event).await;
     assert_eq!(again["rows_processed"], 0, "{again}");
 
-    let status = store::get_update(&app, &tenant, cell, update)
+    let status = store::get_update(app.table.as_ref(), &tenant, cell, update)
         .await
         .expect("read")
         .expect("the update");

@@ -266,9 +266,15 @@ pub async fn aixon_import(binary: &Path, rows: usize, kill_at: f64) -> ResumeRep
     for n in 0..rows {
         let customuid =
             custdata::aixon::CustomUid::parse(&format!("crm{n:08}")).expect("a customuid");
-        match custdata::aixon::store::get_row(&app, &tenant, &cell, &customuid)
-            .await
-            .expect("a row read")
+        match custdata::aixon::store::get_row(
+            app.table.as_ref(),
+            &app.hash_key,
+            &tenant,
+            &cell,
+            &customuid,
+        )
+        .await
+        .expect("a row read")
         {
             None => lost += 1,
             Some(row)

@@ -668,7 +668,7 @@ async fn patch_in_flight(
     body: &'static str,
 ) -> (UpdateRecord, impl Future<Output = ()>) {
     let app = aixon.app.server.app.clone();
-    let id = aixon_store::next_update_id(&app, &aixon.tenant, cell)
+    let id = aixon_store::next_update_id(app.table.as_ref(), &aixon.tenant, cell)
         .await
         .expect("a number");
     let mut update = UpdateRecord::new(id, cell, Mode::Patch, Format::Csv, app.clock.now_millis());
@@ -677,7 +677,7 @@ async fn patch_in_flight(
     let record = update.clone();
     let tenant = aixon.tenant.clone();
     let finish = async move {
-        aixon_store::put_update(&app, &tenant, &update, None)
+        aixon_store::put_update(app.table.as_ref(), &tenant, &update, None)
             .await
             .expect("the record");
         let reader: BlobReader = Box::pin(std::io::Cursor::new(body.as_bytes()));
@@ -789,10 +789,14 @@ async fn a_body_the_blob_store_refuses_fails_its_update_and_holds_nothing_back(a
     let response =
         custdata::http::dispatch(refusing, &custdata::aixon::UPLOAD_FAMILY, request).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let refused =
-        aixon_store::updates_back_to_last_done(&real, &aixon.tenant, &cell, "999999999999")
-            .await
-            .expect("the records");
+    let refused = aixon_store::updates_back_to_last_done(
+        real.table.as_ref(),
+        &aixon.tenant,
+        &cell,
+        "999999999999",
+    )
+    .await
+    .expect("the records");
     assert_eq!(
         refused.len(),
         2,
@@ -831,9 +835,14 @@ async fn a_body_that_never_arrives_holds_the_cell_back_for_a_minute_only(app: Te
     let (_numbered, _never_finished) =
         patch_in_flight(&aixon, &cell, "customuid,txt_region\ncrm201,lost\n").await;
     let (recorded, _) = patch_in_flight(&aixon, &cell, "customuid,txt_region\ncrm201,lost\n").await;
-    aixon_store::put_update(&app.server.app, &aixon.tenant, &recorded, None)
-        .await
-        .expect("the record");
+    aixon_store::put_update(
+        app.server.app.table.as_ref(),
+        &aixon.tenant,
+        &recorded,
+        None,
+    )
+    .await
+    .expect("the record");
     let later = aixon
         .update(
             Method::PATCH,

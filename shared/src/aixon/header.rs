@@ -32,7 +32,7 @@ pub async fn fit_cell_header(
     mode: Mode,
 ) -> Result<HeaderFit, StorageError> {
     retry::optimistic(CELL_HEADER_OPERATION, || async move {
-        let Some(cell) = store::get_cell(app, tenant, cell_id).await? else {
+        let Some(cell) = store::get_cell(app.table.as_ref(), tenant, cell_id).await? else {
             return Ok(Attempt::Done(HeaderFit::NoCell));
         };
         let fitted = match fit_header(&cell.header, header, mode) {
@@ -42,7 +42,7 @@ pub async fn fit_cell_header(
         if fitted == cell.header {
             return Ok(Attempt::Done(HeaderFit::Fits(cell)));
         }
-        if !store::set_header(app, tenant, &cell, &fitted).await? {
+        if !store::set_header(app.table.as_ref(), tenant, &cell, &fitted).await? {
             return Ok(Attempt::Contended);
         }
         // The cell as the conditional write left it.

@@ -213,7 +213,7 @@ async fn kept_upload(
         return Ok(false);
     }
     let update_id = object.key.rsplit('/').next().unwrap_or_default();
-    match store::get_update(app, tenant, cell, update_id).await? {
+    match store::get_update(app.table.as_ref(), tenant, cell, update_id).await? {
         Some(update) if update.is_finished() => Ok(retire(app, object, &update).await?),
         _ => Ok(false),
     }
@@ -404,7 +404,8 @@ async fn drain_queue(
             .next()
             .unwrap_or_default()
             .to_string();
-        let Some(update) = store::get_update(app, tenant, cell, &update_id).await? else {
+        let Some(update) = store::get_update(app.table.as_ref(), tenant, cell, &update_id).await?
+        else {
             tracing::warn!(
                 key = object.key,
                 "queued object without an update record; removed"
@@ -464,14 +465,14 @@ async fn import_update(
                 update.add_errors(problems);
             }
         }
-        store::put_update(app, tenant, &update, Some(&previous)).await?;
+        store::put_update(app.table.as_ref(), tenant, &update, Some(&previous)).await?;
         if update.status == Status::Failed {
             return Ok(Some(update));
         }
     } else if update.status != Status::Processing {
         let previous = update.clone();
         update.status = Status::Processing;
-        store::put_update(app, tenant, &update, Some(&previous)).await?;
+        store::put_update(app.table.as_ref(), tenant, &update, Some(&previous)).await?;
     }
     let attribute_columns = columns_of(app, object_key, &update).await?;
     customers::register_attributes(
@@ -493,7 +494,7 @@ async fn import_update(
         update.applied += applied;
         report.row_errors += problems.len();
         update.add_errors(problems);
-        store::put_update(app, tenant, &update, Some(&previous)).await?;
+        store::put_update(app.table.as_ref(), tenant, &update, Some(&previous)).await?;
         report.rows_processed += rows.len();
         lease.renew().await?;
         if Instant::now() >= deadline {
@@ -512,7 +513,7 @@ async fn import_update(
     let previous = update.clone();
     update.status = Status::Done;
     update.finished = Some(app.clock.now_millis());
-    store::put_update(app, tenant, &update, Some(&previous)).await?;
+    store::put_update(app.table.as_ref(), tenant, &update, Some(&previous)).await?;
     Ok(Some(update))
 }
 
@@ -653,7 +654,11 @@ fn upsert_of(app: &App, tenant: &TenantId, update: &UpdateRecord, row: &Row, now
             }
         }
     }
-    let key = keys::aixon_row(tenant, &update.cell, &store::row_hash(app, &row.customuid));
+    let key = keys::aixon_row(
+        tenant,
+        &update.cell,
+        &store::row_hash(&app.hash_key, &row.customuid),
+    );
     let values = serde_json::to_string(&row.cells).unwrap_or_else(|_| "{}".into());
     let item = Item::new(key.pk, key.sk)
         .with("customuid", row.customuid.as_str())

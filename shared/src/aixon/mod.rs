@@ -172,7 +172,7 @@ async fn route_upload(
         Route::NewUpload => new_upload(app, tenant, &resource, request).await,
         Route::UpdateStatus => {
             let update_id = path_parameter(request, "updateId").unwrap_or_default();
-            let update = store::get_update(app, tenant, &resource, &update_id)
+            let update = store::get_update(app.table.as_ref(), tenant, &resource, &update_id)
                 .await?
                 .ok_or_else(|| {
                     not_found(format!("no update {update_id} of data cell {resource}"))
@@ -183,7 +183,16 @@ async fn route_upload(
             let customuid = path_parameter(request, "customuid").unwrap_or_default();
             // A string that is no customuid names no row.
             let row = match CustomUid::parse(&customuid) {
-                Some(customuid) => store::get_row(app, tenant, &resource, &customuid).await?,
+                Some(customuid) => {
+                    store::get_row(
+                        app.table.as_ref(),
+                        &app.hash_key,
+                        tenant,
+                        &resource,
+                        &customuid,
+                    )
+                    .await?
+                }
                 None => None,
             };
             let row = row.ok_or_else(|| {
@@ -209,7 +218,7 @@ async fn list(app: &App, tenant: &TenantId) -> Result<Response, ApiError> {
         json!({"DESCRIPTION": "Create a new CSV Upload node", "SUPPORT_METHODS": ["PUT"], "URL": "/api_upload/v1/csv-upload"}),
     ];
     entries.extend(
-        store::list_cells(app, tenant)
+        store::list_cells(app.table.as_ref(), tenant)
             .await?
             .into_iter()
             .map(|cell| {
@@ -279,7 +288,7 @@ async fn create(app: &App, tenant: &TenantId, request: &Request) -> Result<Respo
     let format = body_format(request)?;
     let checked = check_inline(format, request)?;
     let cell = store::create_cell(
-        app,
+        app.table.as_ref(),
         tenant,
         description,
         checked.header.names(),
@@ -308,7 +317,9 @@ async fn create(app: &App, tenant: &TenantId, request: &Request) -> Result<Respo
         Err(error) => {
             // Without its first update the cell is an empty leftover the client never
             // heard of (its retry creates another): take it back.
-            if let Err(cleanup) = store::delete_cell(app, tenant, &cell.id).await {
+            if let Err(cleanup) =
+                store::delete_cell(app.table.as_ref(), app.blobs.as_ref(), tenant, &cell.id).await
+            {
                 tracing::warn!(%cleanup, cell = %cell.id, "could not remove a cell whose creation failed");
             }
             return Err(error);
@@ -331,7 +342,7 @@ async fn update(
         Ok(checked) => checked,
         Err(mut rejection) => {
             // Name the columns the header drops too, not only the bad rows.
-            let cell = store::get_cell(app, tenant, resource).await?;
+            let cell = store::get_cell(app.table.as_ref(), tenant, resource).await?;
             if let (Some(cell), Some(header)) = (cell, &rejection.header)
                 && let Err(mut dropped) = fit_header(&cell.header, header, mode)
             {
@@ -367,13 +378,13 @@ async fn accept(
     rows: usize,
     request: &Request,
 ) -> Result<UpdateRecord, ApiError> {
-    let id = store::next_update_id(app, tenant, &cell.id).await?;
+    let id = store::next_update_id(app.table.as_ref(), tenant, &cell.id).await?;
     // Read after the number was taken: the import order relies on it.
     let now = app.clock.now_millis();
     let mut update = UpdateRecord::new(id, &cell.id, mode, format, now);
     update.checked = true;
     update.rows = rows;
-    store::put_update(app, tenant, &update, None).await?;
+    store::put_update(app.table.as_ref(), tenant, &update, None).await?;
     let bytes = body_bytes(request).to_vec();
     let reader: BlobReader = Box::pin(std::io::Cursor::new(bytes));
     let stored = app
@@ -385,8 +396,14 @@ async fn accept(
         )
         .await;
     if let Err(error) = stored {
-        if let Err(failing) =
-            store::fail_unarrived(app, tenant, &update, order::NEVER_ARRIVED).await
+        if let Err(failing) = store::fail_unarrived(
+            app.table.as_ref(),
+            tenant,
+            &update,
+            order::NEVER_ARRIVED,
+            app.clock.now_millis(),
+        )
+        .await
         {
             tracing::warn!(%failing, "could not mark an update whose body was not stored; the import does after a minute");
         }
@@ -432,10 +449,10 @@ async fn new_upload(
             "text/csv or application/json",
         )
     })?;
-    let cell = store::get_cell(app, tenant, resource)
+    let cell = store::get_cell(app.table.as_ref(), tenant, resource)
         .await?
         .ok_or_else(|| not_found(format!("no data cell {resource}")))?;
-    let id = store::next_update_id(app, tenant, &cell.id).await?;
+    let id = store::next_update_id(app.table.as_ref(), tenant, &cell.id).await?;
     // Read after the number was taken: the import order relies on it.
     let now = app.clock.now_millis();
     let mut update = UpdateRecord::new(id, &cell.id, mode, format, now);
@@ -449,7 +466,7 @@ async fn new_upload(
         .await?;
     update.status = Status::WaitingForUpload;
     update.upload_expires_at = Some(presigned.expires_at);
-    store::put_update(app, tenant, &update, None).await?;
+    store::put_update(app.table.as_ref(), tenant, &update, None).await?;
     let headers: serde_json::Map<String, Value> = presigned
         .headers
         .iter()

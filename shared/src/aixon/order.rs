@@ -57,7 +57,9 @@ pub async fn turn_of(
     // The `created` time of the update just above the numbers being looked at: every
     // number below it was taken before that.
     let mut above_created = update.created;
-    let earlier = store::updates_back_to_last_done(app, tenant, &update.cell, &update.id).await?;
+    let earlier =
+        store::updates_back_to_last_done(app.table.as_ref(), tenant, &update.cell, &update.id)
+            .await?;
     for record in earlier {
         let Some(seq) = update_seq(&record.id) else {
             continue;
@@ -72,7 +74,9 @@ pub async fn turn_of(
                 return Ok(Turn::AfterAnEarlierBody);
             }
             Status::Queued => {
-                if !store::fail_unarrived(app, tenant, &record, NEVER_ARRIVED).await? {
+                if !store::fail_unarrived(app.table.as_ref(), tenant, &record, NEVER_ARRIVED, now)
+                    .await?
+                {
                     // It changed under us (its body came after all): look again later.
                     return Ok(Turn::AfterAnEarlierBody);
                 }

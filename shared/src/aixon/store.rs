@@ -7,10 +7,12 @@ use serde_json::{Value, json};
 use super::body::Format;
 use super::column_name::ColumnName;
 use super::customuid::CustomUid;
-use crate::app::App;
 use crate::domain::Problem;
 use crate::domain::TenantId;
-use crate::storage::{Condition, Item, Query, StorageError, Update, keys, read_all};
+use crate::keys::HashKey;
+use crate::storage::{
+    BlobStore, Condition, Item, ItemTable, Query, StorageError, Update, keys, read_all,
+};
 
 /// Data cells per tenant.
 pub const MAX_CELLS: usize = 1_000;
@@ -77,13 +79,13 @@ pub enum CreateCellError {
 
 /// Creates a data cell with the header of its first body.
 pub async fn create_cell(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     description: &str,
     header: &[ColumnName],
     now_millis: i64,
 ) -> Result<Cell, CreateCellError> {
-    if list_cells(app, tenant).await?.len() >= MAX_CELLS {
+    if list_cells(table, tenant).await?.len() >= MAX_CELLS {
         return Err(CreateCellError::TooManyCells);
     }
     let id = crate::tenancy::new_id("dc");
@@ -94,7 +96,7 @@ pub async fn create_cell(
         .with("header", json!(header))
         .with("created", now_millis)
         .with("rev", 1);
-    app.table.put(item, Condition::NotExists).await?;
+    table.put(item, Condition::NotExists).await?;
     Ok(Cell {
         id,
         description: description.to_string(),
@@ -104,35 +106,39 @@ pub async fn create_cell(
 }
 
 /// Removes a cell with its update records and queued bodies (a cell whose creation failed).
-pub async fn delete_cell(app: &App, tenant: &TenantId, id: &str) -> Result<(), StorageError> {
+pub async fn delete_cell(
+    table: &dyn ItemTable,
+    blobs: &dyn BlobStore,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<(), StorageError> {
     let prefix = format!("{}{tenant}/{id}/", keys::AIXON_BLOB_PREFIX);
-    if let Ok(blobs) = app.blobs.list(&prefix).await {
-        for blob in blobs {
-            let _ = app.blobs.delete(&blob.key).await;
+    if let Ok(queued) = blobs.list(&prefix).await {
+        for blob in queued {
+            let _ = blobs.delete(&blob.key).await;
         }
     }
     let updates = crate::storage::read_all(
-        app.table.as_ref(),
+        table,
         crate::storage::Query::partition(keys::aixon_update(tenant, id, "").pk),
     )
     .await?;
-    crate::storage::batch::delete_all(app.table.as_ref(), &updates).await?;
-    app.table
+    crate::storage::batch::delete_all(table, &updates).await?;
+    table
         .delete(&keys::aixon_cell(tenant, id), Condition::Always)
         .await?;
     Ok(())
 }
 
 pub async fn get_cell(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     id: &str,
 ) -> Result<Option<Cell>, StorageError> {
     if id.is_empty() || id.len() > 64 {
         return Ok(None);
     }
-    Ok(app
-        .table
+    Ok(table
         .get(&keys::aixon_cell(tenant, id))
         .await?
         .as_ref()
@@ -140,9 +146,12 @@ pub async fn get_cell(
 }
 
 /// The tenant's cells, oldest first.
-pub async fn list_cells(app: &App, tenant: &TenantId) -> Result<Vec<Cell>, StorageError> {
+pub async fn list_cells(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+) -> Result<Vec<Cell>, StorageError> {
     let items = read_all(
-        app.table.as_ref(),
+        table,
         Query::partition(keys::aixon_cells_pk(tenant)).prefix(keys::AIXON_CELL_PREFIX),
     )
     .await?;
@@ -157,13 +166,12 @@ pub async fn list_cells(app: &App, tenant: &TenantId) -> Result<Vec<Cell>, Stora
 /// Replaces the accepted header if the cell is still at `cell.rev`; `false` when another
 /// request changed it first.
 pub async fn set_header(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     cell: &Cell,
     header: &[ColumnName],
 ) -> Result<bool, StorageError> {
-    match app
-        .table
+    match table
         .update(
             &keys::aixon_cell(tenant, &cell.id),
             Update::default()
@@ -289,12 +297,11 @@ impl UpdateRecord {
 /// cell), so ids — and the blob keys made of them, which the import works through in key
 /// order — sort in the order the cell's updates were accepted, whatever the clocks say.
 pub async fn next_update_id(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     cell: &str,
 ) -> Result<String, StorageError> {
-    let item = app
-        .table
+    let item = table
         .update(
             &keys::aixon_cell(tenant, cell),
             Update::default().add("seq", 1),
@@ -315,7 +322,7 @@ pub fn update_seq(update_id: &str) -> Option<u64> {
 /// newest that an import finished ([`Status::Done`]): the import of that one already waited
 /// for everything before it (see [`super::order`]), so nothing older can hold a body back.
 pub async fn updates_back_to_last_done(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     cell: &str,
     update_id: &str,
@@ -324,8 +331,7 @@ pub async fn updates_back_to_last_done(
     let mut found = Vec::new();
     let mut cursor = None;
     loop {
-        let page = app
-            .table
+        let page = table
             .query(
                 Query::partition(pk.as_str())
                     .between("0", update_id)
@@ -357,20 +363,21 @@ pub async fn updates_back_to_last_done(
 /// Marks a queued update whose body never reached the blob store as failed, with `rule` as
 /// its problem; `false` when the record changed meanwhile (it is then left as it is).
 pub async fn fail_unarrived(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     update: &UpdateRecord,
     rule: &str,
+    now_millis: i64,
 ) -> Result<bool, StorageError> {
     let mut failed = update.clone();
     failed.status = Status::Failed;
-    failed.finished = Some(app.clock.now_millis());
+    failed.finished = Some(now_millis);
     failed.add_errors([Problem {
         row: None,
         field: None,
         rule: rule.to_string(),
     }]);
-    match put_update(app, tenant, &failed, Some(update)).await {
+    match put_update(table, tenant, &failed, Some(update)).await {
         Ok(()) => Ok(true),
         Err(StorageError::ConditionFailed { .. }) => Ok(false),
         Err(other) => Err(other),
@@ -380,7 +387,7 @@ pub async fn fail_unarrived(
 /// Stores an update record; with `expected` (the record as read), only if nobody else
 /// changed it since.
 pub async fn put_update(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     update: &UpdateRecord,
     expected: Option<&UpdateRecord>,
@@ -399,7 +406,7 @@ pub async fn put_update(
         .with("record", body)
         .with("rows_done", update.rows_done as i64)
         .with("status", status_name(update.status));
-    app.table.put(item, condition).await
+    table.put(item, condition).await
 }
 
 fn status_name(status: Status) -> String {
@@ -410,7 +417,7 @@ fn status_name(status: Status) -> String {
 }
 
 pub async fn get_update(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     cell: &str,
     update_id: &str,
@@ -418,28 +425,31 @@ pub async fn get_update(
     if update_id.is_empty() || update_id.len() > 64 || cell.is_empty() || cell.len() > 64 {
         return Ok(None);
     }
-    Ok(app
-        .table
+    Ok(table
         .get(&keys::aixon_update(tenant, cell, update_id))
         .await?
         .and_then(|item| serde_json::from_str(item.str("record")?).ok()))
 }
 
 /// The keyed hash a customuid's row is stored under.
-pub fn row_hash(app: &App, customuid: &str) -> String {
-    app.keyed_hash(&format!("aixon-row\u{0}{customuid}"))
+pub fn row_hash(hash_key: &HashKey, customuid: &str) -> String {
+    hash_key.hash(&format!("aixon-row\u{0}{customuid}"))
 }
 
 /// A cell's row of one customer, as the row extension shows it.
 pub async fn get_row(
-    app: &App,
+    table: &dyn ItemTable,
+    hash_key: &HashKey,
     tenant: &TenantId,
     cell: &str,
     customuid: &CustomUid,
 ) -> Result<Option<Value>, StorageError> {
-    let item = app
-        .table
-        .get(&keys::aixon_row(tenant, cell, &row_hash(app, customuid)))
+    let item = table
+        .get(&keys::aixon_row(
+            tenant,
+            cell,
+            &row_hash(hash_key, customuid),
+        ))
         .await?;
     Ok(item.as_ref().map(row_view))
 }

@@ -67,12 +67,12 @@ async fn locate(
     tids: &[Tid],
     identifiers: &[Identifier],
 ) -> Result<Located, StorageError> {
-    let cells = aixon_store::list_cells(app, tenant).await?;
+    let cells = aixon_store::list_cells(app.table.as_ref(), tenant).await?;
     // Every cell's row of every customer key, in one batched read.
     let mut wanted: Vec<(String, Key)> = Vec::new();
     let mut monetate = Vec::new();
     for customuid in customer_keys(identifiers) {
-        let hash = aixon_store::row_hash(app, customuid);
+        let hash = aixon_store::row_hash(&app.hash_key, customuid);
         wanted.extend(
             cells
                 .iter()
