@@ -235,7 +235,12 @@ async fn dev_credentials(
                     }
                     Err(error) => return Err(error.to_string()),
                 };
-            custdata::monetate::users::provision_key_pair(app, &mut bundle).await?;
+            custdata::monetate::users::provision_key_pair(
+                app.table.as_ref(),
+                &mut bundle,
+                app.clock.now_millis(),
+            )
+            .await?;
             bundle
         }
     };

@@ -178,7 +178,7 @@ pub async fn execute(
     match command {
         AdminCommand::CreateTenant { name } => {
             let mut bundle = create_tenant(table, &name, base_url, now).await?;
-            users::provision_key_pair(app, &mut bundle)
+            users::provision_key_pair(app.table.as_ref(), &mut bundle, app.clock.now_millis())
                 .await
                 .map_err(AdminError::Invalid)?;
             Ok(json!(bundle))
@@ -202,7 +202,10 @@ pub async fn execute(
             let tenant = existing_tenant(app, &tenant).await?;
             let revoked = match kind(&raw)? {
                 // Its keys are deactivated too, so its live tokens stop working.
-                CredentialKind::MonetateUser => users::remove_user(app, &tenant, &id).await?,
+                CredentialKind::MonetateUser => {
+                    users::remove_user(app.table.as_ref(), &tenant, &id, app.clock.now_millis())
+                        .await?
+                }
                 kind => revoke_credential(table, &tenant, kind, &id).await?,
             };
             if revoked {
@@ -323,7 +326,14 @@ pub async fn execute(
                 .as_ref()
                 .map(|pair| pair.public_key_pem.as_str())
                 .or(public_key_pem.as_deref());
-            let user = users::create_user(app, &tenant, username.as_deref(), public).await?;
+            let user = users::create_user(
+                app.table.as_ref(),
+                &tenant,
+                username.as_deref(),
+                public,
+                app.clock.now_millis(),
+            )
+            .await?;
             let mut shown = json!(user);
             if let Some(pair) = pair {
                 shown["private_key_pem"] = json!(pair.private_key_pem);
@@ -336,12 +346,19 @@ pub async fn execute(
             public_key_pem,
         } => {
             let tenant = existing_tenant(app, &tenant).await?;
-            let key = users::add_key(app, &tenant, &username, &public_key_pem).await?;
+            let key = users::add_key(
+                app.table.as_ref(),
+                &tenant,
+                &username,
+                &public_key_pem,
+                app.clock.now_millis(),
+            )
+            .await?;
             Ok(json!({"key_id": key.key_id, "bits": key.bits, "active": key.active}))
         }
         AdminCommand::MonetateListUsers { tenant } => {
             let tenant = existing_tenant(app, &tenant).await?;
-            Ok(json!(users::list_users(app, &tenant).await?))
+            Ok(json!(users::list_users(app.table.as_ref(), &tenant).await?))
         }
         AdminCommand::MonetateDeactivateKey {
             tenant,
@@ -349,7 +366,14 @@ pub async fn execute(
             key_id,
         } => {
             let tenant = existing_tenant(app, &tenant).await?;
-            Ok(users::deactivate_key(app, &tenant, &username, &key_id).await?)
+            Ok(users::deactivate_key(
+                app.table.as_ref(),
+                &tenant,
+                &username,
+                &key_id,
+                app.clock.now_millis(),
+            )
+            .await?)
         }
         AdminCommand::OptimoveRateLimit {
             tenant,

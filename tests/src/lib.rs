@@ -666,9 +666,13 @@ pub async fn lambda_tenant(
         custdata::tenancy::create_tenant(app.table.as_ref(), name, "", clock.now_millis())
             .await
             .expect("tenant");
-    custdata::monetate::users::provision_key_pair(&app, &mut tenant)
-        .await
-        .expect("key pair");
+    custdata::monetate::users::provision_key_pair(
+        app.table.as_ref(),
+        &mut tenant,
+        app.clock.now_millis(),
+    )
+    .await
+    .expect("key pair");
     (app, tenant, table, bucket)
 }
 

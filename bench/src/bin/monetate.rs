@@ -106,10 +106,11 @@ async fn main() {
     // Baseline: the signature check alone.
     let app = server.app.clone();
     let tenant = TenantId::parse(&server.credentials.tenant).expect("tenant");
-    let key = custdata::monetate::users::keys_of(&app, &tenant, &monetate.api_username)
-        .await
-        .expect("keys")
-        .remove(0);
+    let key =
+        custdata::monetate::users::keys_of(app.table.as_ref(), &tenant, &monetate.api_username)
+            .await
+            .expect("keys")
+            .remove(0);
     let decoding = DecodingKey::from_rsa_pem(key.public_key_pem.as_bytes()).expect("key");
     let mut validation = Validation::new(Algorithm::RS256);
     validation.required_spec_claims.clear();
@@ -187,9 +188,16 @@ async fn main() {
     for body in &direct_bodies {
         let value: Value = serde_json::from_str(body).expect("json");
         let rows = records::check_body(&crm, &value).expect("valid");
-        records::post(&app, &tenant, &crm, body.as_bytes(), rows)
-            .await
-            .expect("posted");
+        records::post(
+            app.customers(),
+            app.clock.as_ref(),
+            &tenant,
+            &crm,
+            body.as_bytes(),
+            rows,
+        )
+        .await
+        .expect("posted");
     }
     let direct_rows = (batches * args.batch) as f64 / started.elapsed().as_secs_f64();
 

@@ -3,10 +3,9 @@
 
 use super::columns::{Header, fit_header};
 use super::store::{self, Cell, Mode};
-use crate::app::App;
 use crate::domain::{Problem, TenantId};
 use crate::retry::{self, Attempt};
-use crate::storage::StorageError;
+use crate::storage::{ItemTable, StorageError};
 
 /// The contention metric's name for a change of a data cell's columns, which an upload and
 /// the importer's check retry when another request changed them first.
@@ -25,14 +24,14 @@ pub enum HeaderFit {
 /// Concurrent updates of one cell may widen it at the same time; the one that loses reads
 /// the cell again and fits its header to the winner's.
 pub async fn fit_cell_header(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     cell_id: &str,
     header: &Header,
     mode: Mode,
 ) -> Result<HeaderFit, StorageError> {
     retry::optimistic(CELL_HEADER_OPERATION, || async move {
-        let Some(cell) = store::get_cell(app.table.as_ref(), tenant, cell_id).await? else {
+        let Some(cell) = store::get_cell(table, tenant, cell_id).await? else {
             return Ok(Attempt::Done(HeaderFit::NoCell));
         };
         let fitted = match fit_header(&cell.header, header, mode) {
@@ -42,7 +41,7 @@ pub async fn fit_cell_header(
         if fitted == cell.header {
             return Ok(Attempt::Done(HeaderFit::Fits(cell)));
         }
-        if !store::set_header(app.table.as_ref(), tenant, &cell, &fitted).await? {
+        if !store::set_header(table, tenant, &cell, &fitted).await? {
             return Ok(Attempt::Contended);
         }
         // The cell as the conditional write left it.

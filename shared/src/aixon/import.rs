@@ -414,7 +414,10 @@ async fn drain_queue(
             continue;
         };
         let already_finished = update.is_finished();
-        if !already_finished && order::turn_of(app, tenant, &update).await? != Turn::Now {
+        if !already_finished
+            && order::turn_of(app.table.as_ref(), tenant, &update, app.clock.now_millis()).await?
+                != Turn::Now
+        {
             return Ok(Some(queued.into_iter().map(|object| object.key).collect()));
         }
         let finished = if already_finished {
@@ -546,7 +549,15 @@ async fn check_upload(
         Ok(checked) => checked,
         Err(rejection) => return Ok(Err(rejection.problems)),
     };
-    match header::fit_cell_header(app, tenant, &update.cell, &checked.header, update.mode).await? {
+    match header::fit_cell_header(
+        app.table.as_ref(),
+        tenant,
+        &update.cell,
+        &checked.header,
+        update.mode,
+    )
+    .await?
+    {
         HeaderFit::Fits(_) => Ok(Ok(checked.rows)),
         HeaderFit::NoCell => Ok(Err(vec![Problem {
             row: None,

@@ -354,11 +354,14 @@ async fn update(
             return Err(rejected(rejection));
         }
     };
-    let cell = match header::fit_cell_header(app, tenant, resource, &checked.header, mode).await? {
-        HeaderFit::Fits(cell) => cell,
-        HeaderFit::NoCell => return Err(not_found(format!("no data cell {resource}"))),
-        HeaderFit::Refused(problems) => return Err(header_refused(problems)),
-    };
+    let cell =
+        match header::fit_cell_header(app.table.as_ref(), tenant, resource, &checked.header, mode)
+            .await?
+        {
+            HeaderFit::Fits(cell) => cell,
+            HeaderFit::NoCell => return Err(not_found(format!("no data cell {resource}"))),
+            HeaderFit::Refused(problems) => return Err(header_refused(problems)),
+        };
     let update = accept(app, tenant, &cell, mode, format, checked.rows, request).await?;
     Ok(success(
         json!({"RESOURCE_ID": cell.id, "STATUS": "RECEIVED", "UPDATE_ID": update.id}),
@@ -489,9 +492,14 @@ async fn new_upload(
 /// The erasure extension: the customer leaves every cell and the customer store, and stays
 /// suppressed (later rows for it are refused, per row).
 async fn erase(app: &App, tenant: &TenantId, customuid: &CustomUid) -> Result<Response, ApiError> {
-    let erased = crate::privacy::erase_customer_key(app, tenant, customuid)
-        .await?
-        .ok_or_else(|| not_found("no customer with this customuid"))?;
+    let erased = crate::privacy::erase_customer_key(
+        app.customers(),
+        tenant,
+        customuid,
+        app.clock.now_millis(),
+    )
+    .await?
+    .ok_or_else(|| not_found("no customer with this customuid"))?;
     Ok(success(json!({
         "CUSTOMUID": customuid,
         "STATUS": "ERASED",

@@ -20,9 +20,8 @@
 //! another, and a record's `created` time is read after its number was taken.
 
 use super::store::{self, Status, UpdateRecord, update_seq};
-use crate::app::App;
 use crate::domain::TenantId;
-use crate::storage::StorageError;
+use crate::storage::{ItemTable, StorageError};
 
 /// How long an accepted update's body may take to reach the blob store: twice the timeout of
 /// the function that stores it, so a request still running is always waited for.
@@ -43,23 +42,22 @@ pub enum Turn {
 /// Whether `update`'s body may be imported now, marking earlier updates whose body will
 /// never arrive as failed on the way.
 pub async fn turn_of(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     update: &UpdateRecord,
+    now_millis: i64,
 ) -> Result<Turn, StorageError> {
     let Some(mut expected) = update_seq(&update.id).map(|seq| seq.saturating_sub(1)) else {
         return Ok(Turn::Now);
     };
-    let now = app.clock.now_millis();
+    let now = now_millis;
     let still_storing = |taken_before_millis: i64| {
         now.saturating_sub(taken_before_millis) < ARRIVAL_WAIT_SECONDS * 1000
     };
     // The `created` time of the update just above the numbers being looked at: every
     // number below it was taken before that.
     let mut above_created = update.created;
-    let earlier =
-        store::updates_back_to_last_done(app.table.as_ref(), tenant, &update.cell, &update.id)
-            .await?;
+    let earlier = store::updates_back_to_last_done(table, tenant, &update.cell, &update.id).await?;
     for record in earlier {
         let Some(seq) = update_seq(&record.id) else {
             continue;
@@ -74,9 +72,7 @@ pub async fn turn_of(
                 return Ok(Turn::AfterAnEarlierBody);
             }
             Status::Queued => {
-                if !store::fail_unarrived(app.table.as_ref(), tenant, &record, NEVER_ARRIVED, now)
-                    .await?
-                {
+                if !store::fail_unarrived(table, tenant, &record, NEVER_ARRIVED, now).await? {
                     // It changed under us (its body came after all): look again later.
                     return Ok(Turn::AfterAnEarlierBody);
                 }

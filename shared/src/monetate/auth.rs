@@ -206,7 +206,7 @@ pub async fn refresh(app: &App, request: &Request) -> Result<Response, ApiError>
         Err(AuthError::Invalid) => return Err(unauthorized("unknown API user")),
         Err(AuthError::Storage(error)) => return Err(error.into()),
     };
-    let keys = users::keys_of(app, &tenant, &username).await?;
+    let keys = users::keys_of(app.table.as_ref(), &tenant, &username).await?;
     let (key, claims) = verified_by(assertion, algorithm, &keys).ok_or_else(|| {
         unauthorized(
             "the signature does not verify with any public key registered to this API user",
@@ -273,7 +273,7 @@ pub async fn caller(app: &App, request: &Request) -> Result<Caller, ApiError> {
         .next()
         .unwrap_or_default()
         .to_string();
-    let key = users::key(app, &principal.tenant, &key_id).await?;
+    let key = users::key(app.table.as_ref(), &principal.tenant, &key_id).await?;
     match key {
         Some(key) if key.active => Ok(Caller {
             tenant: principal.tenant,

@@ -350,14 +350,20 @@ async fn serve(
         }
         Route::BulkCatalogs => bulk_catalogs(app, tenant, request).await,
         Route::ListUsers => {
-            let users = users::list_users(app, tenant).await?;
+            let users = users::list_users(app.table.as_ref(), tenant).await?;
             Ok(list_envelope(users.iter().map(|u| json!(u)).collect()))
         }
         Route::CreateUser => {
             let body = json_body(request)?;
             let text = |name: &str| body.get(name).and_then(Value::as_str);
-            let user =
-                users::create_user(app, tenant, text("username"), text("public_key_pem")).await?;
+            let user = users::create_user(
+                app.table.as_ref(),
+                tenant,
+                text("username"),
+                text("public_key_pem"),
+                app.clock.now_millis(),
+            )
+            .await?;
             Ok(envelope(StatusCode::CREATED, json!(user)))
         }
         Route::AddKey(username) => {
@@ -372,19 +378,40 @@ async fn serve(
                         "required: the PEM text of an RSA public key",
                     )
                 })?;
-            let key = users::add_key(app, tenant, &username, pem_text).await?;
+            let key = users::add_key(
+                app.table.as_ref(),
+                tenant,
+                &username,
+                pem_text,
+                app.clock.now_millis(),
+            )
+            .await?;
             Ok(envelope(
                 StatusCode::CREATED,
                 json!({"key_id": key.key_id, "bits": key.bits, "active": key.active}),
             ))
         }
         Route::DeactivateKey(username, key_id) => {
-            let key = users::deactivate_key(app, tenant, &username, &key_id).await?;
+            let key = users::deactivate_key(
+                app.table.as_ref(),
+                tenant,
+                &username,
+                &key_id,
+                app.clock.now_millis(),
+            )
+            .await?;
             Ok(envelope(StatusCode::OK, key))
         }
         Route::Lookup(name) => lookup(app, tenant, &name, request).await,
         Route::Erase(customer) => {
-            match crate::privacy::erase_customer_key(app, tenant, &customer).await? {
+            match crate::privacy::erase_customer_key(
+                app.customers(),
+                tenant,
+                &customer,
+                app.clock.now_millis(),
+            )
+            .await?
+            {
                 Some(erased) => Ok(envelope(StatusCode::OK, json!(erased))),
                 None => Err(not_found("no customer with this customer key")),
             }
@@ -444,7 +471,8 @@ async fn schema_extras(
 ) -> Result<Map<String, Value>, ApiError> {
     let mut extras = Map::new();
     if asked.row_count {
-        let count = records::count_rows(app, tenant, &schema.name, MAX_COUNTED_ROWS).await?;
+        let count =
+            records::count_rows(app.customers(), tenant, &schema.name, MAX_COUNTED_ROWS).await?;
         extras.insert("row_count".into(), json!(count));
     }
     if asked.latest_upload {
@@ -513,7 +541,15 @@ async fn post_rows(
             return Err(refused(refusal));
         }
     };
-    let posted = records::post(app, tenant, &schema, body_bytes(request), rows).await?;
+    let posted = records::post(
+        app.customers(),
+        app.clock.as_ref(),
+        tenant,
+        &schema,
+        body_bytes(request),
+        rows,
+    )
+    .await?;
     Ok(envelope_with(
         StatusCode::CREATED,
         json!({"schema_rows": posted.rows}),
@@ -528,7 +564,14 @@ async fn spot_check(
     name: &str,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    if !records::take_spot_check(app, &caller.tenant, &caller.username).await? {
+    if !records::take_spot_check(
+        app.customers(),
+        &caller.tenant,
+        &caller.username,
+        app.clock.now_millis(),
+    )
+    .await?
+    {
         crate::metrics::rate_limited(crate::metrics::RateLimit::MonetateSpotCheck);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -548,7 +591,7 @@ async fn spot_check(
             )
         })?;
     let (schema, _) = schema(app, &caller.tenant, name).await?;
-    let rows = records::find(app, &caller.tenant, &schema, &id).await?;
+    let rows = records::find(app.customers(), &caller.tenant, &schema, &id).await?;
     if rows.is_empty() {
         return Err(not_found(format!(
             "schema {name} has no record with this id"
@@ -582,7 +625,7 @@ async fn lookup(
     let mut rows = Vec::new();
     let mut missing = Vec::new();
     for id in ids {
-        let found = records::find(app, tenant, &schema, &id).await?;
+        let found = records::find(app.customers(), tenant, &schema, &id).await?;
         if found.is_empty() {
             missing.push(id);
         }

@@ -10,9 +10,8 @@ use aws_lc_rs::rsa::{KeySize, PrivateDecryptingKey, PublicEncryptingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::App;
 use crate::domain::TenantId;
-use crate::storage::{Condition, Item, Query, StorageError, Update, keys, read_all};
+use crate::storage::{Condition, Item, ItemTable, Query, StorageError, Update, keys, read_all};
 use crate::tenancy::{
     CredentialKind, list_credentials, new_id, revoke_credential, store_credential,
 };
@@ -165,18 +164,23 @@ pub fn generate_key_pair() -> Result<GeneratedKeyPair, String> {
 }
 
 /// Whether the tenant has this API user.
-async fn user_exists(app: &App, tenant: &TenantId, username: &str) -> Result<bool, StorageError> {
+async fn user_exists(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    username: &str,
+) -> Result<bool, StorageError> {
     let key = keys::tenant_credential(tenant, CredentialKind::MonetateUser.as_str(), username);
-    Ok(app.table.get(&key).await?.is_some())
+    Ok(table.get(&key).await?.is_some())
 }
 
 /// Creates an API user (a generated `api-…` username unless one is given), with a first
 /// public key when one is given. Usernames are global: another tenant's is a conflict.
 pub async fn create_user(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     username: Option<&str>,
     public_key_pem: Option<&str>,
+    now_millis: i64,
 ) -> Result<ApiUser, UserError> {
     let username = match username {
         Some(given) => {
@@ -188,7 +192,7 @@ pub async fn create_user(
     if let Some(pem_text) = public_key_pem {
         check_public_key(pem_text)?;
     }
-    let existing = list_credentials(app.table.as_ref(), tenant).await?;
+    let existing = list_credentials(table, tenant).await?;
     let users = existing
         .iter()
         .filter(|credential| credential.kind == CredentialKind::MonetateUser.as_str())
@@ -199,9 +203,9 @@ pub async fn create_user(
             format!("a tenant has at most {MAX_USERS} API users"),
         ));
     }
-    let now = app.clock.now_millis();
+    let now = now_millis;
     match store_credential(
-        app.table.as_ref(),
+        table,
         tenant,
         CredentialKind::MonetateUser,
         &username,
@@ -221,7 +225,11 @@ pub async fn create_user(
     }
     let mut keys = Vec::new();
     if let Some(pem_text) = public_key_pem {
-        keys.push(add_key(app, tenant, &username, pem_text).await?.summary());
+        keys.push(
+            add_key(table, tenant, &username, pem_text, now_millis)
+                .await?
+                .summary(),
+        );
     }
     Ok(ApiUser {
         username,
@@ -232,16 +240,17 @@ pub async fn create_user(
 
 /// Registers a public key for an API user of the tenant.
 pub async fn add_key(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     username: &str,
     public_key_pem: &str,
+    now_millis: i64,
 ) -> Result<PublicKey, UserError> {
     let bits = check_public_key(public_key_pem)?;
-    if !user_exists(app, tenant, username).await? {
+    if !user_exists(table, tenant, username).await? {
         return Err(UserError::NotFound(format!("no API user {username:?}")));
     }
-    if keys_of(app, tenant, username).await?.len() >= MAX_KEYS_PER_USER {
+    if keys_of(table, tenant, username).await?.len() >= MAX_KEYS_PER_USER {
         return Err(invalid(
             "public_key_pem",
             format!("an API user has at most {MAX_KEYS_PER_USER} keys"),
@@ -253,11 +262,11 @@ pub async fn add_key(
         public_key_pem: public_key_pem.trim().to_string(),
         bits,
         active: true,
-        created_at: app.clock.now_millis(),
+        created_at: now_millis,
         deactivated_at: None,
     };
     let stored = keys::monetate_key(tenant, &key.key_id);
-    app.table
+    table
         .put(
             Item::new(stored.pk, stored.sk)
                 .with("username", username)
@@ -274,12 +283,12 @@ fn key_of(item: &Item) -> Option<PublicKey> {
 
 /// Every key (active or not) of an API user.
 pub async fn keys_of(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     username: &str,
 ) -> Result<Vec<PublicKey>, StorageError> {
     let items = read_all(
-        app.table.as_ref(),
+        table,
         Query::partition(keys::monetate_keys_pk(tenant)).limit(1000),
     )
     .await?;
@@ -292,22 +301,25 @@ pub async fn keys_of(
 
 /// One key by id.
 pub async fn key(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     key_id: &str,
 ) -> Result<Option<PublicKey>, StorageError> {
-    let item = app.table.get(&keys::monetate_key(tenant, key_id)).await?;
+    let item = table.get(&keys::monetate_key(tenant, key_id)).await?;
     Ok(item.as_ref().and_then(key_of))
 }
 
 /// Every API user of the tenant with its keys.
-pub async fn list_users(app: &App, tenant: &TenantId) -> Result<Vec<ApiUser>, StorageError> {
+pub async fn list_users(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+) -> Result<Vec<ApiUser>, StorageError> {
     let mut users = Vec::new();
-    for credential in list_credentials(app.table.as_ref(), tenant).await? {
+    for credential in list_credentials(table, tenant).await? {
         if credential.kind != CredentialKind::MonetateUser.as_str() {
             continue;
         }
-        let keys = keys_of(app, tenant, &credential.id).await?;
+        let keys = keys_of(table, tenant, &credential.id).await?;
         users.push(ApiUser {
             keys: keys.iter().map(PublicKey::summary).collect(),
             username: credential.id,
@@ -320,12 +332,13 @@ pub async fn list_users(app: &App, tenant: &TenantId) -> Result<Vec<ApiUser>, St
 /// Deactivates a key of an API user: assertions signed with it and tokens issued for it
 /// are refused with 403 from now on.
 pub async fn deactivate_key(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     username: &str,
     key_id: &str,
+    now_millis: i64,
 ) -> Result<serde_json::Value, UserError> {
-    let Some(mut key) = key(app, tenant, key_id)
+    let Some(mut key) = key(table, tenant, key_id)
         .await?
         .filter(|key| key.username == username)
     else {
@@ -335,8 +348,8 @@ pub async fn deactivate_key(
     };
     if key.active {
         key.active = false;
-        key.deactivated_at = Some(app.clock.now_millis());
-        app.table
+        key.deactivated_at = Some(now_millis);
+        table
             .update(
                 &keys::monetate_key(tenant, key_id),
                 Update::default().set("key", json!(key)),
@@ -348,32 +361,33 @@ pub async fn deactivate_key(
 }
 
 /// Removes an API user: its keys are deactivated first, so its live tokens stop working.
-pub async fn remove_user(app: &App, tenant: &TenantId, username: &str) -> Result<bool, UserError> {
-    for key in keys_of(app, tenant, username).await? {
-        deactivate_key(app, tenant, username, &key.key_id).await?;
+pub async fn remove_user(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    username: &str,
+    now_millis: i64,
+) -> Result<bool, UserError> {
+    for key in keys_of(table, tenant, username).await? {
+        deactivate_key(table, tenant, username, &key.key_id, now_millis).await?;
     }
-    Ok(revoke_credential(
-        app.table.as_ref(),
-        tenant,
-        CredentialKind::MonetateUser,
-        username,
-    )
-    .await?)
+    Ok(revoke_credential(table, tenant, CredentialKind::MonetateUser, username).await?)
 }
 
 /// Gives a new tenant's first API user a generated key pair and puts the private half in
 /// its credentials (for the development tenant and `custdata-admin tenant create`).
 pub async fn provision_key_pair(
-    app: &App,
+    table: &dyn ItemTable,
     bundle: &mut crate::tenancy::CredentialBundle,
+    now_millis: i64,
 ) -> Result<(), String> {
     let tenant = TenantId::parse(&bundle.tenant)?;
     let pair = generate_key_pair()?;
     add_key(
-        app,
+        table,
         &tenant,
         &bundle.monetate.api_username,
         &pair.public_key_pem,
+        now_millis,
     )
     .await
     .map_err(|error| error.to_string())?;

@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::app::App;
-use crate::customers::{self, CustomerRef, Identifier, Upsert, UpsertOutcome};
+use crate::customers::{self, CustomerRef, CustomerStore, Identifier, Upsert, UpsertOutcome};
 use crate::domain::TenantId;
-use crate::storage::{Condition, Item, Query, StorageError, keys, read_all};
+use crate::storage::{Condition, Item, ItemTable, Query, StorageError, keys, read_all};
 
 /// Attributes a tenant may add through AddCustomerAttribute.
 pub const MAX_API_ATTRIBUTES: usize = 40;
@@ -116,9 +115,12 @@ fn attribute_of(item: &Item) -> Attribute {
 }
 
 /// Every attribute of the tenant's catalog.
-pub async fn catalog(app: &App, tenant: &TenantId) -> Result<Vec<Attribute>, StorageError> {
+pub async fn catalog(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+) -> Result<Vec<Attribute>, StorageError> {
     let items = read_all(
-        app.table.as_ref(),
+        table,
         Query::partition(keys::attribute_catalog_pk(tenant)).limit(1000),
     )
     .await?;
@@ -151,11 +153,12 @@ fn refused(error_id: &'static str, message: impl Into<String>) -> AddRefused {
 /// value). Error ids as the vendor's: 1 over the limit, 2 exists, 3 bad type, 4 default
 /// does not fit, 5 anything else.
 pub async fn add(
-    app: &App,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     name: &str,
     declared: &str,
     default: Option<&Value>,
+    now_millis: i64,
 ) -> Result<Result<(), AddRefused>, StorageError> {
     let valid_name = (1..=64).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -179,7 +182,7 @@ pub async fn add(
         },
         None => None,
     };
-    let existing = catalog(app, tenant).await?;
+    let existing = catalog(table, tenant).await?;
     if named(&existing, name).is_some() {
         return Ok(Err(refused("2", format!("an attribute {name:?} exists"))));
     }
@@ -195,8 +198,8 @@ pub async fn add(
         .with("surface", SURFACE)
         .with("type", kind.label())
         .with("default", json!(default))
-        .with("created", app.clock.now_millis());
-    match app.table.put(item, Condition::NotExists).await {
+        .with("created", now_millis);
+    match table.put(item, Condition::NotExists).await {
         Ok(()) => Ok(Ok(())),
         Err(StorageError::ConditionFailed { .. }) => {
             Ok(Err(refused("2", format!("an attribute {name:?} exists"))))
@@ -262,11 +265,12 @@ pub fn check_changes(catalog: &[Attribute], changes: &[Change]) -> (Vec<Upsert>,
 /// Writes checked changes; `only_existing` leaves unknown customers out (an error each),
 /// as UpdateCustomerAttributes does, where UpsertCustomer creates them.
 pub async fn apply(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     upserts: Vec<Upsert>,
     only_existing: bool,
     errors: &mut Vec<Value>,
+    now_millis: i64,
 ) -> Result<(), customers::CustomerError> {
     let mut kept = Vec::with_capacity(upserts.len());
     for upsert in upserts {
@@ -274,18 +278,14 @@ pub async fn apply(
             tid: None,
             identifiers: vec![upsert.key.clone()],
         };
-        if only_existing
-            && customers::find(app.customers(), tenant, &named)
-                .await?
-                .is_none()
-        {
+        if only_existing && customers::find(store, tenant, &named).await?.is_none() {
             errors.push(write_error("INVALID_CUSTOMER", &upsert.key.value, None));
         } else {
             kept.push(upsert);
         }
     }
-    let now = app.clock.now_millis();
-    let outcomes = customers::upsert_many(app.customers(), tenant, &kept, SURFACE, now).await?;
+    let now = now_millis;
+    let outcomes = customers::upsert_many(store, tenant, &kept, SURFACE, now).await?;
     for (upsert, outcome) in kept.iter().zip(outcomes) {
         if let UpsertOutcome::Refused(_) = outcome {
             errors.push(write_error("INVALID_CUSTOMER", &upsert.key.value, None));

@@ -23,7 +23,7 @@ pub(super) fn last_data_update(app: &App) -> Value {
 }
 
 pub(super) async fn attribute_list(app: &App, tenant: &TenantId) -> Result<Value, ApiError> {
-    let catalog = attributes::catalog(app, tenant).await?;
+    let catalog = attributes::catalog(app.table.as_ref(), tenant).await?;
     Ok(Value::Array(
         catalog
             .iter()
@@ -51,11 +51,12 @@ pub(super) async fn add_attribute(
     };
     let name = text("Name").trim().to_string();
     let added = attributes::add(
-        app,
+        app.table.as_ref(),
         tenant,
         &name,
         text("Type"),
         field(&body, "DefaultValue"),
+        app.clock.now_millis(),
     )
     .await?;
     Ok(match added {
@@ -122,9 +123,17 @@ pub(super) async fn write(
     changes: &[Change],
     only_existing: bool,
 ) -> Result<Response, ApiError> {
-    let catalog = attributes::catalog(app, tenant).await?;
+    let catalog = attributes::catalog(app.table.as_ref(), tenant).await?;
     let (upserts, mut errors) = attributes::check_changes(&catalog, changes);
-    attributes::apply(app, tenant, upserts, only_existing, &mut errors).await?;
+    attributes::apply(
+        app.customers(),
+        tenant,
+        upserts,
+        only_existing,
+        &mut errors,
+        app.clock.now_millis(),
+    )
+    .await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({
@@ -209,7 +218,7 @@ pub(super) async fn customer_attributes(
     customer_id: &str,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    let catalog = attributes::catalog(app, tenant).await?;
+    let catalog = attributes::catalog(app.table.as_ref(), tenant).await?;
     let (names, delimiter) = requested_attributes(request, &catalog)?;
     let named = CustomerRef {
         tid: None,
@@ -281,7 +290,7 @@ pub(super) async fn list_customers(
     request: &Request,
 ) -> Result<Response, ApiError> {
     let (top, skip) = paging(request)?;
-    let catalog = attributes::catalog(app, tenant).await?;
+    let catalog = attributes::catalog(app.table.as_ref(), tenant).await?;
     let (names, delimiter) = requested_attributes(request, &catalog)?;
     let page = customers::list_page(app.customers(), tenant, skip, top).await?;
     // Profiles are read only where the page needs them, in batched reads.
@@ -361,7 +370,7 @@ pub(super) async fn attribute_changers(
             ),
         );
     }
-    let catalog = attributes::catalog(app, tenant).await?;
+    let catalog = attributes::catalog(app.table.as_ref(), tenant).await?;
     let asked = parameters
         .get("changedcustomerattribute")
         .or_else(|| parameters.get("changedcustomerattributes"))

@@ -242,7 +242,7 @@ async fn campaign_read(
     campaign::check(read, &parameters(request))?;
     paging(request)?;
     if read.customer_attributes {
-        let catalog = attributes::catalog(app, tenant).await?;
+        let catalog = attributes::catalog(app.table.as_ref(), tenant).await?;
         requested_attributes(request, &catalog)?;
     }
     Ok(answer(request, read.name, &read.empty_answer()))
@@ -295,7 +295,14 @@ async fn serve(
             customer_attributes(app, tenant, &customer, request).await
         }
         Route::EraseCustomer(customer) => {
-            match crate::privacy::erase_customer_key(app, tenant, &customer).await? {
+            match crate::privacy::erase_customer_key(
+                app.customers(),
+                tenant,
+                &customer,
+                app.clock.now_millis(),
+            )
+            .await?
+            {
                 Some(erased) => Ok(json_response(StatusCode::OK, &json!(erased))),
                 None => Err(ApiError::new(
                     StatusCode::NOT_FOUND,

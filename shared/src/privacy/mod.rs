@@ -15,8 +15,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::aixon::store as aixon_store;
-use crate::app::App;
-use crate::customers::{self, CUSTOMER_KEY, CustomerError, CustomerRef, Identifier, Tid};
+use crate::customers::{
+    self, CUSTOMER_KEY, CustomerError, CustomerRef, CustomerStore, Identifier, Tid,
+};
 use crate::domain::TenantId;
 use crate::monetate::records as monetate_rows;
 use crate::mxo::datastores::store::{KeyedRow, rows_keyed_by};
@@ -62,29 +63,25 @@ fn customer_keys(identifiers: &[Identifier]) -> impl Iterator<Item = &str> {
 
 /// Finds the customer's rows on every surface outside the customer store.
 async fn locate(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     tids: &[Tid],
     identifiers: &[Identifier],
 ) -> Result<Located, StorageError> {
-    let cells = aixon_store::list_cells(app.table.as_ref(), tenant).await?;
+    let cells = aixon_store::list_cells(store.table, tenant).await?;
     // Every cell's row of every customer key, in one batched read.
     let mut wanted: Vec<(String, Key)> = Vec::new();
     let mut monetate = Vec::new();
     for customuid in customer_keys(identifiers) {
-        let hash = aixon_store::row_hash(&app.hash_key, customuid);
+        let hash = aixon_store::row_hash(store.hash_key, customuid);
         wanted.extend(
             cells
                 .iter()
                 .map(|cell| (cell.id.clone(), keys::aixon_row(tenant, &cell.id, &hash))),
         );
-        monetate.extend(monetate_rows::customer_rows(app, tenant, customuid).await?);
+        monetate.extend(monetate_rows::customer_rows(store, tenant, customuid).await?);
     }
-    let mut found = batch::get_many(
-        app.table.as_ref(),
-        wanted.iter().map(|(_, key)| key.clone()),
-    )
-    .await?;
+    let mut found = batch::get_many(store.table, wanted.iter().map(|(_, key)| key.clone())).await?;
     let aixon = wanted
         .into_iter()
         .filter_map(|(cell, key)| Some((cell, found.remove(&key)?)))
@@ -99,19 +96,19 @@ async fn locate(
     Ok(Located {
         aixon,
         monetate,
-        datastores: rows_keyed_by(app.table.as_ref(), tenant, &primary_keys).await?,
+        datastores: rows_keyed_by(store.table, tenant, &primary_keys).await?,
     })
 }
 
 /// Deletes the customer's rows on every surface outside the customer store; how many went,
 /// per surface.
 async fn remove_surface_rows(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     tids: &[Tid],
     identifiers: &[Identifier],
 ) -> Result<BTreeMap<&'static str, usize>, StorageError> {
-    let located = locate(app, tenant, tids, identifiers).await?;
+    let located = locate(store, tenant, tids, identifiers).await?;
     let rows = BTreeMap::from([
         ("aixon", located.aixon.len()),
         ("monetate", located.monetate.len()),
@@ -124,7 +121,7 @@ async fn remove_surface_rows(
         .chain(located.monetate.into_iter().map(|(_, item)| item))
         .chain(located.datastores.into_iter().map(|row| row.item))
         .collect();
-    batch::delete_all(app.table.as_ref(), &doomed).await?;
+    batch::delete_all(store.table, &doomed).await?;
     Ok(rows)
 }
 
@@ -143,12 +140,12 @@ async fn remove_surface_rows(
 /// anything of the customer. An erasure that removed something writes its metric lines
 /// (`Erasures`, and `ErasedRows` per surface: [`crate::metrics::erasure`]).
 pub async fn erase(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     named: &CustomerRef,
     now_millis: i64,
 ) -> Result<Option<Erasure>, CustomerError> {
-    let erasure = erase_everywhere(app, tenant, named, now_millis).await?;
+    let erasure = erase_everywhere(store, tenant, named, now_millis).await?;
     if let Some(erasure) = &erasure {
         let rows: BTreeMap<&'static str, usize> = erasure
             .surfaces
@@ -162,25 +159,25 @@ pub async fn erase(
 
 /// [`erase`]'s work; `erase` adds the metric lines.
 async fn erase_everywhere(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     named: &CustomerRef,
     now_millis: i64,
 ) -> Result<Option<Erasure>, CustomerError> {
-    let (tids, identifiers) = match customers::find(app.customers(), tenant, named).await? {
+    let (tids, identifiers) = match customers::find(store, tenant, named).await? {
         Some(customer) => (vec![customer.tid], customer.identifiers),
         None => (
             named.tid.iter().cloned().collect(),
             named.identifiers.clone(),
         ),
     };
-    let mut rows = remove_surface_rows(app, tenant, &tids, &identifiers).await?;
-    let erased = customers::erase_noting(app.customers(), tenant, named, now_millis, &rows).await?;
+    let mut rows = remove_surface_rows(store, tenant, &tids, &identifiers).await?;
+    let erased = customers::erase_noting(store, tenant, named, now_millis, &rows).await?;
     let Some(erased) = erased else {
         if rows.values().all(|count| *count == 0) {
             return Ok(None);
         }
-        app.table.scrub_free_space().await?;
+        store.table.scrub_free_space().await?;
         return Ok(Some(Erasure {
             tids,
             identifiers,
@@ -188,17 +185,17 @@ async fn erase_everywhere(
             surfaces: surfaces(true, &rows),
         }));
     };
-    let late = remove_surface_rows(app, tenant, &erased.tids, &erased.identifiers).await?;
+    let late = remove_surface_rows(store, tenant, &erased.tids, &erased.identifiers).await?;
     if late.values().any(|count| *count > 0) {
         for (surface, count) in late {
             *rows.entry(surface).or_default() += count;
         }
         for tid in &erased.tids {
-            customers::record_surface_rows(app.customers(), tenant, tid, &rows).await?;
+            customers::record_surface_rows(store, tenant, tid, &rows).await?;
         }
     }
     if erased.complete {
-        app.table.scrub_free_space().await?;
+        store.table.scrub_free_space().await?;
     }
     Ok(Some(Erasure {
         tids: erased.tids,
@@ -211,15 +208,16 @@ async fn erase_everywhere(
 /// [`erase`] of the customer a customer key names (AIXON's customuid, Monetate's identifier,
 /// Optimove's CustomerID).
 pub async fn erase_customer_key(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     customer_key: &str,
+    now_millis: i64,
 ) -> Result<Option<Erasure>, CustomerError> {
     let named = CustomerRef {
         tid: None,
         identifiers: vec![Identifier::customer_key(customer_key)],
     };
-    erase(app, tenant, &named, app.clock.now_millis()).await
+    erase(store, tenant, &named, now_millis).await
 }
 
 fn surfaces(
@@ -251,11 +249,11 @@ pub const MAX_EXPORT_ACTIVITIES: usize = 10_000;
 /// Everything custdata holds about one customer, across the four surfaces, as one JSON
 /// document: the access request's answer. `None` when no surface holds anything of it.
 pub async fn export(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     named: &CustomerRef,
 ) -> Result<Option<Value>, CustomerError> {
-    let customer = customers::find(app.customers(), tenant, named).await?;
+    let customer = customers::find(store, tenant, named).await?;
     let (tids, identifiers) = match &customer {
         Some(customer) => (vec![customer.tid.clone()], customer.identifiers.clone()),
         None => (
@@ -263,7 +261,7 @@ pub async fn export(
             named.identifiers.clone(),
         ),
     };
-    let located = locate(app, tenant, &tids, &identifiers).await?;
+    let located = locate(store, tenant, &tids, &identifiers).await?;
     if customer.is_none()
         && located.aixon.is_empty()
         && located.monetate.is_empty()
@@ -277,8 +275,7 @@ pub async fn export(
             let mut cursor = None;
             loop {
                 let (page, next) =
-                    customers::activity_page(app.customers(), tenant, &customer.tid, 1000, cursor)
-                        .await?;
+                    customers::activity_page(store, tenant, &customer.tid, 1000, cursor).await?;
                 activities.extend(page);
                 cursor = next;
                 if cursor.is_none() || activities.len() >= MAX_EXPORT_ACTIVITIES {
@@ -290,7 +287,7 @@ pub async fn export(
                 "identifiers": customer.identifiers,
                 "attributes": customer.attributes,
                 "attributeHistory":
-                    customers::attribute_history(app.customers(), tenant, &customer.tid).await?,
+                    customers::attribute_history(store, tenant, &customer.tid).await?,
                 "activities": activities,
             })
         }

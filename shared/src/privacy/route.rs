@@ -95,7 +95,7 @@ fn named(request: &Request) -> Result<CustomerRef, ApiError> {
 pub async fn export(app: Arc<App>, request: Request) -> Result<Response, ApiError> {
     let tenant = any_vendor_tenant(&app, &request).await?;
     let named = named(&request)?;
-    match super::export(&app, &tenant, &named).await? {
+    match super::export(app.customers(), &tenant, &named).await? {
         Some(document) => Ok(json_response(StatusCode::OK, &document)),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::app::App;
-use crate::customers::{self, CustomerError, Identifier, Upsert, UpsertOutcome};
+use crate::clock::Clock;
+use crate::customers::{self, CustomerError, CustomerStore, Identifier, Upsert, UpsertOutcome};
 use crate::domain::Problem;
 use crate::domain::TenantId;
 use crate::monetate::schemas::Schema;
@@ -53,16 +53,22 @@ pub const UPLOAD_RETENTION_SECONDS: i64 = 30 * 86_400;
 /// The surface name on customer attributes this surface sets.
 pub const SURFACE: &str = "monetate";
 
-fn row_hash(app: &App, value: &str) -> String {
-    app.keyed_hash(&format!("monetate-row\u{0}{value}"))
+fn row_hash(store: CustomerStore<'_>, value: &str) -> String {
+    store.keyed_hash(&format!("monetate-row\u{0}{value}"))
 }
 
 /// A row's key: by its unique key when the schema has one (a repeat replaces it), else by
 /// its identifier and a row id.
-fn row_key(app: &App, tenant: &TenantId, schema: &Schema, row: &CheckedRow, row_id: &str) -> Key {
+fn row_key(
+    store: CustomerStore<'_>,
+    tenant: &TenantId,
+    schema: &Schema,
+    row: &CheckedRow,
+    row_id: &str,
+) -> Key {
     let sk = match &row.unique {
-        Some(unique) => format!("U{}", row_hash(app, unique)),
-        None => format!("I{}#{row_id}", row_hash(app, &row.identifier)),
+        Some(unique) => format!("U{}", row_hash(store, unique)),
+        None => format!("I{}#{row_id}", row_hash(store, &row.identifier)),
     };
     keys::monetate_row(tenant, &schema.name, sk)
 }
@@ -105,14 +111,18 @@ const MAX_BYTES_WITH_CUSTOMER: usize = 1_000_000;
 
 /// Writes checked rows with their customers (a suppressed customer's rows are refused). Appended rows get ids derived from the body, so a retried post writes the
 /// same rows again instead of adding copies.
+///
+/// The clock is read when the post starts (the customers' writes carry that time) and again
+/// when it ends (the upload log's entry): a post of many rows takes a while.
 pub async fn post(
-    app: &App,
+    store: CustomerStore<'_>,
+    clock: &dyn Clock,
     tenant: &TenantId,
     schema: &Schema,
     body: &[u8],
     rows: Vec<CheckedRow>,
 ) -> Result<Posted, CustomerError> {
-    let now = app.clock.now_millis();
+    let now = clock.now_millis();
     let body_id = hex::encode(&Sha256::digest(body)[..8]);
     // A repeated unique key replaces the row: within a body, the last one wins.
     let mut last_of_key: HashMap<String, usize> = HashMap::new();
@@ -142,11 +152,11 @@ pub async fn post(
             .map(String::as_str)
             .filter(|name| *name != schema.identifier())
             .collect();
-        customers::register_attributes(app.customers(), tenant, names, SURFACE, now).await?;
+        customers::register_attributes(store, tenant, names, SURFACE, now).await?;
     }
     let item_of = |row: &CheckedRow| {
         let key = row_key(
-            app,
+            store,
             tenant,
             schema,
             row,
@@ -191,7 +201,7 @@ pub async fn post(
             }
         })
         .collect();
-    let outcomes = customers::upsert_many(app.customers(), tenant, &upserts, SURFACE, now).await?;
+    let outcomes = customers::upsert_many(store, tenant, &upserts, SURFACE, now).await?;
     let mut refused: HashMap<&str, String> = HashMap::new();
     for (rows, outcome) in by_customer.values().zip(&outcomes) {
         if let UpsertOutcome::Refused(why) = outcome {
@@ -203,7 +213,7 @@ pub async fn post(
         .filter(|(identifier, _)| !refused.contains_key(identifier))
         .map(|(_, item)| WriteRequest::Put(item))
         .collect();
-    batch::write_all(app.table.as_ref(), writes).await?;
+    batch::write_all(store.table, writes).await?;
     let mut written = Vec::new();
     let mut warnings = Vec::new();
     for row in &rows {
@@ -216,11 +226,11 @@ pub async fn post(
             None => written.push(Value::Object(row.values.clone())),
         }
     }
-    let now = app.clock.now_millis();
+    let now = clock.now_millis();
     let mut upload = new_upload(now, "COMPLETE", written.len());
     upload.import_end_time = Some(crate::clock::iso8601_millis(now));
     upload.validation_warnings = warnings.iter().map(describe).collect();
-    log_upload(app.table.as_ref(), tenant, schema, &upload, now).await?;
+    log_upload(store.table, tenant, schema, &upload, now).await?;
     Ok(Posted {
         rows: written,
         warnings,
@@ -230,21 +240,21 @@ pub async fn post(
 /// The rows a spot check's id matches: by the unique key when the schema has one, else by
 /// the identifier (every row appended for it, oldest first).
 pub async fn find(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     schema: &Schema,
     id: &str,
 ) -> Result<Vec<Value>, StorageError> {
-    let hash = row_hash(app, id);
+    let hash = row_hash(store, id);
     let items = if schema.unique_key().is_some() {
         let key = keys::monetate_row(tenant, &schema.name, format!("U{hash}"));
-        app.table.get(&key).await?.into_iter().collect()
+        store.table.get(&key).await?.into_iter().collect()
     } else {
         let pk = keys::monetate_rows_pk(tenant, &schema.name, &hash[..1]);
         let query = Query::partition(pk)
             .prefix(format!("I{hash}#"))
             .limit(MAX_SPOT_CHECK_ROWS);
-        let mut items = app.table.query(query).await?.items;
+        let mut items = store.table.query(query).await?.items;
         items.sort_by_key(|item| item.i64("received_at").unwrap_or_default());
         items
     };
@@ -260,17 +270,17 @@ pub async fn find(
 /// unique key is another field is read through, since its rows are keyed by that field
 /// (erasures and exports are rare; a secondary index would cost every row write).
 pub async fn customer_rows(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     customer_key: &str,
 ) -> Result<Vec<(String, Item)>, StorageError> {
-    let hash = row_hash(app, customer_key);
+    let hash = row_hash(store, customer_key);
     let mut found = Vec::new();
-    for schema in crate::monetate::schemas::list(app.table.as_ref(), tenant).await? {
+    for schema in crate::monetate::schemas::list(store.table, tenant).await? {
         let rows = match schema.unique_key() {
             Some(unique) if unique == schema.identifier() => {
                 let key = keys::monetate_row(tenant, &schema.name, format!("U{hash}"));
-                app.table.get(&key).await?.into_iter().collect()
+                store.table.get(&key).await?.into_iter().collect()
             }
             Some(_) => {
                 let mut rows = Vec::new();
@@ -278,7 +288,7 @@ pub async fn customer_rows(
                     let pk = keys::monetate_rows_pk(tenant, &schema.name, &shard.to_string());
                     let query = Query::partition(pk).limit(1000);
                     rows.extend(
-                        crate::storage::read_all(app.table.as_ref(), query)
+                        crate::storage::read_all(store.table, query)
                             .await?
                             .into_iter()
                             .filter(|row| row.str("identifier") == Some(customer_key)),
@@ -289,7 +299,7 @@ pub async fn customer_rows(
             None => {
                 let pk = keys::monetate_rows_pk(tenant, &schema.name, &hash[..1]);
                 let query = Query::partition(pk).prefix(format!("I{hash}#")).limit(1000);
-                crate::storage::read_all(app.table.as_ref(), query).await?
+                crate::storage::read_all(store.table, query).await?
             }
         };
         found.extend(rows.into_iter().map(|row| (schema.name.clone(), row)));
@@ -305,14 +315,15 @@ pub fn row_view(item: &Item) -> Value {
 /// Takes the API user's one spot check of this second, if it is still free (the state is
 /// in the store, so the limit holds across Lambda instances).
 pub async fn take_spot_check(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     username: &str,
+    now_millis: i64,
 ) -> Result<bool, StorageError> {
     crate::ratelimit::take_interval(
-        app.table.as_ref(),
+        store.table,
         &keys::monetate_rate(tenant, username),
-        app.clock.now_millis(),
+        now_millis,
         SPOT_CHECK_INTERVAL_MILLIS,
     )
     .await
@@ -320,7 +331,7 @@ pub async fn take_spot_check(
 
 /// How many rows a schema has, counted up to `cap` (rows are only ever read to count them).
 pub async fn count_rows(
-    app: &App,
+    store: CustomerStore<'_>,
     tenant: &TenantId,
     schema: &str,
     cap: usize,
@@ -333,7 +344,7 @@ pub async fn count_rows(
                 Query::partition(keys::monetate_rows_pk(tenant, schema, &shard.to_string()))
                     .limit(1000)
                     .after(cursor);
-            let page = app.table.query(query).await?;
+            let page = store.table.query(query).await?;
             count += page.items.len();
             if count > cap {
                 return Ok(None);

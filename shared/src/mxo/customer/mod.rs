@@ -621,7 +621,7 @@ async fn erase_customer(
         (None, Some(identifier)) => format!("{}={}", identifier.api_name, identifier.value),
         (None, None) => String::new(),
     };
-    match crate::privacy::erase(app, tenant, &named, app.clock.now_millis())
+    match crate::privacy::erase(app.customers(), tenant, &named, app.clock.now_millis())
         .await
         .map_err(customer_error)?
     {
