@@ -872,6 +872,52 @@ async fn a_body_that_never_arrives_holds_the_cell_back_for_a_minute_only(app: Te
     assert_eq!(lost["errors"][0]["rule"], order::NEVER_ARRIVED, "{lost}");
 }
 
+async fn a_run_with_time_left_waits_out_a_body_that_never_arrives_and_goes_on(app: TestApp) {
+    let aixon = Aixon::dev(&app);
+    let (cell, created) = aixon
+        .create("patient", CSV, "customuid,txt_region\ncrm401,created\n")
+        .await;
+    aixon.import(&cell, &created).await;
+    // A request took a number and died; the next PATCH is stored.
+    let (_numbered, _never_finished) =
+        patch_in_flight(&aixon, &cell, "customuid,txt_region\ncrm401,lost\n").await;
+    let later = aixon
+        .update(
+            Method::PATCH,
+            &cell,
+            CSV,
+            "customuid,txt_region\ncrm401,later\n",
+        )
+        .await;
+
+    // A run with ten seconds left, a second before the lost number is given up: it sleeps
+    // that second (the test's clock is moved on meanwhile, as real time would be) and
+    // imports the later body in the same run.
+    app.clock.advance_seconds(order::ARRIVAL_WAIT_SECONDS - 1);
+    let clock = app.clock.clone();
+    let moved_on = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        clock.advance_seconds(2);
+    });
+    let report = import::import_cell(
+        &app.server.app,
+        &aixon.tenant,
+        &cell,
+        Instant::now() + Duration::from_secs(10),
+    )
+    .await
+    .expect("the import runs");
+    moved_on.await.expect("the clock moved on");
+    assert_eq!(
+        (report.updates_finished, report.cells_waiting),
+        (1, 0),
+        "{report:?}"
+    );
+    assert_eq!(aixon.status(&cell, &later).await["status"], "DONE");
+    let (_, row) = aixon.row(&cell, "crm401").await;
+    assert_eq!(row["values"]["txt_region"], "later", "{row}");
+}
+
 fn generated_csv(rows: usize, seed: usize) -> String {
     let mut body =
         String::from("customuid,emailsha256,num_score,txt_tier,attr_tags,goal_purchase_any\n");
@@ -1426,6 +1472,7 @@ on_both_adapters!(
     a_later_body_that_arrives_first_waits_for_the_earlier_one,
     a_body_that_never_arrives_holds_the_cell_back_for_a_minute_only,
     a_body_the_blob_store_refuses_fails_its_update_and_holds_nothing_back,
+    a_run_with_time_left_waits_out_a_body_that_never_arrives_and_goes_on,
     a_crash_mid_import_resumes_to_the_state_of_a_clean_run,
     a_suppressed_customer_is_refused_per_row,
     presigned_uploads_take_bodies_above_the_inline_limit,

@@ -256,7 +256,7 @@ async fn main() {
             properties: &properties,
             now_millis: app.clock.now_millis(),
         };
-        Evaluator::new(&app, subject)
+        Evaluator::new(app.table.as_ref(), subject)
             .evaluate(&stored)
             .await
             .expect("evaluate");

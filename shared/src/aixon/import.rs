@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -365,18 +365,40 @@ pub async fn import_cell(
         if report.paused || queued.is_empty() {
             return Ok(report);
         }
-        if waited_with.as_ref() == Some(&queued) {
-            // Still waiting for an earlier body, and none came: its arrival starts the
-            // import again (or the schedule does, once it is given up).
+        let Some(waiting) = waited_with.filter(|waiting| waiting.queued == queued) else {
+            continue;
+        };
+        // Still waiting for an earlier body, and none came. Its arrival starts an import of
+        // its own; in case it never comes, a run with time left looks again once the wait
+        // for it is over (a run without, and the local worker, leave that to the schedule or
+        // the next tick).
+        let pause = Duration::from_millis(
+            u64::try_from(waiting.until_millis - app.clock.now_millis()).unwrap_or(0) + 50,
+        );
+        if Instant::now() + pause >= deadline {
+            report.cells_waiting += 1;
+            return Ok(report);
+        }
+        tokio::time::sleep(pause).await;
+        if app.clock.now_millis() < waiting.until_millis {
+            // A clock that does not follow real time (a test's): looking again would find
+            // the same wait.
             report.cells_waiting += 1;
             return Ok(report);
         }
     }
 }
 
+/// The cell's queue when its next body had to wait for an earlier one.
+struct Waiting {
+    /// The keys that were queued (not kept) then.
+    queued: Vec<String>,
+    /// When the earlier body is given up, on the app's clock.
+    until_millis: i64,
+}
+
 /// Imports the cell's queued objects in key order until none is left, the deadline comes
-/// (`report.paused`) or the next must wait for an earlier body; in that last case, the keys
-/// that were queued then.
+/// (`report.paused`) or the next must wait for an earlier body ([`Waiting`]).
 async fn drain_queue(
     app: &App,
     tenant: &TenantId,
@@ -385,7 +407,7 @@ async fn drain_queue(
     deadline: Instant,
     report: &mut ImportReport,
     kept: &mut HashSet<String>,
-) -> Result<Option<Vec<String>>, ImportError> {
+) -> Result<Option<Waiting>, ImportError> {
     let prefix = format!("{}{tenant}/{cell}/", keys::AIXON_BLOB_PREFIX);
     loop {
         let queued: Vec<_> = app
@@ -414,11 +436,15 @@ async fn drain_queue(
             continue;
         };
         let already_finished = update.is_finished();
-        if !already_finished
-            && order::turn_of(app.table.as_ref(), tenant, &update, app.clock.now_millis()).await?
-                != Turn::Now
-        {
-            return Ok(Some(queued.into_iter().map(|object| object.key).collect()));
+        if !already_finished {
+            let turn =
+                order::turn_of(app.table.as_ref(), tenant, &update, app.clock.now_millis()).await?;
+            if let Turn::AfterAnEarlierBody { until_millis } = turn {
+                return Ok(Some(Waiting {
+                    queued: queued.into_iter().map(|object| object.key).collect(),
+                    until_millis,
+                }));
+            }
         }
         let finished = if already_finished {
             update.clone()

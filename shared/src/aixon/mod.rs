@@ -408,7 +408,7 @@ async fn accept(
         )
         .await
         {
-            tracing::warn!(%failing, "could not mark an update whose body was not stored; the import does after a minute");
+            tracing::warn!(%failing, "could not mark an update whose body was not stored; the import gives it up a minute after it was accepted");
         }
         return Err(error.into());
     }

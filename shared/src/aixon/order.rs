@@ -8,8 +8,9 @@
 //! looked at, back to the last one an import finished:
 //!
 //! - a sequence number with no record yet, or a `QUEUED` record with no body: its request is
-//!   still storing it, so the body waits (the import returns and the earlier body's arrival,
-//!   or the next scheduled run, starts it again);
+//!   still storing it, so the body waits. The run lets go of the cell, so the earlier body's
+//!   own import (its object-created event; locally, the next tick) can take both in order;
+//!   a run with time left sleeps until the earlier one would be given up and looks again;
 //! - once [`ARRIVAL_WAIT_SECONDS`] have passed, the request that was storing it is over (the
 //!   upload function's timeout is 29 s): a number with no record is dropped (its request got
 //!   an error and stored nothing), and a record without a body is marked `FAILED`;
@@ -24,7 +25,9 @@ use crate::domain::TenantId;
 use crate::storage::{ItemTable, StorageError};
 
 /// How long an accepted update's body may take to reach the blob store: twice the timeout of
-/// the function that stores it, so a request still running is always waited for.
+/// the function that stores it (29 s), so in AWS a request still running is always waited
+/// for. The local server has no request timeout, but what is left of a request at that point
+/// is one file write, so a minute is ample there too.
 pub const ARRIVAL_WAIT_SECONDS: i64 = 60;
 
 /// The problem an update gets when its body never arrived.
@@ -35,8 +38,11 @@ pub const NEVER_ARRIVED: &str =
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Turn {
     Now,
-    /// An update accepted before it is still being stored.
-    AfterAnEarlierBody,
+    /// An update accepted before it is still being stored. It is given up at `until_millis`
+    /// (on the app's clock), so the body may go then, if the earlier one has not come first.
+    AfterAnEarlierBody {
+        until_millis: i64,
+    },
 }
 
 /// Whether `update`'s body may be imported now, marking earlier updates whose body will
@@ -51,8 +57,11 @@ pub async fn turn_of(
         return Ok(Turn::Now);
     };
     let now = now_millis;
-    let still_storing = |taken_before_millis: i64| {
-        now.saturating_sub(taken_before_millis) < ARRIVAL_WAIT_SECONDS * 1000
+    let wait_millis = ARRIVAL_WAIT_SECONDS * 1000;
+    let still_storing =
+        |taken_before_millis: i64| now.saturating_sub(taken_before_millis) < wait_millis;
+    let wait_for = |taken_before_millis: i64| Turn::AfterAnEarlierBody {
+        until_millis: taken_before_millis.saturating_add(wait_millis),
     };
     // The `created` time of the update just above the numbers being looked at: every
     // number below it was taken before that.
@@ -64,21 +73,29 @@ pub async fn turn_of(
         };
         let numbers_without_record = seq < expected;
         if numbers_without_record && still_storing(above_created) {
-            return Ok(Turn::AfterAnEarlierBody);
+            return Ok(wait_for(above_created));
         }
         match record.status {
             Status::Done => return Ok(Turn::Now),
             Status::Queued if still_storing(record.created) => {
-                return Ok(Turn::AfterAnEarlierBody);
+                return Ok(wait_for(record.created));
             }
             Status::Queued => {
-                if !store::fail_unarrived(table, tenant, &record, NEVER_ARRIVED, now).await? {
-                    // It changed under us (its body came after all): look again later.
-                    return Ok(Turn::AfterAnEarlierBody);
+                if store::fail_unarrived(table, tenant, &record, NEVER_ARRIVED, now).await? {
+                    tracing::warn!(
+                        "an accepted AIXON body never reached the blob store; its update is marked failed"
+                    );
+                } else {
+                    // Changed meanwhile: the one other writer is the request itself, marking
+                    // it failed when the blob store refused the body. Anything else is
+                    // unexpected; then the body waits another while.
+                    let now_finished = store::get_update(table, tenant, &record.cell, &record.id)
+                        .await?
+                        .is_some_and(|record| record.is_finished());
+                    if !now_finished {
+                        return Ok(wait_for(now));
+                    }
                 }
-                tracing::warn!(
-                    "an accepted AIXON body never reached the blob store; its update is marked failed"
-                );
             }
             Status::WaitingForUpload | Status::Processing | Status::Failed => {}
         }
@@ -86,7 +103,7 @@ pub async fn turn_of(
         above_created = record.created;
     }
     if expected > 0 && still_storing(above_created) {
-        return Ok(Turn::AfterAnEarlierBody);
+        return Ok(wait_for(above_created));
     }
     Ok(Turn::Now)
 }

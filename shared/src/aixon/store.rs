@@ -208,7 +208,8 @@ pub enum Status {
     Queued,
     Processing,
     Done,
-    /// The body was refused when it was imported (only uploads are checked that late).
+    /// Nothing of the body was applied: an upload refused when it was imported (only
+    /// uploads are checked that late), or a body that never reached the blob store.
     Failed,
 }
 

@@ -490,7 +490,9 @@ async fn evaluate_structure(
         properties: &properties,
         now_millis: app.clock.now_millis(),
     };
-    let result = Evaluator::new(app, subject).evaluate(&definition).await?;
+    let result = Evaluator::new(app.table.as_ref(), subject)
+        .evaluate(&definition)
+        .await?;
     // `tid` is a string in the vendor's StructureResponse: omitted, never null, for a
     // customer custdata does not know and the request did not name by tid.
     let mut response = json!({"structureApiName": api_name, "structure": result});

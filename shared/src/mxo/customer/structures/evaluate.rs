@@ -6,12 +6,11 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::{Expr, Node, Rule, Structure};
-use crate::app::App;
 use crate::customers::{self, Customer};
 use crate::domain::TenantId;
 use crate::mxo::datastores::model::ApiName;
 use crate::mxo::datastores::store as datastores;
-use crate::storage::StorageError;
+use crate::storage::{ItemTable, StorageError};
 
 /// What a structure is evaluated against.
 pub struct Subject<'a> {
@@ -28,15 +27,15 @@ type RowCache = HashMap<(String, String, Option<String>), Option<Map<String, Val
 
 /// Evaluates structures, caching datastore reads within one request.
 pub struct Evaluator<'a> {
-    app: &'a App,
+    table: &'a dyn ItemTable,
     subject: Subject<'a>,
     datastore_reads: RowCache,
 }
 
 impl<'a> Evaluator<'a> {
-    pub fn new(app: &'a App, subject: Subject<'a>) -> Self {
+    pub fn new(table: &'a dyn ItemTable, subject: Subject<'a>) -> Self {
         Evaluator {
-            app,
+            table,
             subject,
             datastore_reads: HashMap::new(),
         }
@@ -194,7 +193,7 @@ impl<'a> Evaluator<'a> {
             return Ok(None);
         };
         let rows = datastores::read_live(
-            self.app.table.as_ref(),
+            self.table,
             self.subject.tenant,
             &api_name,
             &key.1,

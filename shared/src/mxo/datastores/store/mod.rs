@@ -151,9 +151,9 @@ impl DatastoreState {
             last_modified: item.i64(LAST_MODIFIED)?,
             incarnation: text(INCARNATION)?,
             revision: item.i64(REVISION)?,
-            live_version: item.str(LIVE_VERSION).and_then(VersionId::stored)?,
+            live_version: item.str(LIVE_VERSION).map(VersionId::as_stored)?,
             live_reference: item.str(LIVE_REFERENCE).and_then(ReferenceId::parse)?,
-            staging_version: item.str(STAGING_VERSION).and_then(VersionId::stored)?,
+            staging_version: item.str(STAGING_VERSION).map(VersionId::as_stored)?,
             staging_seq: item.i64(STAGING_SEQ)?,
             staging_reference: item.str(STAGING_REFERENCE).and_then(ReferenceId::parse),
             golive_seq: item.i64(GOLIVE_SEQ)?,
@@ -268,7 +268,7 @@ impl Reference {
     fn from_item(item: &Item) -> Reference {
         Reference {
             key: Key::from(item),
-            version: item.str(attribute::VERSION).and_then(VersionId::stored),
+            version: item.str(attribute::VERSION).and_then(VersionId::named),
             seq: item.i64(attribute::SEQ).unwrap_or_default(),
             state: item.str(attribute::STATE).and_then(ReferenceState::parse),
             incarnation: item.str(attribute::INCARNATION).map(str::to_string),
@@ -328,8 +328,15 @@ impl VersionId {
         VersionId(format!("v{}", random_hex(8)))
     }
 
-    /// The version a stored attribute names; an empty one names none.
-    fn stored(raw: &str) -> Option<VersionId> {
+    /// The version a datastore's pointer holds, as written: a pointer always holds one, and
+    /// even a damaged (empty) one keeps the datastore readable, as an empty table, and
+    /// deletable.
+    fn as_stored(raw: &str) -> VersionId {
+        VersionId(raw.to_string())
+    }
+
+    /// The version a reference item or a sweep entry names; an empty attribute names none.
+    fn named(raw: &str) -> Option<VersionId> {
         (!raw.is_empty()).then(|| VersionId(raw.to_string()))
     }
 

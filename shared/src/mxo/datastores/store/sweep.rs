@@ -105,7 +105,7 @@ pub async fn sweep_due(
                 .str(attribute::TENANT)
                 .and_then(|raw| TenantId::parse(raw).ok()),
             entry.str(attribute::API_NAME).and_then(ApiName::parse),
-            entry.str(attribute::VERSION).and_then(VersionId::stored),
+            entry.str(attribute::VERSION).and_then(VersionId::named),
         ) else {
             table.delete(&Key::from(&entry), Condition::Always).await?;
             continue;
