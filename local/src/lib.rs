@@ -155,7 +155,7 @@ pub async fn start(config: Config) -> Result<Server, String> {
     if blobs.is_some() {
         // The embedded store is this process's alone: an import lease in it was left by a
         // process that was killed mid-import, and the import resumes now, not in 5 minutes.
-        let broken = custdata::aixon::import::break_leases_of_dead_process(&app)
+        let broken = custdata::aixon::lease::break_leases_of_dead_process(app.table.as_ref())
             .await
             .map_err(|e| format!("cannot clear stale import leases: {e}"))?;
         if broken > 0 {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use custdata::aixon::body::Format;
 use custdata::aixon::import::{self, ImportReport};
+use custdata::aixon::lease;
 use custdata::aixon::order;
 use custdata::aixon::store::{self as aixon_store, Mode, Status, UpdateRecord};
 use custdata::app::App;
@@ -975,7 +976,7 @@ async fn a_crash_mid_import_resumes_to_the_state_of_a_clean_run(app: TestApp) {
     // Another importer finds the lease held until it expires, then resumes.
     let blocked = crashed.import(&cell, &update).await;
     assert_eq!((blocked.cells_busy, blocked.rows_processed), (1, 0));
-    app.clock.advance_seconds(import::LEASE_SECONDS + 1);
+    app.clock.advance_seconds(lease::LEASE_SECONDS + 1);
     crashed.import(&cell, &update).await;
     let done = crashed.status(&cell, &update).await;
     assert_eq!(

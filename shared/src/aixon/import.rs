@@ -25,21 +25,17 @@ use tokio_util::io::SyncIoBridge;
 use super::body::{Record, read_records};
 use super::columns::{self, Cell, ColumnKind, ColumnName, Header, Row};
 use super::header::{self, HeaderFit};
+use super::lease::{Lease, LeaseError};
 use super::order::{self, Turn};
 use super::store::{self, Status, UpdateRecord};
 use crate::app::App;
 use crate::customers::{self, CustomerError, Identifier, Upsert, UpsertOutcome};
 use crate::domain::Problem;
 use crate::domain::TenantId;
-use crate::storage::{BlobError, Condition, Item, StorageError, Update, keys};
+use crate::storage::{BlobError, Item, StorageError, keys};
 
 /// Rows applied between two checkpoints.
 pub const CHUNK_ROWS: usize = 1_000;
-/// How long a lease lasts without renewal. It is renewed after every chunk, so it must
-/// outlast the slowest chunk (moto, whose transactions copy the whole table, took over
-/// 120 s for 100 rows under load; DynamoDB takes a second or two), and it is how long a
-/// crashed importer's cell waits before another run resumes it.
-pub const LEASE_SECONDS: i64 = 300;
 /// The surface name attributes are recorded with.
 pub const SURFACE: &str = "aixon";
 
@@ -51,8 +47,8 @@ pub enum ImportError {
     Blob(#[from] BlobError),
     #[error(transparent)]
     Customer(#[from] CustomerError),
-    #[error("the cell's import lease was taken over; the new holder continues")]
-    LeaseLost,
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
     #[error("the body reader stopped: {0}")]
     Reader(String),
 }
@@ -247,91 +243,6 @@ async fn retire(
     }
 }
 
-struct Lease<'a> {
-    app: &'a App,
-    key: crate::storage::Key,
-    holder: String,
-}
-
-impl<'a> Lease<'a> {
-    async fn acquire(
-        app: &'a App,
-        tenant: &TenantId,
-        cell: &str,
-    ) -> Result<Option<Lease<'a>>, StorageError> {
-        let key = keys::aixon_lease(tenant, cell);
-        let holder = crate::tenancy::new_id("imp");
-        let item = Item::new(key.pk.clone(), key.sk.clone())
-            .with("holder", holder.as_str())
-            .expiring_at(app.clock.now_seconds() + LEASE_SECONDS);
-        match app.table.put(item, Condition::NotExists).await {
-            Ok(()) => Ok(Some(Lease { app, key, holder })),
-            Err(StorageError::ConditionFailed { .. }) => Ok(None),
-            Err(other) => Err(other),
-        }
-    }
-
-    async fn renew(&self) -> Result<(), ImportError> {
-        let renewed = self
-            .app
-            .table
-            .update(
-                &self.key,
-                Update::default()
-                    .set("holder", self.holder.as_str())
-                    .expiring_at(self.app.clock.now_seconds() + LEASE_SECONDS),
-                Condition::equals("holder", self.holder.as_str()),
-            )
-            .await;
-        match renewed {
-            Ok(_) => Ok(()),
-            Err(StorageError::ConditionFailed { .. }) => Err(ImportError::LeaseLost),
-            Err(other) => Err(other.into()),
-        }
-    }
-
-    async fn release(self) {
-        let released = self
-            .app
-            .table
-            .delete(&self.key, Condition::equals("holder", self.holder.as_str()))
-            .await;
-        if let Err(error) = released
-            && !matches!(error, StorageError::ConditionFailed { .. })
-        {
-            tracing::warn!(%error, "could not release an import lease; it expires by itself");
-        }
-    }
-}
-
-/// Drops every import lease in the table; how many there were. Only for a store one process
-/// owns (the embedded store, which redb locks to one process): there, a lease found at
-/// start-up belongs to a process that died mid-import, and waiting [`LEASE_SECONDS`] for it
-/// would only delay the resumption.
-pub async fn break_leases_of_dead_process(app: &App) -> Result<usize, StorageError> {
-    let mut broken = 0;
-    for tenant in crate::tenancy::list_tenants(app.table.as_ref()).await? {
-        let Ok(tenant) = TenantId::parse(&tenant.tenant) else {
-            continue;
-        };
-        let leases = crate::storage::read_all(
-            app.table.as_ref(),
-            crate::storage::Query::partition(keys::aixon_cells_pk(&tenant)).prefix("LEASE#"),
-        )
-        .await?;
-        for lease in leases {
-            app.table
-                .delete(
-                    &crate::storage::Key::new(lease.pk, lease.sk),
-                    Condition::Always,
-                )
-                .await?;
-            broken += 1;
-        }
-    }
-    Ok(broken)
-}
-
 /// Works through one cell's queued objects in order, under the cell's lease.
 pub async fn import_cell(
     app: &App,
@@ -344,7 +255,9 @@ pub async fn import_cell(
     // Used marks of finished presigned uploads: objects that stay, with nothing to import.
     let mut kept = HashSet::new();
     loop {
-        let Some(lease) = Lease::acquire(app, tenant, cell).await? else {
+        let Some(lease) =
+            Lease::acquire(app.table.as_ref(), app.clock.as_ref(), tenant, cell).await?
+        else {
             report.cells_busy += 1;
             return Ok(report);
         };

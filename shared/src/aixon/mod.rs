@@ -9,6 +9,7 @@ pub mod columns;
 mod customuid;
 pub mod header;
 pub mod import;
+pub mod lease;
 pub mod order;
 pub mod store;
 
