@@ -178,7 +178,8 @@ pub struct ImportRun {
     /// the reasons of bodies refused at their check.
     pub row_errors: usize,
     pub updates_finished: usize,
-    /// Updates whose body was refused at its check.
+    /// Updates the run ended `FAILED`: bodies refused at their check, and bodies given up
+    /// as never arriving.
     pub updates_failed: usize,
     /// The run stopped on an error (storage, blob store, body reader); the event is retried.
     pub failed: bool,

@@ -164,6 +164,8 @@ impl<'a> Aixon<'a> {
             };
             total.updates_finished += report.updates_finished;
             total.rows_processed += report.rows_processed;
+            total.row_errors += report.row_errors;
+            total.updates_failed += report.updates_failed;
             total.cells_busy += report.cells_busy;
             total.cells_waiting += report.cells_waiting;
             if !report.paused {
@@ -862,9 +864,13 @@ async fn a_body_that_never_arrives_holds_the_cell_back_for_a_minute_only(app: Te
     app.clock.advance_seconds(order::ARRIVAL_WAIT_SECONDS);
     let imported = aixon.import(&cell, &later).await;
     assert_eq!(
-        (imported.updates_finished, imported.cells_waiting),
-        (1, 0),
-        "{imported:?}"
+        (
+            imported.updates_finished,
+            imported.updates_failed,
+            imported.cells_waiting
+        ),
+        (1, 1, 0),
+        "the later body imported, the recorded one given up: {imported:?}"
     );
     let (_, row) = aixon.row(&cell, "crm201").await;
     assert_eq!(row["values"]["txt_region"], "later", "{row}");

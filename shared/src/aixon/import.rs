@@ -62,7 +62,8 @@ pub struct ImportReport {
     /// identifier, and the reasons of bodies refused at their check.
     #[serde(default)]
     pub row_errors: usize,
-    /// Updates whose body was refused at its check (status `failed`).
+    /// Updates this run ended `FAILED`: bodies refused at their check, and earlier bodies
+    /// given up as never arriving ([`super::order`]).
     #[serde(default)]
     pub updates_failed: usize,
     /// Cells skipped because another importer holds their lease.
@@ -350,9 +351,10 @@ async fn drain_queue(
         };
         let already_finished = update.is_finished();
         if !already_finished {
-            let turn =
+            let verdict =
                 order::turn_of(app.table.as_ref(), tenant, &update, app.clock.now_millis()).await?;
-            if let Turn::AfterAnEarlierBody { until_millis } = turn {
+            report.updates_failed += verdict.given_up;
+            if let Turn::AfterAnEarlierBody { until_millis } = verdict.turn {
                 return Ok(Some(Waiting {
                     queued: queued.into_iter().map(|object| object.key).collect(),
                     until_millis,

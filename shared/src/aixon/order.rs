@@ -45,6 +45,14 @@ pub enum Turn {
     },
 }
 
+/// What [`turn_of`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub turn: Turn,
+    /// Earlier updates it marked `FAILED` because their body never arrived.
+    pub given_up: usize,
+}
+
 /// Whether `update`'s body may be imported now, marking earlier updates whose body will
 /// never arrive as failed on the way.
 pub async fn turn_of(
@@ -52,6 +60,18 @@ pub async fn turn_of(
     tenant: &TenantId,
     update: &UpdateRecord,
     now_millis: i64,
+) -> Result<Verdict, StorageError> {
+    let mut given_up = 0;
+    let turn = find_turn(table, tenant, update, now_millis, &mut given_up).await?;
+    Ok(Verdict { turn, given_up })
+}
+
+async fn find_turn(
+    table: &dyn ItemTable,
+    tenant: &TenantId,
+    update: &UpdateRecord,
+    now_millis: i64,
+    given_up: &mut usize,
 ) -> Result<Turn, StorageError> {
     let Some(mut expected) = update_seq(&update.id).map(|seq| seq.saturating_sub(1)) else {
         return Ok(Turn::Now);
@@ -82,6 +102,7 @@ pub async fn turn_of(
             }
             Status::Queued => {
                 if store::fail_unarrived(table, tenant, &record, NEVER_ARRIVED, now).await? {
+                    *given_up += 1;
                     tracing::warn!(
                         "an accepted AIXON body never reached the blob store; its update is marked failed"
                     );
