@@ -342,10 +342,8 @@ async fn drain_queue(
             .to_string();
         let Some(update) = store::get_update(app.table.as_ref(), tenant, cell, &update_id).await?
         else {
-            tracing::warn!(
-                key = object.key,
-                "queued object without an update record; removed"
-            );
+            // Not the key: logs carry no storage path.
+            tracing::warn!("a queued AIXON object had no update record; removed");
             app.blobs.delete(&object.key).await?;
             continue;
         };
