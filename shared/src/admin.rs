@@ -178,7 +178,7 @@ pub async fn execute(
     match command {
         AdminCommand::CreateTenant { name } => {
             let mut bundle = create_tenant(table, &name, base_url, now).await?;
-            users::provision_key_pair(app.table.as_ref(), &mut bundle, app.clock.now_millis())
+            users::provision_key_pair(table, &mut bundle, now)
                 .await
                 .map_err(AdminError::Invalid)?;
             Ok(json!(bundle))
@@ -203,8 +203,7 @@ pub async fn execute(
             let revoked = match kind(&raw)? {
                 // Its keys are deactivated too, so its live tokens stop working.
                 CredentialKind::MonetateUser => {
-                    users::remove_user(app.table.as_ref(), &tenant, &id, app.clock.now_millis())
-                        .await?
+                    users::remove_user(table, &tenant, &id, now).await?
                 }
                 kind => revoke_credential(table, &tenant, kind, &id).await?,
             };
@@ -222,15 +221,7 @@ pub async fn execute(
             definition,
         } => {
             let tenant = existing_tenant(app, &tenant).await?;
-            match structures::save(
-                app.customers(),
-                &tenant,
-                &name,
-                &definition,
-                app.clock.now_millis(),
-            )
-            .await
-            {
+            match structures::save(app.customers(), &tenant, &name, &definition, now).await {
                 Ok(saved) => Ok(json!(saved)),
                 Err(SaveError::Invalid(problems)) => Err(AdminError::Invalid(
                     problems
@@ -244,11 +235,11 @@ pub async fn execute(
         }
         AdminCommand::ListStructures { tenant } => {
             let tenant = existing_tenant(app, &tenant).await?;
-            Ok(json!(structures::list(app.table.as_ref(), &tenant).await?))
+            Ok(json!(structures::list(table, &tenant).await?))
         }
         AdminCommand::DeleteStructure { tenant, name } => {
             let tenant = existing_tenant(app, &tenant).await?;
-            if structures::remove(app.table.as_ref(), &tenant, &name).await? {
+            if structures::remove(table, &tenant, &name).await? {
                 Ok(json!({"deleted": name}))
             } else {
                 Err(AdminError::NotFound(format!(
@@ -326,14 +317,7 @@ pub async fn execute(
                 .as_ref()
                 .map(|pair| pair.public_key_pem.as_str())
                 .or(public_key_pem.as_deref());
-            let user = users::create_user(
-                app.table.as_ref(),
-                &tenant,
-                username.as_deref(),
-                public,
-                app.clock.now_millis(),
-            )
-            .await?;
+            let user = users::create_user(table, &tenant, username.as_deref(), public, now).await?;
             let mut shown = json!(user);
             if let Some(pair) = pair {
                 shown["private_key_pem"] = json!(pair.private_key_pem);
@@ -346,19 +330,12 @@ pub async fn execute(
             public_key_pem,
         } => {
             let tenant = existing_tenant(app, &tenant).await?;
-            let key = users::add_key(
-                app.table.as_ref(),
-                &tenant,
-                &username,
-                &public_key_pem,
-                app.clock.now_millis(),
-            )
-            .await?;
+            let key = users::add_key(table, &tenant, &username, &public_key_pem, now).await?;
             Ok(json!({"key_id": key.key_id, "bits": key.bits, "active": key.active}))
         }
         AdminCommand::MonetateListUsers { tenant } => {
             let tenant = existing_tenant(app, &tenant).await?;
-            Ok(json!(users::list_users(app.table.as_ref(), &tenant).await?))
+            Ok(json!(users::list_users(table, &tenant).await?))
         }
         AdminCommand::MonetateDeactivateKey {
             tenant,
@@ -366,14 +343,7 @@ pub async fn execute(
             key_id,
         } => {
             let tenant = existing_tenant(app, &tenant).await?;
-            Ok(users::deactivate_key(
-                app.table.as_ref(),
-                &tenant,
-                &username,
-                &key_id,
-                app.clock.now_millis(),
-            )
-            .await?)
+            Ok(users::deactivate_key(table, &tenant, &username, &key_id, now).await?)
         }
         AdminCommand::OptimoveRateLimit {
             tenant,

@@ -467,7 +467,7 @@ async fn open_blocking(
         .blobs
         .get(object_key)
         .await?
-        .ok_or_else(|| ImportError::Reader(format!("object {object_key} vanished")))?;
+        .ok_or_else(|| ImportError::Reader("a queued object vanished".into()))?;
     Ok(SyncIoBridge::new(reader))
 }
 

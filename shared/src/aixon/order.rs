@@ -59,24 +59,15 @@ pub async fn turn_of(
     table: &dyn ItemTable,
     tenant: &TenantId,
     update: &UpdateRecord,
-    now_millis: i64,
+    now: i64,
 ) -> Result<Verdict, StorageError> {
     let mut given_up = 0;
-    let turn = find_turn(table, tenant, update, now_millis, &mut given_up).await?;
-    Ok(Verdict { turn, given_up })
-}
-
-async fn find_turn(
-    table: &dyn ItemTable,
-    tenant: &TenantId,
-    update: &UpdateRecord,
-    now_millis: i64,
-    given_up: &mut usize,
-) -> Result<Turn, StorageError> {
     let Some(mut expected) = update_seq(&update.id).map(|seq| seq.saturating_sub(1)) else {
-        return Ok(Turn::Now);
+        return Ok(Verdict {
+            turn: Turn::Now,
+            given_up,
+        });
     };
-    let now = now_millis;
     let wait_millis = ARRIVAL_WAIT_SECONDS * 1000;
     let still_storing =
         |taken_before_millis: i64| now.saturating_sub(taken_before_millis) < wait_millis;
@@ -87,44 +78,49 @@ async fn find_turn(
     // number below it was taken before that.
     let mut above_created = update.created;
     let earlier = store::updates_back_to_last_done(table, tenant, &update.cell, &update.id).await?;
-    for record in earlier {
-        let Some(seq) = update_seq(&record.id) else {
-            continue;
-        };
-        let numbers_without_record = seq < expected;
-        if numbers_without_record && still_storing(above_created) {
-            return Ok(wait_for(above_created));
-        }
-        match record.status {
-            Status::Done => return Ok(Turn::Now),
-            Status::Queued if still_storing(record.created) => {
-                return Ok(wait_for(record.created));
+    let turn = 'records: {
+        for record in earlier {
+            let Some(seq) = update_seq(&record.id) else {
+                continue;
+            };
+            let numbers_without_record = seq < expected;
+            if numbers_without_record && still_storing(above_created) {
+                break 'records wait_for(above_created);
             }
-            Status::Queued => {
-                if store::fail_unarrived(table, tenant, &record, NEVER_ARRIVED, now).await? {
-                    *given_up += 1;
-                    tracing::warn!(
-                        "an accepted AIXON body never reached the blob store; its update is marked failed"
-                    );
-                } else {
-                    // Changed meanwhile: the one other writer is the request itself, marking
-                    // it failed when the blob store refused the body. Anything else is
-                    // unexpected; then the body waits another while.
-                    let now_finished = store::get_update(table, tenant, &record.cell, &record.id)
-                        .await?
-                        .is_some_and(|record| record.is_finished());
-                    if !now_finished {
-                        return Ok(wait_for(now));
+            match record.status {
+                Status::Done => break 'records Turn::Now,
+                Status::Queued if still_storing(record.created) => {
+                    break 'records wait_for(record.created);
+                }
+                Status::Queued => {
+                    if store::fail_unarrived(table, tenant, &record, NEVER_ARRIVED, now).await? {
+                        given_up += 1;
+                        tracing::warn!(
+                            "an accepted AIXON body never reached the blob store; its update is marked failed"
+                        );
+                    } else {
+                        // Changed meanwhile: the one other writer is the request itself,
+                        // marking it failed when the blob store refused the body. Anything
+                        // else is unexpected; then the body waits another while.
+                        let now_finished =
+                            store::get_update(table, tenant, &record.cell, &record.id)
+                                .await?
+                                .is_some_and(|record| record.is_finished());
+                        if !now_finished {
+                            break 'records wait_for(now);
+                        }
                     }
                 }
+                Status::WaitingForUpload | Status::Processing | Status::Failed => {}
             }
-            Status::WaitingForUpload | Status::Processing | Status::Failed => {}
+            expected = seq.saturating_sub(1);
+            above_created = record.created;
         }
-        expected = seq.saturating_sub(1);
-        above_created = record.created;
-    }
-    if expected > 0 && still_storing(above_created) {
-        return Ok(wait_for(above_created));
-    }
-    Ok(Turn::Now)
+        if expected > 0 && still_storing(above_created) {
+            wait_for(above_created)
+        } else {
+            Turn::Now
+        }
+    };
+    Ok(Verdict { turn, given_up })
 }

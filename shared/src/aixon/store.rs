@@ -36,7 +36,7 @@ impl Cell {
     fn from_item(item: &Item) -> Option<Cell> {
         let id = item.str("id")?.to_string();
         let stored: Vec<String> = serde_json::from_value(item.get("header")?.clone()).ok()?;
-        let header = stored_header(&id, &stored);
+        let header = stored_header(&stored);
         Some(Cell {
             description: item.str("description")?.to_string(),
             header,
@@ -52,15 +52,14 @@ impl Cell {
 /// longer parses does elsewhere: it is left out, with a warning, and the cell stays readable
 /// and takes updates of its other columns. The stored header keeps the name until the cell's
 /// header is next written (a PUT that adds a column), which writes it without.
-fn stored_header(cell: &str, stored: &[String]) -> Vec<ColumnName> {
+fn stored_header(stored: &[String]) -> Vec<ColumnName> {
     let header: Vec<ColumnName> = stored
         .iter()
         .filter_map(|name| ColumnName::parse(name).ok())
         .collect();
     if header.len() < stored.len() {
-        // Not the names themselves: a client chose them.
+        // Neither the names (a client chose them) nor the cell: logs carry no identifier.
         tracing::warn!(
-            cell,
             left_out = stored.len() - header.len(),
             "a data cell's stored header has names the column rules no longer allow; they are left out"
         );
@@ -238,6 +237,11 @@ pub struct UpdateRecord {
 }
 
 impl UpdateRecord {
+    /// The record an update item holds; `None` for one that no longer reads as a record.
+    fn from_item(item: &Item) -> Option<UpdateRecord> {
+        serde_json::from_str(item.str("record")?).ok()
+    }
+
     pub fn new(id: String, cell: &str, mode: Mode, format: Format, now_millis: i64) -> Self {
         UpdateRecord {
             id,
@@ -331,21 +335,21 @@ pub async fn updates_back_to_last_done(
     let pk = keys::aixon_update(tenant, cell, "").pk;
     let mut found = Vec::new();
     let mut cursor = None;
+    // Most often the record just below is `DONE`: a small first page, as a record can carry
+    // up to MAX_KEPT_ERRORS problems.
+    let mut page_size = 4;
     loop {
         let page = table
             .query(
                 Query::partition(pk.as_str())
                     .between("0", update_id)
                     .descending()
-                    .limit(100)
+                    .limit(page_size)
                     .after(cursor),
             )
             .await?;
         for item in page.items.iter().filter(|item| item.sk != update_id) {
-            let Some(record) = item
-                .str("record")
-                .and_then(|text| serde_json::from_str::<UpdateRecord>(text).ok())
-            else {
+            let Some(record) = UpdateRecord::from_item(item) else {
                 continue;
             };
             let done = record.status == Status::Done;
@@ -358,6 +362,7 @@ pub async fn updates_back_to_last_done(
             Some(next) => cursor = Some(next),
             None => return Ok(found),
         }
+        page_size = 100;
     }
 }
 
@@ -429,7 +434,8 @@ pub async fn get_update(
     Ok(table
         .get(&keys::aixon_update(tenant, cell, update_id))
         .await?
-        .and_then(|item| serde_json::from_str(item.str("record")?).ok()))
+        .as_ref()
+        .and_then(UpdateRecord::from_item))
 }
 
 /// The keyed hash a customuid's row is stored under.
@@ -471,7 +477,11 @@ pub fn row_view(item: &Item) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::app::App;
+    use crate::clock::ManualClock;
 
     fn cell_item(header: Value) -> Item {
         Item::new("pk", "sk")
@@ -522,6 +532,54 @@ mod tests {
                     .with("description", "d")
             ),
             None
+        );
+    }
+
+    #[tokio::test]
+    async fn the_updates_below_one_are_read_newest_first_down_to_the_last_done_across_pages() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let (app, _) = App::embedded(
+            dir.path(),
+            Arc::new(ManualClock::at_millis(1)),
+            "http://127.0.0.1:9",
+        )
+        .expect("an embedded app");
+        let table = app.table.as_ref();
+        let tenant = TenantId::parse("acme").expect("a tenant");
+        let id = |seq: u64| format!("{seq:012}abcdef01");
+        let statuses = [
+            Status::Done,
+            Status::Done,
+            Status::Failed,
+            Status::WaitingForUpload,
+            Status::Failed,
+            Status::Failed,
+            Status::Processing,
+            Status::Queued,
+        ];
+        for (seq, status) in (1..).zip(statuses) {
+            let mut update = UpdateRecord::new(id(seq), "dc1", Mode::Patch, Format::Csv, 1);
+            update.status = status;
+            put_update(table, &tenant, &update, None)
+                .await
+                .expect("stored");
+        }
+
+        let found = updates_back_to_last_done(table, &tenant, "dc1", &id(9))
+            .await
+            .expect("read");
+        let seqs: Vec<u64> = found
+            .iter()
+            .filter_map(|update| update_seq(&update.id))
+            .collect();
+        assert_eq!(seqs, [8, 7, 6, 5, 4, 3, 2]);
+        let below_the_fifth = updates_back_to_last_done(table, &tenant, "dc1", &id(5))
+            .await
+            .expect("read");
+        assert_eq!(
+            below_the_fifth.len(),
+            3,
+            "4, 3 and the DONE 2: {below_the_fifth:?}"
         );
     }
 }

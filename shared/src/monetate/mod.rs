@@ -472,7 +472,7 @@ async fn schema_extras(
     let mut extras = Map::new();
     if asked.row_count {
         let count =
-            records::count_rows(app.customers(), tenant, &schema.name, MAX_COUNTED_ROWS).await?;
+            records::count_rows(app.table.as_ref(), tenant, &schema.name, MAX_COUNTED_ROWS).await?;
         extras.insert("row_count".into(), json!(count));
     }
     if asked.latest_upload {
@@ -565,7 +565,7 @@ async fn spot_check(
     request: &Request,
 ) -> Result<Response, ApiError> {
     if !records::take_spot_check(
-        app.customers(),
+        app.table.as_ref(),
         &caller.tenant,
         &caller.username,
         app.clock.now_millis(),

@@ -203,7 +203,6 @@ pub async fn create_user(
             format!("a tenant has at most {MAX_USERS} API users"),
         ));
     }
-    let now = now_millis;
     match store_credential(
         table,
         tenant,
@@ -211,7 +210,7 @@ pub async fn create_user(
         &username,
         "",
         None,
-        now,
+        now_millis,
     )
     .await
     {
@@ -233,7 +232,7 @@ pub async fn create_user(
     }
     Ok(ApiUser {
         username,
-        created_at: now,
+        created_at: now_millis,
         keys,
     })
 }

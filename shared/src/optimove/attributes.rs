@@ -284,8 +284,7 @@ pub async fn apply(
             kept.push(upsert);
         }
     }
-    let now = now_millis;
-    let outcomes = customers::upsert_many(store, tenant, &kept, SURFACE, now).await?;
+    let outcomes = customers::upsert_many(store, tenant, &kept, SURFACE, now_millis).await?;
     for (upsert, outcome) in kept.iter().zip(outcomes) {
         if let UpsertOutcome::Refused(_) = outcome {
             errors.push(write_error("INVALID_CUSTOMER", &upsert.key.value, None));

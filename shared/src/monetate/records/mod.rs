@@ -25,7 +25,7 @@ use crate::customers::{self, CustomerError, CustomerStore, Identifier, Upsert, U
 use crate::domain::Problem;
 use crate::domain::TenantId;
 use crate::monetate::schemas::Schema;
-use crate::storage::{Item, Key, Query, StorageError, WriteRequest, batch, keys};
+use crate::storage::{Item, ItemTable, Key, Query, StorageError, WriteRequest, batch, keys};
 use check::row_problem;
 use uploads::{describe, log_upload, new_upload};
 
@@ -315,13 +315,13 @@ pub fn row_view(item: &Item) -> Value {
 /// Takes the API user's one spot check of this second, if it is still free (the state is
 /// in the store, so the limit holds across Lambda instances).
 pub async fn take_spot_check(
-    store: CustomerStore<'_>,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     username: &str,
     now_millis: i64,
 ) -> Result<bool, StorageError> {
     crate::ratelimit::take_interval(
-        store.table,
+        table,
         &keys::monetate_rate(tenant, username),
         now_millis,
         SPOT_CHECK_INTERVAL_MILLIS,
@@ -331,7 +331,7 @@ pub async fn take_spot_check(
 
 /// How many rows a schema has, counted up to `cap` (rows are only ever read to count them).
 pub async fn count_rows(
-    store: CustomerStore<'_>,
+    table: &dyn ItemTable,
     tenant: &TenantId,
     schema: &str,
     cap: usize,
@@ -344,7 +344,7 @@ pub async fn count_rows(
                 Query::partition(keys::monetate_rows_pk(tenant, schema, &shard.to_string()))
                     .limit(1000)
                     .after(cursor);
-            let page = store.table.query(query).await?;
+            let page = table.query(query).await?;
             count += page.items.len();
             if count > cap {
                 return Ok(None);
